@@ -1,1 +1,28 @@
-//! berth: an OCI runtime.
+//! berth: an OCI container runtime with runc's command line.
+//!
+//! The create pipeline reads top to bottom in [`create`] (parent side) and
+//! [`init`] (the container's init process); each step lives in a module of
+//! its own.
+
+pub mod capabilities;
+pub mod create;
+pub mod devices;
+pub mod error;
+pub mod foreground;
+pub mod init;
+pub mod lifecycle;
+pub mod logging;
+pub mod mount_options;
+pub mod mountinfo;
+pub mod namespaces;
+pub mod process;
+pub mod rlimits;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod syscall;
+pub mod terminal;
+pub mod timefmt;
+
+pub use error::{Error, Result};

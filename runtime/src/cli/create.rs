@@ -1,0 +1,14 @@
+use berth::create::{create, Console};
+use berth::state::Store;
+use berth::Result;
+
+use super::CreateArgs;
+
+pub fn run(store: &Store, a: &CreateArgs) -> Result<()> {
+    let created = create(
+        store,
+        &a.options(),
+        Console::Socket(a.console_socket.clone()),
+    )?;
+    super::run::send_pidfd(a, created.pid)
+}

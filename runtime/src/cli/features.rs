@@ -1,0 +1,39 @@
+//! `berth features` (runtime-spec features.md): what this build supports,
+//! kept true by deriving the lists from the code that implements them.
+
+use std::io::Write;
+
+use berth::Result;
+
+pub fn run() -> Result<()> {
+    let caps: Vec<String> = caps::all()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut options: Vec<&str> = berth::mount_options::known_options().collect();
+    options.sort_unstable();
+    let features = serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": super::state::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": options,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": caps,
+            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+            "intelRdt": { "enabled": false },
+            "mountExtensions": { "idmap": { "enabled": false } }
+        },
+        "annotations": {
+            "io.github.berth.version": env!("CARGO_PKG_VERSION")
+        }
+    });
+    let text = serde_json::to_string_pretty(&features).expect("serialises");
+    let _ = writeln!(std::io::stdout(), "{text}");
+    Ok(())
+}

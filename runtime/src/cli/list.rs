@@ -1,0 +1,82 @@
+use std::io::Write;
+
+use berth::state::{OciState, Store};
+use berth::Result;
+
+use super::ListFormat;
+
+pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for id in store.list()? {
+        // A container deleted while we list is simply not listed.
+        let Ok(dir) = store.open(&id) else { continue };
+        let (Some(state), status) = berth::lifecycle::loaded(&dir)? else {
+            continue;
+        };
+        rows.push((state, status));
+    }
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (s, _) in &rows {
+            let _ = writeln!(out, "{}", s.id);
+        }
+        return Ok(());
+    }
+    match format {
+        ListFormat::Json => {
+            let list: Vec<OciState> = rows
+                .iter()
+                .map(|(s, st)| OciState {
+                    oci_version: super::state::OCI_VERSION,
+                    id: &s.id,
+                    pid: if *st == berth::state::Status::Stopped {
+                        0
+                    } else {
+                        s.pid
+                    },
+                    status: st.as_str(),
+                    bundle: &s.bundle,
+                    rootfs: &s.rootfs,
+                    created: &s.created,
+                    owner: "root",
+                    annotations: &s.annotations,
+                })
+                .collect();
+            let _ = writeln!(out, "{}", serde_json::to_string(&list).expect("serialises"));
+        }
+        ListFormat::Table => {
+            let mut lines =
+                vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+            for (s, st) in &rows {
+                let pid = if *st == berth::state::Status::Stopped {
+                    0
+                } else {
+                    s.pid
+                };
+                lines.push([
+                    s.id.clone(),
+                    pid.to_string(),
+                    st.as_str().to_string(),
+                    s.bundle.display().to_string(),
+                    s.created.clone(),
+                    "root".to_string(),
+                ]);
+            }
+            let widths: Vec<usize> = (0..6)
+                .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+                .collect();
+            for l in &lines {
+                let mut line = String::new();
+                for (i, cell) in l.iter().enumerate() {
+                    if i == 5 {
+                        line.push_str(cell);
+                    } else {
+                        line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+                    }
+                }
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
+        }
+    }
+    Ok(())
+}

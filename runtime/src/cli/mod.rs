@@ -1,0 +1,200 @@
+//! Command-line parsing (runc's flags) and dispatch: one file per command.
+
+use std::path::PathBuf;
+
+use berth::logging::{self, Format};
+use berth::state::Store;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "An OCI container runtime with runc's command line"
+)]
+struct Cli {
+    /// Directory for container state (a tmpfs is best).
+    #[arg(long, global = true, default_value = "/run/berth")]
+    root: PathBuf,
+    /// Log file; errors are written here as well as to stderr.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd (not supported yet).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (`spec --rootless` means true).
+    #[arg(long, global = true, default_value = "auto", num_args = 0..=1, default_missing_value = "true", require_equals = false)]
+    rootless: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(CreateArgs),
+    /// Start a created container's process.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal to a container's init process.
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        /// Name (KILL, SIGKILL) or number; default SIGTERM.
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container and everything berth made for it.
+    Delete {
+        /// Kill the container if it is still running.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container, and wait for it unless detached.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container has started.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits (foreground only).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers.
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Print only the IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Print what this build of berth supports, as JSON.
+    Features,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// The bundle directory (config.json and the rootfs).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is set.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
+    /// File to write the container's pid to.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (for a ramfs root).
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not create a session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass N more descriptors (from 3) to the container's process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: i32,
+    id: String,
+}
+
+impl CreateArgs {
+    fn options(&self) -> berth::create::CreateOptions {
+        berth::create::CreateOptions {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            console_socket: self.console_socket.clone(),
+            pid_file: self.pid_file.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => Format::Text,
+        LogFormat::Json => Format::Json,
+    };
+    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("berth: open log file: {e}");
+        return 1;
+    }
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            logging::fatal(&e.to_string(), cli.log.is_some());
+            1
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> berth::Result<i32> {
+    if cli.systemd_cgroup {
+        return Err(berth::Error::invalid(
+            "--systemd-cgroup is not supported: berth manages cgroups through cgroupfs only",
+        ));
+    }
+    if !matches!(cli.rootless.as_str(), "true" | "false" | "auto") {
+        return Err(berth::Error::invalid(format!(
+            "--rootless {:?}: expected true, false or auto",
+            cli.rootless
+        )));
+    }
+    let store = Store::new(&cli.root);
+    match &cli.command {
+        Command::Create(a) => create::run(&store, a).map(|()| 0),
+        Command::Start { id } => start::run(&store, id).map(|()| 0),
+        Command::State { id } => state::run(&store, id).map(|()| 0),
+        Command::Kill { all, id, signal } => kill::run(&store, id, signal, *all).map(|()| 0),
+        Command::Delete { force, id } => delete::run(&store, id, *force).map(|()| 0),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run::run(&store, create, *detach, *keep),
+        Command::List { format, quiet } => list::run(&store, *format, *quiet).map(|()| 0),
+        Command::Spec { bundle } => spec::run(bundle, cli.rootless == "true").map(|()| 0),
+        Command::Features => features::run().map(|()| 0),
+    }
+}

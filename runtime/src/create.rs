@@ -1,0 +1,262 @@
+//! `create`, the parent side: from a bundle directory to a container whose
+//! init process waits for `start`.
+//!
+//! Read top to bottom, this is the whole pipeline; the child side is
+//! init.rs.
+//!
+//! 1. Load and validate config.json (spec.rs): bad input fails here, before
+//!    anything exists.
+//! 2. Make and lock the state directory (state.rs) and its exec fifo.
+//! 3. Open what the child needs from the host: namespace paths, the console
+//!    socket, the cgroup layout.
+//! 4. clone3 with the new namespaces; the child runs init.rs.
+//! 5. Wait for init's "ready" (sync.rs), then record the state and the pid
+//!    file.
+//!
+//! A failure at any step kills the child and removes the state directory:
+//! nothing is left behind.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::capabilities::Sets;
+use crate::error::{Context, Error, Result, SysResult};
+use crate::init::{self, Init};
+use crate::namespaces::Namespaces;
+use crate::spec::{self, Bundle};
+use crate::state::{ContainerDir, State, Store};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+}
+
+/// Where the pty master goes when the process has a terminal.
+pub enum Console {
+    /// `--console-socket PATH`, or none when the process has no terminal.
+    Socket(Option<PathBuf>),
+    /// `run` in the foreground: when the process has a terminal, the master
+    /// comes back to this process over a socketpair ([`Created::console`]).
+    Keep,
+}
+
+pub struct Created {
+    pub pid: Pid,
+    pub dir: ContainerDir,
+    /// With [`Console::Keep`] and a terminal: where the master arrives.
+    pub console: Option<UnixStream>,
+}
+
+pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<Created> {
+    let id = &opts.id;
+    // 1.
+    spec::validate_id(id)?;
+    let bundle = spec::load(&opts.bundle)?;
+    let process = bundle.spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    let (console_socket, kept) = match console {
+        Console::Keep if terminal => {
+            let (ours, theirs) = UnixStream::pair().sys("socketpair for the console")?;
+            (Some(theirs.into()), Some(ours))
+        }
+        Console::Keep => (None, None),
+        Console::Socket(path) => (connect_console(path.as_deref(), terminal)?, None),
+    };
+
+    // 2.
+    let dir = store.create(id)?;
+    match build(&bundle, &dir, opts, console_socket) {
+        Ok(pid) => Ok(Created {
+            pid,
+            dir,
+            console: kept,
+        }),
+        Err(e) => {
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn connect_console(path: Option<&Path>, terminal: bool) -> Result<Option<OwnedFd>> {
+    match (path, terminal) {
+        (Some(p), true) => UnixStream::connect(p)
+            .map(|s| Some(s.into()))
+            .sys_path("connect to the console socket", p),
+        (None, true) => Err(Error::invalid(
+            "process.terminal is true: --console-socket is required",
+        )),
+        (Some(_), false) => Err(Error::invalid(
+            "--console-socket given, but process.terminal is false",
+        )),
+        (None, false) => Ok(None),
+    }
+}
+
+fn build(
+    bundle: &Bundle,
+    dir: &ContainerDir,
+    opts: &CreateOptions,
+    console_socket: Option<OwnedFd>,
+) -> Result<Pid> {
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys_path("mkfifo", &fifo)?;
+    let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
+
+    // 3.
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let namespaces = Namespaces::from_spec(linux)?;
+    let process = bundle.spec.process().as_ref().expect("validated");
+    let needs_cgroups = bundle
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    let (cgroup_mounts, own_cgroups) = if needs_cgroups {
+        let mi =
+            std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
+        (crate::mountinfo::cgroup_mounts(&mi), own)
+    } else {
+        (Vec::new(), String::new())
+    };
+    let (parent_sock, child_sock) = crate::sync::pair()?;
+
+    // 4.
+    namespaces.enter_pid_for_children()?;
+    let init = Init {
+        bundle,
+        namespaces: &namespaces,
+        sync: child_sock,
+        lock_fd: dir.lock_fd(),
+        state_dir,
+        console_socket,
+        caps: Sets::from_spec(process.capabilities().as_ref()),
+        cgroup_mounts,
+        own_cgroups,
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+    };
+    let pid = clone_init(namespaces.new.bits() as u64, init)?;
+
+    // 5.
+    let ready = crate::sync::wait_ready(&parent_sock);
+    let result = ready.and_then(|()| record(bundle, dir, opts, pid));
+    if let Err(e) = result {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+/// clone3(2) with the namespace flags: like fork, the child continues on a
+/// copy of this (single-threaded) process's stack and memory, so it runs
+/// init with the already parsed spec; no re-exec, no serialisation.
+fn clone_init(flags: u64, init: Init) -> Result<Pid> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM or a new stack behaves like fork; the
+    // process is single-threaded (berth starts no threads), so the child's
+    // copy of memory holds no lock owned by another thread.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(r).sys("clone3 (creating the container's namespaces)")? {
+        0 => init::run(init),
+        pid => {
+            drop(init);
+            Ok(Pid::from_raw(pid as i32))
+        }
+    }
+}
+
+fn record(bundle: &Bundle, dir: &ContainerDir, opts: &CreateOptions, pid: Pid) -> Result<()> {
+    let (start_time, _) = crate::state::proc_stat(pid.as_raw()).ok_or_else(|| {
+        Error::sys(
+            "the container's init process exited during create",
+            Errno::ESRCH,
+        )
+    })?;
+    let state = State {
+        id: opts.id.clone(),
+        pid: pid.as_raw(),
+        start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::timefmt::now_rfc3339_nano(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    dir.save(&state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid).context("--pid-file")?;
+    }
+    Ok(())
+}
+
+/// Written to a temporary name and renamed, so a reader (containerd polls
+/// it) never sees an empty file.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().sys("getcwd")?.join(path)
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.as_raw().to_string()).sys_path("write", &tmp)?;
+    std::fs::rename(&tmp, &path).sys_path("rename to", &path)
+}
+
+impl ContainerDir {
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self.lock_file().as_raw_fd()
+    }
+}

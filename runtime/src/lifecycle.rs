@@ -1,0 +1,246 @@
+//! start, kill and delete of an existing container.
+//!
+//! Processes are reached through pidfds opened after the pid's start time
+//! has been checked, so a recycled pid is never signalled.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result, SysResult};
+use crate::state::{process_alive, ContainerDir, State, Status, Store};
+
+/// Opens a pidfd for the container's init, or None when it has exited.
+pub fn pidfd(state: &State) -> Result<Option<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
+    let fd = match Errno::result(r) {
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+        Err(Errno::ESRCH) => return Ok(None),
+        Err(e) => return Err(Error::sys(format_args!("pidfd_open {}", state.pid), e)),
+    };
+    // Checked after opening: from here on the fd pins this very process.
+    Ok(process_alive(state.pid, state.start_time).then_some(fd))
+}
+
+pub fn send_signal(fd: &OwnedFd, sig: Signal) -> Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo behaves like kill(2).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(Error::sys(format_args!("send {sig}"), e)),
+    }
+}
+
+/// Waits until the process behind `fd` has exited (a pidfd becomes readable
+/// then, whether or not we are its parent).
+pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll pidfd", e)),
+        }
+    }
+}
+
+pub fn loaded(dir: &ContainerDir) -> Result<(Option<State>, Status)> {
+    let state = dir.load()?;
+    let status = dir.status(state.as_ref());
+    Ok((state, status))
+}
+
+/// Lets a created container's init go on to execve.
+pub fn start(dir: &ContainerDir) -> Result<()> {
+    let (state, status) = loaded(dir)?;
+    let id = &dir.id;
+    let state = match (state, status) {
+        (Some(s), Status::Created) => s,
+        (_, Status::Creating) => {
+            return Err(Error::wrong_state(format!(
+                "container {id} is still being created"
+            )))
+        }
+        (_, Status::Running) => {
+            return Err(Error::wrong_state(format!(
+                "cannot start container {id}: it is already running"
+            )))
+        }
+        _ => {
+            return Err(Error::wrong_state(format!(
+                "cannot start container {id}: it has stopped"
+            )))
+        }
+    };
+    let Some(pfd) = pidfd(&state)? else {
+        return Err(Error::wrong_state(format!(
+            "cannot start container {id}: it has stopped"
+        )));
+    };
+    let fifo_path = dir.fifo_path();
+    // Non-blocking: if init died, a blocking open would wait forever.
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys_path("open", &fifo_path)?;
+    // SAFETY: fresh descriptor from open.
+    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll the exec fifo", e)),
+            Ok(_) => {}
+        }
+        let fifo_ready = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let exited = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            let mut b = [0u8; 1];
+            let n = nix::unistd::read(fifo.as_raw_fd(), &mut b).sys("read the exec fifo")?;
+            if n == 1 {
+                break;
+            }
+        }
+        if exited {
+            let _ = std::fs::remove_file(&fifo_path);
+            return Err(Error::wrong_state(format!(
+                "cannot start container {id}: its init process exited before start"
+            )));
+        }
+    }
+    std::fs::remove_file(&fifo_path).sys_path("remove", &fifo_path)
+}
+
+/// Signals the container's init (and with `all`, every process in its pid
+/// namespace).
+pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
+    let (state, status) = loaded(dir)?;
+    let id = &dir.id;
+    let (Some(state), Status::Created | Status::Running) = (state, status) else {
+        return Err(Error::wrong_state(format!("container {id} is not running")));
+    };
+    let Some(fd) = pidfd(&state)? else {
+        return Err(Error::wrong_state(format!("container {id} is not running")));
+    };
+    if all {
+        for pid in pid_namespace_members(state.pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+    send_signal(&fd, sig)
+}
+
+/// Processes sharing init's pid namespace, when that namespace is the
+/// container's own (never the host's).
+fn pid_namespace_members(init: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(target) = ns(&init.to_string()) else {
+        return Vec::new();
+    };
+    if ns("self").as_ref() == Some(&target) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|n| ns(n).as_ref() == Some(&target))
+        .filter_map(|n| n.parse().ok())
+        .filter(|&p| p != init)
+        .collect()
+}
+
+/// Removes a container. A running one needs `force`; a created one is
+/// killed first, as runc does; a missing one is fine with `force`.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let dir = match store.open(id) {
+        Err(e) if force && e.kind() == crate::error::Kind::NotFound => return Ok(()),
+        r => r?,
+    };
+    let (state, status) = loaded(&dir)?;
+    match status {
+        Status::Stopped | Status::Creating => {}
+        Status::Running if !force => {
+            return Err(Error::wrong_state(format!(
+                "cannot delete container {id} that is not stopped: running (use --force)"
+            )))
+        }
+        Status::Created | Status::Running => {
+            let state = state.expect("status derived from a state");
+            if let Some(fd) = pidfd(&state)? {
+                for pid in pid_namespace_members(state.pid) {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                send_signal(&fd, Signal::SIGKILL)?;
+                if !wait_exit(&fd, Duration::from_secs(10))? {
+                    return Err(Error::sys(
+                        format_args!(
+                            "container {id}: init process {} did not exit after SIGKILL",
+                            state.pid
+                        ),
+                        Errno::ETIMEDOUT,
+                    ));
+                }
+            }
+        }
+    }
+    dir.remove()
+}
+
+/// Parses a signal as runc does: a name with or without SIG, or a number.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || Error::invalid(format!("unknown signal {s:?}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_short_name_and_number() {
+        assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("10").unwrap(), Signal::SIGUSR1);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The user process: who it runs as, what it runs, what it sees.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{Process, User};
+
+use crate::error::{Error, Result, SysResult};
+
+/// Finds args[0] the way execvp would, with the container's PATH, inside
+/// the container (after pivot_root). A name with a slash is taken as is.
+pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
+    let not_found = || {
+        Error::invalid(format!(
+            "exec: {program:?}: executable file not found in $PATH"
+        ))
+    };
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                Err(Error::invalid(format!("exec: {program:?}: is a directory")))
+            }
+            Ok(_) if executable(&p) => Ok(p),
+            Ok(_) => Err(Error::invalid(format!(
+                "exec: {program:?}: permission denied"
+            ))),
+            Err(e) => Err(Error::io("exec", &p, e)),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+        .find(|p| executable(p))
+        .ok_or_else(not_found)
+}
+
+/// The environment as runc builds it: config.json's env, plus HOME from the
+/// container's /etc/passwd when the config does not set it.
+pub fn environment(process: &Process) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+    })
+}
+
+/// Supplementary groups, then gid, then uid: each step needs the
+/// privilege the next one drops.
+pub fn switch_user(user: &User) -> Result<()> {
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).sys("setgroups (process.user.additionalGids)")?;
+    let gid = Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).sys(format_args!("setresgid {gid}"))?;
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).sys(format_args!("setresuid {uid}"))
+}
+
+pub fn cstrings<S: AsRef<[u8]>>(items: &[S]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| {
+            CString::new(s.as_ref()).map_err(|_| {
+                Error::invalid("process.args and process.env must not contain NUL bytes")
+            })
+        })
+        .collect()
+}
+
+pub fn path_cstring(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("path {p:?} contains a NUL byte")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_follows_path_and_reports_missing_programs() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        let sh = lookup("sh", &env).unwrap();
+        assert!(sh.ends_with("sh"));
+        let err = lookup("no-such-program-here", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("executable file not found"), "{err}");
+        assert!(lookup("/nonexistent/x", &env).is_err());
+    }
+}

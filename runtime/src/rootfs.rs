@@ -1,0 +1,472 @@
+//! The container's filesystem: mounts, pivot_root, and the read-only and
+//! masked paths.
+//!
+//! Runs in the container's init process, inside its new mount namespace, in
+//! three phases:
+//! 1. [`prepare`] (host paths still visible): root propagation, the rootfs
+//!    bind mount, every `mounts[]` entry resolved inside the rootfs, /dev.
+//! 2. [`pivot`] into the rootfs (or move it onto / with `--no-pivot`).
+//! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, and
+//!    `root.readonly` last, since every step before needs to write.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::devices;
+use crate::error::{Context, Error, Result, SysResult};
+use crate::mount_options::{self, MountOptions};
+use crate::mountinfo::CgroupMount;
+use crate::syscall::Syscall;
+
+/// What the host looks like, read by the parent before clone.
+pub struct HostView<'a> {
+    pub cgroup_mounts: &'a [CgroupMount],
+    /// /proc/self/cgroup of the runtime, for bind-mounting our own cgroup
+    /// when the container has no cgroup namespace.
+    pub own_cgroups: &'a str,
+    pub cgroup_ns: bool,
+}
+
+pub fn prepare(
+    sys: &dyn Syscall,
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    host: &HostView,
+) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    // Nothing the container mounts may propagate back to the host.
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mount_options::propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    sys.mount(None, Path::new("/"), None, prop, None)?;
+    // pivot_root needs the new root to be a mount point.
+    sys.mount(
+        Some(rootfs),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    for (i, m) in mounts.iter().enumerate() {
+        mount_one(sys, bundle, rootfs, m, host)
+            .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
+    }
+    let dev_from_host = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
+    });
+    if !dev_from_host {
+        devices::create_default(sys, rootfs)?;
+    }
+    Ok(())
+}
+
+fn mount_one(
+    sys: &dyn Syscall,
+    bundle: &Path,
+    rootfs: &Path,
+    m: &Mount,
+    host: &HostView,
+) -> Result<()> {
+    let opts =
+        mount_options::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::invalid)?;
+    let typ = m.typ().as_deref().unwrap_or("none");
+    let dest = m.destination();
+    if opts.is_bind() || typ == "bind" {
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("a bind mount needs a source"))?;
+        let src = bundle.join(src);
+        let meta = std::fs::metadata(&src).map_err(|e| Error::io("bind mount source", &src, e))?;
+        let t = sys.target_in_root(rootfs, dest, !meta.is_dir())?;
+        let rec = opts.flags & MsFlags::MS_REC;
+        sys.mount(Some(&src), &t.path, None, MsFlags::MS_BIND | rec, None)?;
+        drop(t);
+        // Flags on a bind mount take a second, remount call; the target is
+        // resolved again so that it names the new mount, not the one below.
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+        if !extra.is_empty() {
+            let t = sys.target_in_root(rootfs, dest, false)?;
+            sys.mount(
+                None,
+                &t.path,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+                None,
+            )?;
+        }
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        mount_cgroup(sys, rootfs, dest, &opts, host)?;
+    } else {
+        let t = sys.target_in_root(rootfs, dest, false)?;
+        let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        sys.mount(Some(&src), &t.path, Some(typ), opts.flags, data)?;
+    }
+    apply_propagation(sys, rootfs, dest, &opts)
+}
+
+fn apply_propagation(
+    sys: &dyn Syscall,
+    rootfs: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<()> {
+    for p in &opts.propagation {
+        let t = sys.target_in_root(rootfs, dest, false)?;
+        sys.mount(None, &t.path, None, *p, None)?;
+    }
+    Ok(())
+}
+
+/// The `cgroup` mount. With the host on cgroup v2 alone it is one cgroup2
+/// mount; on v1 or hybrid hosts it is a tmpfs holding one mount per
+/// hierarchy, named like the host's. Inside a cgroup namespace each is a
+/// fresh cgroup mount rooted at the container's cgroup; without one, the
+/// runtime's own cgroup directories are bind-mounted, as runc does.
+fn mount_cgroup(
+    sys: &dyn Syscall,
+    rootfs: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+    host: &HostView,
+) -> Result<()> {
+    let flags = opts.flags & !MsFlags::MS_BIND;
+    let unified = host
+        .cgroup_mounts
+        .iter()
+        .find(|c| c.mount_point == Path::new("/sys/fs/cgroup") && c.fstype == "cgroup2");
+    if let Some(c) = unified {
+        return mount_hierarchy(sys, rootfs, dest, c, flags, host);
+    }
+    let t = sys.target_in_root(rootfs, dest, false)?;
+    sys.mount(
+        Some(Path::new("tmpfs")),
+        &t.path,
+        Some("tmpfs"),
+        flags - MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )?;
+    drop(t);
+    for c in host.cgroup_mounts {
+        let Some(name) = c.mount_point.file_name() else {
+            continue;
+        };
+        mount_hierarchy(sys, rootfs, &dest.join(name), c, flags, host)?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let t = sys.target_in_root(rootfs, dest, false)?;
+        sys.mount(
+            None,
+            &t.path,
+            None,
+            MsFlags::MS_REMOUNT | flags,
+            Some("mode=755"),
+        )?;
+    }
+    Ok(())
+}
+
+fn mount_hierarchy(
+    sys: &dyn Syscall,
+    rootfs: &Path,
+    dest: &Path,
+    c: &CgroupMount,
+    flags: MsFlags,
+    host: &HostView,
+) -> Result<()> {
+    let t = sys.target_in_root(rootfs, dest, false)?;
+    if host.cgroup_ns {
+        let data = c.controllers.join(",");
+        let data = (!data.is_empty()).then_some(data.as_str());
+        return sys.mount(
+            Some(Path::new(&c.fstype)),
+            &t.path,
+            Some(&c.fstype),
+            flags,
+            data,
+        );
+    }
+    let own = own_cgroup_path(host.own_cgroups, c).unwrap_or_default();
+    let src = c.mount_point.join(own.trim_start_matches('/'));
+    sys.mount(
+        Some(&src),
+        &t.path,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    drop(t);
+    let t = sys.target_in_root(rootfs, dest, false)?;
+    sys.mount(
+        None,
+        &t.path,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None,
+    )
+}
+
+/// Our path in hierarchy `c`, from /proc/self/cgroup text.
+fn own_cgroup_path<'a>(text: &'a str, c: &CgroupMount) -> Option<&'a str> {
+    text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let matches = if c.fstype == "cgroup2" {
+            ctrls.is_empty()
+        } else {
+            !ctrls.is_empty() && ctrls.split(',').collect::<Vec<_>>() == c.controllers
+        };
+        matches.then_some(path)
+    })
+}
+
+/// Makes the rootfs the process's `/`. pivot_root(".", ".") stacks the old
+/// root under the new one, so it is unmounted from `.` afterwards without
+/// ever needing a directory for it in the rootfs.
+pub fn pivot(rootfs: &Path) -> Result<()> {
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let old = open("/", flags, Mode::empty()).sys("open /")?;
+    let new = open(rootfs, flags, Mode::empty()).sys_path("open", rootfs)?;
+    nix::unistd::fchdir(new).sys_path("chdir", rootfs)?;
+    nix::unistd::pivot_root(".", ".").sys_path("pivot_root", rootfs)?;
+    nix::unistd::fchdir(old).sys("chdir to the old root")?;
+    // The old root must not pass our unmount on to the host.
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .sys("make the old root rslave")?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH).sys("unmount the old root")?;
+    let _ = nix::unistd::close(old.as_raw_fd());
+    let _ = nix::unistd::close(new.as_raw_fd());
+    nix::unistd::chdir("/").sys("chdir /")
+}
+
+/// `--no-pivot`: move the rootfs mount onto / and chroot into it, for
+/// filesystems where pivot_root cannot work (a ramfs root).
+pub fn move_root(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).sys_path("chdir", rootfs)?;
+    nix::mount::mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .sys_path("move mount to /", rootfs)?;
+    nix::unistd::chroot(".").sys_path("chroot", rootfs)?;
+    nix::unistd::chdir("/").sys("chdir /")
+}
+
+/// After pivot: readonlyPaths, maskedPaths, then the read-only root.
+pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        readonly_path(sys, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        mask_path(sys, Path::new(p)).with_context(|| format!("linux.maskedPaths: {p}"))?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let keep = locked_flags(Path::new("/"));
+        sys.mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+            None,
+        )
+        .context("root.readonly")?;
+    }
+    Ok(())
+}
+
+fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
+    if !exists(p) {
+        return Ok(());
+    }
+    sys.mount(Some(p), p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+    let keep = locked_flags(p);
+    sys.mount(
+        None,
+        p,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep,
+        None,
+    )
+}
+
+/// Directories are covered by an empty read-only tmpfs, anything else by
+/// /dev/null.
+fn mask_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => sys.mount(
+            Some(Path::new("tmpfs")),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None,
+        ),
+        Ok(_) => sys.mount(
+            Some(Path::new("/dev/null")),
+            p,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        ),
+    }
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// The flags a bind remount must repeat: leaving out nosuid, nodev or
+/// noexec that the mount already has would clear them (or fail where the
+/// kernel has locked them).
+fn locked_flags(p: &Path) -> MsFlags {
+    let Ok(st) = statvfs(p) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let map = [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    map.iter()
+        .filter(|(s, _)| f.contains(*s))
+        .fold(MsFlags::empty(), |acc, (_, m)| acc | *m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::fake::Recorder;
+
+    fn spec(mounts: &str) -> Spec {
+        let json = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":{mounts},"linux":{{}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn hybrid() -> Vec<CgroupMount> {
+        crate::mountinfo::cgroup_mounts(
+            "1 0 0:1 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             2 0 0:2 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        )
+    }
+
+    #[test]
+    fn mounts_are_made_in_order_inside_the_rootfs_then_dev_is_populated() {
+        let sys = Recorder::default();
+        let s = spec(
+            r#"[{"destination":"/proc","type":"proc","source":"proc"},
+                {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}]"#,
+        );
+        let cg = hybrid();
+        let host = HostView {
+            cgroup_mounts: &cg,
+            own_cgroups: "",
+            cgroup_ns: true,
+        };
+        prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
+        let l = sys.lines();
+        assert_eq!(l[0], "mount - / - MS_REC | MS_SLAVE -");
+        assert_eq!(l[1], "mount /b/rootfs /b/rootfs - MS_BIND | MS_REC -");
+        assert_eq!(l[3], "mount proc /b/rootfs/proc proc 0x0 -");
+        assert_eq!(l[5], "mount tmpfs /b/rootfs/dev tmpfs MS_NOSUID mode=755");
+        assert!(
+            l.iter().any(|x| x == "mknod /b/rootfs/dev/null 666 0x103"),
+            "{l:#?}"
+        );
+        assert!(
+            l.iter()
+                .any(|x| x == "symlink /b/rootfs/dev/ptmx -> pts/ptmx"),
+            "{l:#?}"
+        );
+    }
+
+    #[test]
+    fn cgroup_mount_on_a_hybrid_host_is_a_tmpfs_of_hierarchies_made_read_only_last() {
+        let sys = Recorder::default();
+        let s = spec(
+            r#"[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["nosuid","ro"]},
+                {"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#,
+        );
+        let cg = hybrid();
+        let host = HostView {
+            cgroup_mounts: &cg,
+            own_cgroups: "",
+            cgroup_ns: true,
+        };
+        prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
+        let mounts: Vec<_> = sys
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("mount"))
+            .collect();
+        assert_eq!(
+            mounts[2],
+            "mount tmpfs /b/r/sys/fs/cgroup tmpfs MS_NOSUID mode=755"
+        );
+        assert_eq!(
+            mounts[3],
+            "mount cgroup /b/r/sys/fs/cgroup/cpu cgroup MS_RDONLY | MS_NOSUID cpu"
+        );
+        assert_eq!(
+            mounts[4],
+            "mount cgroup2 /b/r/sys/fs/cgroup/unified cgroup2 MS_RDONLY | MS_NOSUID -"
+        );
+        assert_eq!(
+            mounts[5],
+            "mount - /b/r/sys/fs/cgroup - MS_RDONLY | MS_NOSUID | MS_REMOUNT mode=755"
+        );
+        // /dev bind-mounted from the host: no device nodes are made.
+        assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
+    }
+
+    #[test]
+    fn own_cgroup_is_found_per_hierarchy() {
+        let cg = hybrid();
+        let text = "3:cpu:/user/a\n0::/user/b\n";
+        assert_eq!(own_cgroup_path(text, &cg[0]), Some("/user/a"));
+        assert_eq!(own_cgroup_path(text, &cg[1]), Some("/user/b"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! The spec is parsed once into oci-spec's types and every later step reads
+//! those types directly. What berth cannot honour yet is refused here, with
+//! the JSON path of the field, before anything is created: a config is never
+//! half applied and nothing in it is silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// A loaded bundle: its absolute directory, the parsed config and the
+/// absolute path of its root filesystem.
+#[derive(Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+/// runc's rule for container IDs: `^[\w+\-\.]+$`, and not `.` or `..`, so
+/// that an ID is always one safe path component under `--root`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid container ID {id:?}: it must match ^[\\w+\\-\\.]+$ and not be \".\" or \"..\""
+        )))
+    }
+}
+
+pub fn load(dir: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| Error::io("bundle", dir, e))
+        .and_then(|d| {
+            if d.is_dir() {
+                Ok(d)
+            } else {
+                Err(Error::invalid(format!(
+                    "bundle {}: not a directory",
+                    d.display()
+                )))
+            }
+        })?;
+    let path = dir.join("config.json");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let spec = parse(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    validate(&spec)?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("config.json: root is required on Linux"))?;
+    let rootfs = dir.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io("rootfs", &rootfs, e))?;
+    if !rootfs.is_dir() {
+        return Err(Error::invalid(format!(
+            "rootfs {}: not a directory",
+            rootfs.display()
+        )));
+    }
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Parses config.json. The fast path is one pass straight into oci-spec's
+/// types, whose errors carry the line and column. Only when that fails on a
+/// capability name does it take a second pass through a JSON tree, dropping
+/// the names this build does not know: the spec says a runtime warns and
+/// goes on, and kernels gain capabilities faster than libraries do.
+pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    match serde_json::from_slice::<Spec>(bytes) {
+        Ok(spec) => Ok(spec),
+        Err(e) if e.is_data() && e.to_string().contains("no variant for") => {
+            let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(describe)?;
+            drop_unknown_capabilities(&mut v);
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(describe(e)),
+    }
+}
+
+fn describe(e: serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Eof => "truncated JSON",
+        _ => "invalid config",
+    };
+    // serde_json's message already ends in "at line L column C".
+    format!("{what}: {e}")
+}
+
+fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        if let Some(list) = list.as_array_mut() {
+            list.retain(|name| {
+                let known = name
+                    .as_str()
+                    .map(|n| crate::capabilities::from_name(n).is_some())
+                    .unwrap_or(false);
+                if !known {
+                    log::warn!("process.capabilities.{set}: unknown capability {name}, skipped");
+                }
+                known
+            });
+        }
+    }
+}
+
+/// Refuses what berth does not implement yet, naming the field.
+fn validate(spec: &Spec) -> Result<()> {
+    let version = spec.version();
+    let major = version.split('.').next().unwrap_or("");
+    if major != "1" {
+        return Err(Error::invalid(format!(
+            "config.json: ociVersion {version:?} is not supported (berth implements runtime-spec 1.x)"
+        )));
+    }
+    let unsupported = |field: &str| {
+        Err(Error::invalid(format!(
+            "config.json: {field} is not supported by berth yet"
+        )))
+    };
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("config.json: process is required"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::invalid(
+            "config.json: process.args must not be empty",
+        ));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::invalid(format!(
+            "config.json: process.cwd {:?} must be an absolute path",
+            process.cwd()
+        )));
+    }
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return unsupported("process.apparmorProfile");
+    }
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return unsupported("process.selinuxLabel");
+    }
+    if process.io_priority().is_some() {
+        return unsupported("process.ioPriority");
+    }
+    if process.scheduler().is_some() {
+        return unsupported("process.scheduler");
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return unsupported("process.execCPUAffinity");
+    }
+    crate::rlimits::validate(process.rlimits().as_deref().unwrap_or_default())?;
+
+    if spec.hooks().is_some() {
+        return unsupported("hooks");
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return unsupported(&format!("mounts[{i}].uidMappings (idmapped mounts)"));
+        }
+        if !m.destination().is_absolute() {
+            return Err(Error::invalid(format!(
+                "config.json: mounts[{i}].destination {:?} must be an absolute path",
+                m.destination()
+            )));
+        }
+    }
+
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("config.json: linux is required"))?;
+    let mut seen = Vec::new();
+    for ns in linux.namespaces().iter().flatten() {
+        let t = ns.typ();
+        if seen.contains(&t) {
+            return Err(Error::invalid(format!(
+                "config.json: linux.namespaces: {t} is listed twice"
+            )));
+        }
+        seen.push(t);
+        if matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+            return unsupported(&format!("linux.namespaces: {t} namespace"));
+        }
+    }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        return Err(Error::invalid(
+            "config.json: linux.namespaces must include a mount namespace",
+        ));
+    }
+    let checks: [(&str, bool); 14] = [
+        ("linux.uidMappings", linux.uid_mappings().is_some()),
+        ("linux.gidMappings", linux.gid_mappings().is_some()),
+        (
+            "linux.sysctl",
+            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        ("linux.resources", linux.resources().is_some()),
+        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
+        (
+            "linux.devices",
+            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("linux.seccomp", linux.seccomp().is_some()),
+        (
+            "linux.mountLabel",
+            linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().is_some()),
+        ("linux.netDevices", linux.net_devices().is_some()),
+        ("process.oomScoreAdj", process.oom_score_adj().is_some()),
+    ];
+    if let Some((field, _)) = checks.iter().find(|(_, set)| *set) {
+        return unsupported(field);
+    }
+    if let Some(p) = linux.rootfs_propagation() {
+        crate::mount_options::propagation_flag(p).ok_or_else(|| {
+            Error::invalid(format!(
+                "config.json: linux.rootfsPropagation {p:?} is not a propagation mode"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"},
+        "root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"mount"},{"type":"pid"}]}}"#;
+
+    #[test]
+    fn ids_follow_runcs_rule() {
+        for ok in ["a", "web-1", "a.b_c+d", "..a"] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", "a\0b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let err = parse(b"{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}").unwrap_err();
+        assert!(err.contains("line 3 column 3"), "{err}");
+        assert!(err.starts_with("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_not_fatal() {
+        let json = MINIMAL.replace(
+            r#""cwd":"/""#,
+            r#""cwd":"/","capabilities":{"bounding":["CAP_KILL","CAP_FROM_THE_FUTURE"]}"#,
+        );
+        let spec = parse(json.as_bytes()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn validation_refuses_what_is_not_implemented() {
+        let spec = parse(MINIMAL.as_bytes()).unwrap();
+        validate(&spec).unwrap();
+        let with = |extra: &str| {
+            let json = MINIMAL.replace(r#""linux":{"#, &format!(r#""linux":{{{extra},"#));
+            validate(&parse(json.as_bytes()).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(with(r#""seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}"#).contains("linux.seccomp"));
+        assert!(with(r#""cgroupsPath":"/x""#).contains("linux.cgroupsPath"));
+        let v2 = MINIMAL.replace("1.0.2", "2.0.0");
+        assert!(validate(&parse(v2.as_bytes()).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("ociVersion"));
+        let noargs = MINIMAL.replace(r#"["sh"]"#, "[]");
+        assert!(validate(&parse(noargs.as_bytes()).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("process.args"));
+        let nomnt = MINIMAL.replace(r#"{"type":"mount"},"#, "");
+        assert!(validate(&parse(nomnt.as_bytes()).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("mount namespace"));
+    }
+}

@@ -1,0 +1,294 @@
+//! The state store: one directory per container under `--root`.
+//!
+//! `ROOT/ID/` is created with mkdir, which makes concurrent creates of one ID
+//! safe (exactly one wins). Every command that changes a container holds an
+//! exclusive flock on that directory; `state.json` is replaced atomically
+//! (write, fsync-free rename) so readers never see half a file. A directory
+//! without `state.json` is a container still being created.
+//!
+//! The status is not stored: it is read from the kernel on every query, the
+//! way runc does, so it cannot go stale when a process dies on its own.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysResult};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What berth remembers about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container's init process; 0 while creating.
+    pub pid: i32,
+    /// The process's start time in clock ticks since boot (field 22 of
+    /// /proc/PID/stat): with the pid it identifies the process, so a
+    /// recycled pid is never taken for the container.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The runtime-spec state object, plus runc's `rootfs`, `created` and
+/// `owner`, in runc's field order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A container's directory, locked for as long as this value lives.
+#[derive(Debug)]
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    lock: File,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Makes the directory of a new container and locks it. An existing
+    /// directory means the ID is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .sys_path("mkdir", &self.root)?;
+        let path = self.root.join(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::invalid(format!("container {id} already exists")))
+            }
+            Err(e) => return Err(Error::io("mkdir", &path, e)),
+        }
+        let dir = lock_dir(id, path.clone());
+        if dir.is_err() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        dir
+    }
+
+    /// Locks an existing container's directory.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        crate::spec::validate_id(id)?;
+        lock_dir(id, self.root.join(id))
+    }
+
+    /// IDs of every container under the root, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read directory", &self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
+    let lock = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::not_found(format!("container {id} does not exist")))
+        }
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    // flock on a directory fd: released by the kernel when the process
+    // dies, so a killed berth never leaves a lock behind.
+    // SAFETY: flock on a descriptor we own.
+    Errno::result(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) })
+        .sys_path("flock", &path)?;
+    Ok(ContainerDir {
+        id: id.to_string(),
+        path,
+        lock,
+    })
+}
+
+impl ContainerDir {
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// The open, flocked directory.
+    pub fn lock_file(&self) -> &File {
+        &self.lock
+    }
+
+    /// None while the container is still being created.
+    pub fn load(&self) -> Result<Option<State>> {
+        let path = self.path.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::invalid(format!("{}: corrupt state: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let dst = self.path.join(STATE_FILE);
+        let bytes = serde_json::to_vec(state).expect("state serialises");
+        File::create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .sys_path("write", &tmp)?;
+        std::fs::rename(&tmp, &dst).sys_path("rename to", &dst)
+    }
+
+    /// The container's status, read from the kernel now.
+    pub fn status(&self, state: Option<&State>) -> Status {
+        let Some(state) = state else {
+            return Status::Creating;
+        };
+        if !process_alive(state.pid, state.start_time) {
+            return Status::Stopped;
+        }
+        // The fifo lives until `start` has let the process go on.
+        if self.fifo_path().exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    /// Removes the directory; the lock goes with it.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.path).sys_path("remove", &self.path)
+    }
+}
+
+/// Start time (field 22 of /proc/PID/stat) and whether the process is a
+/// zombie. None when there is no such process.
+pub fn proc_stat(pid: i32) -> Option<(u64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; the
+    // fields after it start after its last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    // rest starts at field 3; field 22 is the 20th from here.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state == "Z" || state == "X"))
+}
+
+/// True when `pid` is still the process berth started and has not exited.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    matches!(proc_stat(pid), Some((start, zombie)) if start == start_time && !zombie)
+}
+
+pub fn is_enoent(e: &Error) -> bool {
+    e.errno() == Some(Errno::ENOENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_wrong_start_time_is_not() {
+        let pid = std::process::id() as i32;
+        let (start, zombie) = proc_stat(pid).unwrap();
+        assert!(!zombie);
+        assert!(process_alive(pid, start));
+        assert!(!process_alive(pid, start + 1));
+        assert!(!process_alive(0, 0));
+    }
+
+    #[test]
+    fn create_refuses_a_taken_id_and_status_follows_the_kernel() {
+        let tmp = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let store = Store::new(&tmp);
+        let dir = store.create("c1").unwrap();
+        assert!(store
+            .create("c1")
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
+        assert_eq!(dir.status(None), Status::Creating);
+        let pid = std::process::id() as i32;
+        let state = State {
+            id: "c1".into(),
+            pid,
+            start_time: proc_stat(pid).unwrap().0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: crate::timefmt::now_rfc3339_nano(),
+            annotations: BTreeMap::new(),
+        };
+        dir.save(&state).unwrap();
+        let loaded = dir.load().unwrap().unwrap();
+        assert_eq!(dir.status(Some(&loaded)), Status::Running);
+        File::create(dir.fifo_path()).unwrap();
+        assert_eq!(dir.status(Some(&loaded)), Status::Created);
+        assert_eq!(store.list().unwrap(), vec!["c1".to_string()]);
+        dir.remove().unwrap();
+        assert!(store.open("c1").is_err());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

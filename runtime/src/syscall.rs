@@ -1,0 +1,263 @@
+//! The system calls that build a root filesystem, behind a trait.
+//!
+//! rootfs.rs and devices.rs talk only to [`Syscall`], so the order and flags
+//! of every mount are unit-tested with [`fake::Recorder`], without root.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{Mode, SFlag};
+
+use crate::error::{Error, Result, SysResult};
+
+/// A place to mount on. For the real system it is `/proc/self/fd/N` of an
+/// O_PATH descriptor that was resolved inside the rootfs, so a symlink in
+/// the rootfs can never send a mount to the host; the fd lives as long as
+/// the target.
+pub struct Target {
+    pub path: PathBuf,
+    _fd: Option<OwnedFd>,
+}
+
+pub trait Syscall {
+    /// Resolves `path` inside `root` as if `root` were `/`, creating missing
+    /// directories, and the last component as an empty file when `file`.
+    fn target_in_root(&self, root: &Path, path: &Path, file: bool) -> Result<Target>;
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()>;
+    fn umount(&self, target: &Path, flags: MntFlags) -> Result<()>;
+    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()>;
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()>;
+}
+
+pub struct Linux;
+
+fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// openat2(2), which nix 0.29 does not wrap.
+fn openat2(dirfd: i32, path: &Path, flags: OFlag, resolve: u64) -> nix::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | OFlag::O_CLOEXEC).bits() as u64;
+    how.resolve = resolve;
+    // SAFETY: `c` and `how` outlive the call and `how`'s size is passed; the
+    // returned descriptor is fresh and owned by nobody else.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+impl Syscall for Linux {
+    fn target_in_root(&self, root: &Path, path: &Path, file: bool) -> Result<Target> {
+        let what = || format!("{} in {}", path.display(), root.display());
+        let rootfd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+            .sys_path("open", root)?;
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        let found = if rel.as_os_str().is_empty() {
+            Ok(rootfd.try_clone().sys("dup")?)
+        } else {
+            openat2(rootfd.as_raw_fd(), &rel, OFlag::O_PATH, IN_ROOT)
+        };
+        let fd = match found {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => create_in_root(&rootfd, &rel, file).with_ctx(what)?,
+            Err(e) => return Err(Error::sys(format_args!("resolve {}", what()), e)),
+        };
+        Ok(Target {
+            path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            _fd: Some(fd),
+        })
+    }
+
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()> {
+        nix::mount::mount(source, target, fstype, flags, data).map_err(|e| {
+            Error::sys(
+                format_args!(
+                    "mount {} on {} (type {}, flags {:#x}, data {:?})",
+                    source.map_or("none".into(), |s| s.display().to_string()),
+                    target.display(),
+                    fstype.unwrap_or("none"),
+                    flags.bits(),
+                    data.unwrap_or("")
+                ),
+                e,
+            )
+        })
+    }
+
+    fn umount(&self, target: &Path, flags: MntFlags) -> Result<()> {
+        nix::mount::umount2(target, flags).sys_path("umount", target)
+    }
+
+    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()> {
+        nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(mode), dev)
+            .sys_path("mknod", path)
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        std::os::unix::fs::symlink(target, link).sys_path("symlink", link)
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()> {
+        let c = cpath(path);
+        // SAFETY: a valid NUL-terminated path; lchown does not follow links.
+        Errno::result(unsafe { libc::lchown(c.as_ptr(), uid, gid) })
+            .map(drop)
+            .sys_path("chown", path)
+    }
+}
+
+trait WithCtx<T> {
+    fn with_ctx<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+impl<T> WithCtx<T> for Result<T> {
+    fn with_ctx<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        crate::error::Context::with_context(self, f)
+    }
+}
+
+/// Creates the missing components of `rel` one at a time, each resolved
+/// inside the root, so that a symlink met on the way stays inside it.
+fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
+    let comps: Vec<_> = rel.components().collect();
+    let mut parent = rootfd.try_clone().sys("dup")?;
+    let mut prefix = PathBuf::new();
+    for (i, comp) in comps.iter().enumerate() {
+        prefix.push(comp);
+        let last = i + 1 == comps.len();
+        match openat2(rootfd.as_raw_fd(), &prefix, OFlag::O_PATH, IN_ROOT) {
+            Ok(fd) => {
+                parent = fd;
+                continue;
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::path("resolve", &prefix, e)),
+        }
+        let name = cpath(Path::new(comp.as_os_str()));
+        // SAFETY: `parent` is an open directory fd and `name` one component.
+        let r = if last && file {
+            unsafe { libc::mknodat(parent.as_raw_fd(), name.as_ptr(), libc::S_IFREG | 0o644, 0) }
+        } else {
+            unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) }
+        };
+        match Errno::result(r) {
+            Ok(_) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::path("create", &prefix, e)),
+        }
+        parent = openat2(rootfd.as_raw_fd(), &prefix, OFlag::O_PATH, IN_ROOT)
+            .sys_path("open", &prefix)?;
+    }
+    Ok(parent)
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! Records every call as one line of text, for tests to compare.
+    use super::*;
+    use std::cell::RefCell;
+
+    #[derive(Default)]
+    pub struct Recorder {
+        pub calls: RefCell<Vec<String>>,
+        /// Paths whose mknod fails with EPERM (as in a user namespace).
+        pub mknod_eperm: bool,
+    }
+
+    impl Recorder {
+        fn push(&self, s: String) {
+            self.calls.borrow_mut().push(s);
+        }
+        pub fn lines(&self) -> Vec<String> {
+            self.calls.borrow().clone()
+        }
+    }
+
+    impl Syscall for Recorder {
+        fn target_in_root(&self, root: &Path, path: &Path, file: bool) -> Result<Target> {
+            let rel = path.strip_prefix("/").unwrap_or(path);
+            let p = if rel.as_os_str().is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(rel)
+            };
+            self.push(format!("target {} file={file}", p.display()));
+            Ok(Target { path: p, _fd: None })
+        }
+        fn mount(
+            &self,
+            source: Option<&Path>,
+            target: &Path,
+            fstype: Option<&str>,
+            flags: MsFlags,
+            data: Option<&str>,
+        ) -> Result<()> {
+            self.push(format!(
+                "mount {} {} {} {} {}",
+                source.map_or("-".into(), |s| s.display().to_string()),
+                target.display(),
+                fstype.unwrap_or("-"),
+                format!("{flags:?}")
+                    .trim_start_matches("MsFlags(")
+                    .trim_end_matches(')'),
+                data.unwrap_or("-")
+            ));
+            Ok(())
+        }
+        fn umount(&self, target: &Path, _flags: MntFlags) -> Result<()> {
+            self.push(format!("umount {}", target.display()));
+            Ok(())
+        }
+        fn mknod(&self, path: &Path, _kind: SFlag, mode: u32, dev: u64) -> Result<()> {
+            if self.mknod_eperm {
+                return Err(Error::path("mknod", path, Errno::EPERM));
+            }
+            self.push(format!("mknod {} {mode:o} {dev:#x}", path.display()));
+            Ok(())
+        }
+        fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+            self.push(format!(
+                "symlink {} -> {}",
+                link.display(),
+                target.display()
+            ));
+            Ok(())
+        }
+        fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()> {
+            self.push(format!("chown {} {uid}:{gid}", path.display()));
+            Ok(())
+        }
+    }
+}
