@@ -1,1 +1,314 @@
-//! Black-box conformance harness.
+//! Black-box conformance harness: builds bundles, drives a runtime binary
+//! through runc's command line, and cleans up even when a test fails.
+//!
+//! `BERTH_RUNTIME` picks the runtime (default: the workspace's
+//! target/debug/berth); `BERTH_PROBE` the probe (default: built here once).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn runtime() -> PathBuf {
+    std::env::var_os("BERTH_RUNTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug/berth"))
+}
+
+/// True when the runtime under test is runc (for documented deviations).
+pub fn is_runc() -> bool {
+    runtime().file_name().is_some_and(|n| n == "runc")
+}
+
+pub fn probe() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        if let Some(p) = std::env::var_os("BERTH_PROBE") {
+            return PathBuf::from(p);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "probe",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .current_dir(workspace())
+            .status()
+            .expect("run cargo to build the probe");
+        assert!(status.success(), "building the probe failed");
+        workspace().join("target/x86_64-unknown-linux-gnu/release/probe")
+    })
+}
+
+/// runc's default config, without linux.resources, running the probe.
+pub fn default_config() -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["/bin/probe"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "conformance",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's world: a temp dir with a bundle, a private --root and a
+/// unique container ID. Drop deletes the container, kills helpers,
+/// unmounts leftovers and removes the directory.
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    pub id: String,
+    pub config: Value,
+    pub helpers: Vec<Child>,
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{name}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("berth-conformance-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bundle = dir.join("bundle");
+        let rootfs = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("busybox-static installed");
+        for applet in [
+            "sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "hostname", "mount", "ps",
+            "grep", "test", "touch", "mkdir", "env", "pwd", "stat", "readlink", "kill", "wc",
+            "head", "tr", "printf", "tty", "trap",
+        ] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        std::fs::copy(probe(), rootfs.join("bin/probe")).unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\n").unwrap();
+        Fixture {
+            root: dir.join("state"),
+            bundle,
+            id,
+            dir,
+            config: default_config(),
+            helpers: Vec::new(),
+        }
+    }
+
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = json!(args);
+        self
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// `runtime --root ROOT ARGS…` with stdio captured; a hung runtime fails
+    /// the test after `timeout`.
+    pub fn runtime_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(runtime());
+        c.arg("--root").arg(&self.root).args(args);
+        c
+    }
+
+    /// Output goes through files, not pipes: a container that a command
+    /// unexpectedly creates would hold a pipe open and hang the test.
+    pub fn rt(&self, args: &[&str]) -> Output {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let (o, e) = (
+            self.dir.join(format!("rt{n}.out")),
+            self.dir.join(format!("rt{n}.err")),
+        );
+        let mut c = self.runtime_cmd(args);
+        c.stdin(Stdio::null())
+            .stdout(File::create(&o).unwrap())
+            .stderr(File::create(&e).unwrap());
+        let status = wait_output(c.spawn().expect("spawn runtime"), Duration::from_secs(30)).status;
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap_or_default(),
+            stderr: std::fs::read(&e).unwrap_or_default(),
+        }
+    }
+
+    /// `create` with the container's stdout/stderr going to a file (a pipe
+    /// would be held open by the container).
+    pub fn create(&self, extra: &[&str]) -> Output {
+        self.write_config();
+        let out = File::create(self.dir.join("container.out")).unwrap();
+        let mut c = self.runtime_cmd(&["create", "--bundle", self.bundle.to_str().unwrap()]);
+        c.args(extra).arg(&self.id);
+        c.stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let child = c.spawn().expect("spawn runtime");
+        wait_output(child, Duration::from_secs(30))
+    }
+
+    pub fn container_output(&self) -> String {
+        std::fs::read_to_string(self.dir.join("container.out")).unwrap_or_default()
+    }
+
+    /// Foreground `run` of the config; returns its output.
+    pub fn run(&self) -> Output {
+        self.write_config();
+        self.rt(&["run", "--bundle", self.bundle.to_str().unwrap(), &self.id])
+    }
+
+    /// Runs the probe in the foreground and parses its report.
+    pub fn probe_report(&mut self) -> Value {
+        self.args(&["/bin/probe"]);
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "probe output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.rt(&["state", &self.id]);
+        assert!(
+            out.status.success(),
+            "state failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("state is JSON")
+    }
+
+    /// The status, or "" while the runtime does not know the container.
+    pub fn status(&self) -> String {
+        let out = self.rt(&["state", &self.id]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["status"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Polls until the container reaches `status` or 10 s pass.
+    pub fn wait_status(&self, status: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.status() == status {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(_) => return child.wait_with_output().expect("output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "runtime timed out; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self
+            .runtime_cmd(&["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        for h in &mut self.helpers {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
+        // Anything still mounted below our directory goes, deepest first.
+        let dir = self.dir.to_string_lossy().to_string();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The host's namespace link for `name` (e.g. "net:[4026531840]").
+pub fn host_ns(name: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
