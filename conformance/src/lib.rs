@@ -220,6 +220,48 @@ impl Fixture {
         })
     }
 
+    /// Runs the probe with `args` (a mode such as `stat PATH…`) and parses
+    /// its JSON.
+    pub fn probe_mode(&mut self, args: &[&str]) -> Value {
+        let mut full = vec!["/bin/probe"];
+        full.extend_from_slice(args);
+        self.args(&full);
+        let out = self.run();
+        assert!(out.status.success(), "run failed: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("probe output is not JSON ({e}): {}", stdout(&out)))
+    }
+
+    /// Nothing of a failed container remains: no state, no mount.
+    pub fn assert_clean(&self, id: &str) {
+        // The root holds no container of this fixture's (IDs such as ".."
+        // do not name a directory of their own, so the root is listed).
+        let left: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "state left under --root for {id:?}: {left:?}"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(self.dir.to_str().unwrap()),
+            "mount left behind"
+        );
+    }
+
+    /// `create` of the bundle as it is on disk (see [`Fixture::write_config`])
+    /// as `id` fails with a message and leaves nothing behind; returns the
+    /// message.
+    pub fn create_fails(&self, id: &str) -> String {
+        let o = self.rt(&["create", "--bundle", self.bundle.to_str().unwrap(), id]);
+        assert!(!o.status.success(), "create {id:?} succeeded");
+        let err = stderr(&o);
+        assert!(!err.trim().is_empty(), "no error message");
+        self.assert_clean(id);
+        err
+    }
+
     pub fn state(&self) -> Value {
         let out = self.rt(&["state", &self.id]);
         assert!(

@@ -3,39 +3,12 @@
 use conformance::{is_runc, stderr, Fixture};
 use serde_json::json;
 
-/// Nothing of the failed container remains: no state, no mount.
-fn assert_clean(f: &Fixture, id: &str) {
-    // The root holds no container of this fixture's (IDs such as ".." do not
-    // name a directory of their own, so the root is listed instead).
-    let left: Vec<_> = std::fs::read_dir(&f.root)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(
-        left.is_empty(),
-        "state left under --root for {id:?}: {left:?}"
-    );
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(f.dir.to_str().unwrap()),
-        "mount left behind"
-    );
-}
-
-fn create_fails(f: &Fixture, id: &str) -> String {
-    let o = f.rt(&["create", "--bundle", f.bundle.to_str().unwrap(), id]);
-    assert!(!o.status.success(), "create {id:?} succeeded");
-    let err = stderr(&o);
-    assert!(!err.trim().is_empty(), "no error message");
-    assert_clean(f, id);
-    err
-}
-
 #[test]
 fn invalid_ids_are_refused() {
     let f = Fixture::new("badid");
     f.write_config();
     for id in ["a/b", "..", ".", "a b", "../escape"] {
-        create_fails(&f, id);
+        f.create_fails(id);
     }
 }
 
@@ -56,12 +29,12 @@ fn a_missing_bundle_config_or_rootfs_is_refused() {
     let f = Fixture::new("missing");
     let o = f.rt(&["create", "--bundle", "/nonexistent/bundle", &f.id]);
     assert!(!o.status.success());
-    assert_clean(&f, &f.id);
+    f.assert_clean(&f.id);
     // No config.json yet.
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
     f.write_config();
     std::fs::rename(f.bundle.join("rootfs"), f.dir.join("moved")).unwrap();
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
     std::fs::rename(f.dir.join("moved"), f.bundle.join("rootfs")).unwrap();
 }
 
@@ -73,7 +46,7 @@ fn malformed_json_is_refused_with_line_and_column() {
         "{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}\n",
     )
     .unwrap();
-    let err = create_fails(&f, &f.id);
+    let err = f.create_fails(&f.id);
     if !is_runc() {
         assert!(err.contains("line 3") && err.contains("column 3"), "{err}");
     }
@@ -84,7 +57,7 @@ fn empty_args_are_refused() {
     let mut f = Fixture::new("noargs");
     f.config["process"]["args"] = json!([]);
     f.write_config();
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
 }
 
 #[test]
@@ -92,10 +65,10 @@ fn a_missing_program_fails_create_not_start() {
     let mut f = Fixture::new("noprog");
     f.args(&["/bin/does-not-exist"]);
     f.write_config();
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
     f.args(&["does-not-exist-in-path"]);
     f.write_config();
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
 }
 
 #[test]
@@ -110,7 +83,7 @@ fn an_unsupported_oci_version_major_is_refused() {
     }
     assert!(!o.status.success());
     assert!(stderr(&o).contains("ociVersion"), "{}", stderr(&o));
-    assert_clean(&f, &f.id);
+    f.assert_clean(&f.id);
 }
 
 #[test]
@@ -118,5 +91,5 @@ fn a_terminal_without_console_socket_is_refused() {
     let mut f = Fixture::new("noconsole");
     f.config["process"]["terminal"] = json!(true);
     f.write_config();
-    create_fails(&f, &f.id);
+    f.create_fails(&f.id);
 }

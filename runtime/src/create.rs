@@ -8,10 +8,13 @@
 //!    anything exists.
 //! 2. Make and lock the state directory (state.rs) and its exec fifo.
 //! 3. Open what the child needs from the host: namespace paths, the console
-//!    socket, the cgroup layout.
-//! 4. clone3 with the new namespaces; the child runs init.rs.
-//! 5. Wait for init's "ready" (sync.rs), then record the state and the pid
-//!    file.
+//!    socket, the cgroup layout, descriptors passed by systemd.
+//! 4. clone3 with the new namespaces (a joined pid namespace and a new time
+//!    namespace are entered around the clone); the child runs init.rs.
+//! 5. Talk to init (sync.rs): write a new user namespace's id maps and
+//!    oomScoreAdj, run
+//!    prestart and createRuntime hooks when its mounts are done, wait for
+//!    "ready", then record the state and the pid file.
 //!
 //! A failure at any step kills the child and removes the state directory:
 //! nothing is left behind.
@@ -26,13 +29,16 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::capabilities::Sets;
 use crate::error::{Context, Error, Result, SysResult};
+use crate::hooks;
 use crate::init::{self, Init};
-use crate::namespaces::Namespaces;
+use crate::namespaces::{ForChildren, Namespaces};
 use crate::spec::{self, Bundle};
-use crate::state::{ContainerDir, State, Store};
+use crate::state::{ContainerDir, State, Status, Store};
+use crate::sync::{self, Msg};
 
 #[derive(Debug, Default, Clone)]
 pub struct CreateOptions {
@@ -115,6 +121,16 @@ fn build(
 ) -> Result<Pid> {
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys_path("mkfifo", &fifo)?;
+    // Writable by "other" whatever the umask: init opens it after becoming
+    // the container's user (opening it for reading is what starts the
+    // container, and stays root's).
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .sys_path("chmod", &fifo)?;
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
 
     // 3.
@@ -135,34 +151,111 @@ fn build(
     } else {
         (Vec::new(), String::new())
     };
+    let mut state = State {
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::timefmt::now_rfc3339_nano(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        hooks: bundle.spec.hooks().clone(),
+    };
+    let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
+    let hooks = HookPlan::of(&bundle.spec);
+    let userns = namespaces.has_new(LinuxNamespaceType::User);
+    let listen_fds = crate::process::listen_fds();
     let (parent_sock, child_sock) = crate::sync::pair()?;
 
     // 4.
-    namespaces.enter_pid_for_children()?;
     let init = Init {
         bundle,
+        state: &state,
         namespaces: &namespaces,
         sync: child_sock,
+        wait_for_go: userns || hooks.in_container,
+        parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
         state_dir,
         console_socket,
         caps: Sets::from_spec(process.capabilities().as_ref()),
         cgroup_mounts,
+        idmapped,
         own_cgroups,
         no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        listen_fds,
         preserve_fds: opts.preserve_fds,
     };
-    let pid = clone_init(namespaces.new.bits() as u64, init)?;
+    let for_children = ForChildren::enter(&namespaces, linux)?;
+    let pid = clone_init(namespaces.clone_flags().bits() as u64, init);
+    for_children.leave();
+    let pid = pid?;
 
     // 5.
-    let ready = crate::sync::wait_ready(&parent_sock);
-    let result = ready.and_then(|()| record(bundle, dir, opts, pid));
+    state.pid = pid.as_raw();
+    let result = (|| {
+        if userns {
+            crate::namespaces::write_id_maps(pid, linux)?;
+        }
+        // From here: in a user namespace, init cannot open its own /proc
+        // files once it is non-dumpable.
+        if let Some(v) = process.oom_score_adj() {
+            crate::process_attrs::oom_score_adj(pid, v)?;
+        }
+        if userns || hooks.in_container {
+            sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
+        }
+        if hooks.in_parent {
+            sync::expect(&parent_sock, b"H")?;
+            run_parent_hooks(bundle, &state)?;
+            sync::send_msg(&parent_sock, Msg::HooksDone)?;
+        }
+        sync::expect(&parent_sock, b"R")?;
+        record(&mut state, dir, opts, pid)
+    })();
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
         return Err(e);
     }
     Ok(pid)
+}
+
+/// Which hook lists make init stop and talk to the parent.
+struct HookPlan {
+    /// prestart and createRuntime run in the runtime's namespaces, so the
+    /// parent runs them when init says its mounts are done.
+    in_parent: bool,
+    /// createContainer and startContainer run in init, which needs its pid
+    /// as the host sees it for their state.
+    in_container: bool,
+}
+
+impl HookPlan {
+    fn of(spec: &oci_spec::runtime::Spec) -> HookPlan {
+        let some = |k: hooks::Kind| !k.list(spec.hooks().as_ref()).is_empty();
+        use hooks::Kind::*;
+        HookPlan {
+            in_parent: some(Prestart) || some(CreateRuntime),
+            in_container: some(CreateContainer) || some(StartContainer),
+        }
+    }
+}
+
+fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
+    let input = state.hook_input(Status::Creating);
+    for kind in [hooks::Kind::Prestart, hooks::Kind::CreateRuntime] {
+        let list = kind.list(bundle.spec.hooks().as_ref());
+        hooks::run_all(kind, list, &input, &bundle.dir)?;
+    }
+    Ok(())
 }
 
 /// clone3(2) with the namespace flags: like fork, the child continues on a
@@ -208,29 +301,15 @@ fn clone_init(flags: u64, init: Init) -> Result<Pid> {
     }
 }
 
-fn record(bundle: &Bundle, dir: &ContainerDir, opts: &CreateOptions, pid: Pid) -> Result<()> {
+fn record(state: &mut State, dir: &ContainerDir, opts: &CreateOptions, pid: Pid) -> Result<()> {
     let (start_time, _) = crate::state::proc_stat(pid.as_raw()).ok_or_else(|| {
         Error::sys(
             "the container's init process exited during create",
             Errno::ESRCH,
         )
     })?;
-    let state = State {
-        id: opts.id.clone(),
-        pid: pid.as_raw(),
-        start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::timefmt::now_rfc3339_nano(),
-        annotations: bundle
-            .spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
-    dir.save(&state)?;
+    state.start_time = start_time;
+    dir.save(state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid).context("--pid-file")?;
     }

@@ -5,21 +5,28 @@
 //! namespaces clone gave it. The steps, in order:
 //!
 //!  1. Become non-dumpable, and die with the parent while setup runs.
-//!  2. Join the namespaces given by path.
-//!  3. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
-//!  4. pivot_root into it (or move it onto / with --no-pivot).
-//!  5. The terminal: a pty from the container's devpts, master sent over
+//!  2. With a new user namespace or in-container hooks: wait for the
+//!     parent's go (maps written, our host pid); become root in a new user
+//!     namespace.
+//!  3. Join the namespaces given by path; a new session keyring.
+//!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
+//!  5. Hooks: the parent runs prestart and createRuntime, then init runs
+//!     createContainer (container namespaces, host paths still visible).
+//!  6. pivot_root into it (or move it onto / with --no-pivot).
+//!  7. The terminal: a pty from the container's devpts, master sent over
 //!     the console socket, slave as stdio and /dev/console.
-//!  6. readonlyPaths, maskedPaths, then the read-only root.
-//!  7. hostname, domainname, rlimits; the program is looked up and cwd made.
-//!  8. Tell the parent "ready" (sync.rs) and stop dying with it.
-//!  9. Block on the exec fifo until `start` opens it.
+//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths and
+//!     the read-only root.
+//!  9. rlimits, ioPriority, scheduler; look up the program.
 //! 10. Capabilities and user: bounding set, keep-caps, setgroups/setgid/
-//!     setuid, then effective/permitted/inheritable and ambient.
-//! 11. no_new_privs, umask; close every descriptor past the preserved ones.
-//! 12. chdir(cwd) and execve.
+//!     setuid, then effective/permitted/inheritable and ambient;
+//!     no_new_privs.
+//! 11. Tell the parent "ready" (sync.rs) and stop dying with it.
+//! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
+//! 13. umask, personality, LSM labels; close every descriptor past the
+//!     preserved ones; chdir(cwd) and execve.
 //!
-//! Errors up to step 8 reach the parent over the sync socket; after it the
+//! Errors up to step 11 reach the parent over the sync socket; after it the
 //! parent may be gone, so they go to the container's stderr.
 
 use std::ffi::CString;
@@ -41,14 +48,22 @@ use crate::namespaces::Namespaces;
 use crate::process;
 use crate::rootfs::{self, HostView};
 use crate::spec::Bundle;
+use crate::state::{State, Status};
+use crate::sync::Msg;
 use crate::syscall::{Linux, Syscall};
-use crate::{rlimits, sync, terminal};
+use crate::{hooks, keyring, lsm, process_attrs, rlimits, sync, terminal};
 
 /// Everything init needs, prepared by the parent before clone.
 pub struct Init<'a> {
     pub bundle: &'a Bundle,
+    /// The state as hooks see it (pid filled in from the parent's go).
+    pub state: &'a State,
     pub namespaces: &'a Namespaces,
     pub sync: OwnedFd,
+    /// The parent sends `G` first (sync.rs).
+    pub wait_for_go: bool,
+    /// The parent runs prestart/createRuntime hooks when asked.
+    pub parent_hooks: bool,
     /// The parent's locked state directory: closed at once, or its flock
     /// would outlive the parent.
     pub lock_fd: RawFd,
@@ -57,8 +72,14 @@ pub struct Init<'a> {
     pub console_socket: Option<OwnedFd>,
     pub caps: Sets,
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
+    pub idmapped: Vec<Option<OwnedFd>>,
     pub own_cgroups: String,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors passed by systemd socket activation, kept after 2.
+    pub listen_fds: u32,
+    /// `--preserve-fds`, kept after the LISTEN_FDS ones.
     pub preserve_fds: i32,
 }
 
@@ -74,8 +95,6 @@ pub fn run(init: Init) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    sync::send_ready(&init.sync);
-    let _ = nix::unistd::close(init.sync.as_raw_fd());
     let err = finish(&init, prepared);
     let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
     let code = match err.errno() {
@@ -87,44 +106,69 @@ pub fn run(init: Init) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// What steps 1–7 leave for the steps after start.
+/// What steps 1–11 leave for the steps after start.
 struct Prepared {
     program: CString,
     args: Vec<CString>,
     env: Vec<CString>,
     cwd: PathBuf,
+    state: State,
 }
 
 fn setup(init: &Init) -> Result<Prepared> {
     let spec = &init.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let linux = spec.linux().as_ref().expect("validated");
+    let ns = init.namespaces;
 
     // 1.
     nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl(PR_SET_PDEATHSIG)")?;
     // 2.
-    init.namespaces.join_all()?;
+    let mut state = init.state.clone();
+    if init.wait_for_go {
+        match sync::expect(&init.sync, b"G")? {
+            Msg::Go { pid } => state.pid = pid,
+            _ => unreachable!("expect checked the tag"),
+        }
+    }
+    if ns.has_new(LinuxNamespaceType::User) {
+        become_root_in_user_namespace()?;
+    }
+    // 3.
+    ns.join_all()?;
+    if !init.no_new_keyring {
+        keyring::join_new(&state.id)?;
+    }
     // Device nodes and directories get exactly the modes asked for.
     nix::sys::stat::umask(Mode::empty());
 
-    // 3.
+    // 4.
     let sys = Linux;
     let host = HostView {
         cgroup_mounts: &init.cgroup_mounts,
         own_cgroups: &init.own_cgroups,
-        cgroup_ns: init.namespaces.has_new(LinuxNamespaceType::Cgroup),
+        cgroup_ns: ns.has_new(LinuxNamespaceType::Cgroup),
+        idmapped: &init.idmapped,
+        mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
+        net_ns: ns.has(LinuxNamespaceType::Network),
     };
     let rootfs = &init.bundle.rootfs;
     rootfs::prepare(&sys, spec, &init.bundle.dir, rootfs, &host)?;
-    // 4.
+    // 5.
+    if init.parent_hooks {
+        sync::send_msg(&init.sync, Msg::RunHooks)?;
+        sync::expect(&init.sync, b"h")?;
+    }
+    run_own_hooks(hooks::Kind::CreateContainer, init, &state, Status::Creating)?;
+    // 6.
     if init.no_pivot {
         rootfs::move_root(rootfs)?;
     } else {
         rootfs::pivot(rootfs)?;
     }
 
-    // 5.
+    // 7.
     if process.terminal().unwrap_or(false) {
         let socket = init
             .console_socket
@@ -151,16 +195,8 @@ fn setup(init: &Init) -> Result<Prepared> {
     let cwd = process.cwd().clone();
     std::fs::create_dir_all(&cwd).sys_path("create process.cwd", &cwd)?;
 
-    // 6.
-    rootfs::finish(&sys, spec)?;
-
-    // 7.
-    let uts = init.namespaces.has_new(LinuxNamespaceType::Uts)
-        || init
-            .namespaces
-            .join
-            .iter()
-            .any(|(t, _, _)| *t == LinuxNamespaceType::Uts);
+    // 8.
+    let uts = ns.has(LinuxNamespaceType::Uts);
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !uts {
             return Err(Error::invalid(
@@ -179,19 +215,55 @@ fn setup(init: &Init) -> Result<Prepared> {
         let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
         nix::errno::Errno::result(r).sys(format_args!("setdomainname {d:?}"))?;
     }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    let _ = linux;
+    crate::sysctl::apply(linux.sysctl().iter().flatten())?;
+    rootfs::finish(&sys, spec)?;
 
+    // 9.
+    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(p) = process.io_priority() {
+        process_attrs::io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        process_attrs::scheduler(s)?;
+    }
     let args = process.args().as_deref().expect("validated");
-    let env = process::environment(process);
+    let env = process::environment(process, init.listen_fds);
     let program = process::lookup(&args[0], &env)?;
+
+    // 10.
+    capabilities::drop_bounding(&init.caps)?;
+    capabilities::keep_across_setuid(true)?;
+    process::switch_user(process.user())?;
+    capabilities::keep_across_setuid(false)?;
+    capabilities::apply(&init.caps)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().sys("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    }
+
+    // 11.
+    // pdeathsig off first: `create` exits as soon as it reads "ready".
     nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
+    sync::send_msg(&init.sync, Msg::Ready)?;
+    let _ = nix::unistd::close(init.sync.as_raw_fd());
     Ok(Prepared {
         program: process::path_cstring(&program)?,
         args: process::cstrings(args)?,
         env: process::cstrings(&env)?,
         cwd,
+        state,
     })
+}
+
+/// setresuid/gid 0 once the parent has written the maps: until then the
+/// process is the overflow user, and the rest of setup runs as the
+/// container's root.
+fn become_root_in_user_namespace() -> Result<()> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .sys("setresgid 0 in the new user namespace (is gid 0 mapped?)")?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .sys("setresuid 0 in the new user namespace (is uid 0 mapped?)")
 }
 
 fn finish(init: &Init, p: Prepared) -> Error {
@@ -203,29 +275,41 @@ fn finish(init: &Init, p: Prepared) -> Error {
 
 fn exec(init: &Init, p: Prepared) -> Result<std::convert::Infallible> {
     let process = init.bundle.spec.process().as_ref().expect("validated");
-    // 9.
+    let linux = init.bundle.spec.linux().as_ref().expect("validated");
+    // 12.
     wait_for_start(&init.state_dir)?;
+    run_own_hooks(hooks::Kind::StartContainer, init, &p.state, Status::Created)?;
 
-    // 10.
-    capabilities::drop_bounding(&init.caps)?;
-    capabilities::keep_across_setuid(true)?;
-    process::switch_user(process.user())?;
-    capabilities::keep_across_setuid(false)?;
-    capabilities::apply(&init.caps)?;
-
-    // 11.
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().sys("prctl(PR_SET_NO_NEW_PRIVS)")?;
-    }
+    // 13.
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    close_from(3 + init.preserve_fds.max(0) as u32);
-
-    // 12. chdir only now: with every host descriptor closed, a cwd such as
+    if let Some(per) = linux.personality() {
+        process_attrs::personality(per)?;
+    }
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    lsm::set_exec_labels(
+        nonempty(process.apparmor_profile()).as_deref(),
+        nonempty(process.selinux_label()).as_deref(),
+    )?;
+    close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
+    // chdir only now: with every host descriptor closed, a cwd such as
     // /proc/self/fd/N cannot lead out of the container.
     nix::unistd::chdir(&p.cwd).sys_path("chdir to process.cwd", &p.cwd)?;
     reset_signals();
     nix::unistd::execve(&p.program, &p.args, &p.env).sys(format_args!("exec {:?}", p.program))
+}
+/// createContainer and startContainer: run by init itself, so in the
+/// container's namespaces (and, for startContainer, its root and user).
+fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) -> Result<()> {
+    let list = kind.list(init.bundle.spec.hooks().as_ref());
+    if list.is_empty() {
+        return Ok(());
+    }
+    let cwd = match kind {
+        hooks::Kind::CreateContainer => init.bundle.dir.as_path(),
+        _ => Path::new("/"),
+    };
+    hooks::run_all(kind, list, &state.hook_input(status), cwd)
 }
 
 /// Opening the fifo for writing blocks until `start` opens it for reading;

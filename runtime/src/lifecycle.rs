@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SysResult};
+use crate::hooks;
 use crate::state::{process_alive, ContainerDir, State, Status, Store};
 
 /// Opens a pidfd for the container's init, or None when it has exited.
@@ -134,7 +135,24 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
             )));
         }
     }
-    std::fs::remove_file(&fifo_path).sys_path("remove", &fifo_path)
+    std::fs::remove_file(&fifo_path).sys_path("remove", &fifo_path)?;
+    run_hooks_after(&state, hooks::Kind::Poststart, Status::Running);
+    Ok(())
+}
+
+/// poststart and poststop: in the runtime's namespaces, from the bundle
+/// directory, failures only warned about (runtime.md, "Lifecycle").
+fn run_hooks_after(state: &State, kind: hooks::Kind, status: Status) {
+    let list = kind.list(state.hooks.as_ref());
+    if list.is_empty() {
+        return;
+    }
+    let cwd = if state.bundle.is_dir() {
+        state.bundle.as_path()
+    } else {
+        std::path::Path::new("/")
+    };
+    hooks::run_all_warn(kind, list, &state.hook_input(status), cwd);
 }
 
 /// Signals the container's init (and with `all`, every process in its pid
@@ -194,8 +212,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             )))
         }
         Status::Created | Status::Running => {
-            let state = state.expect("status derived from a state");
-            if let Some(fd) = pidfd(&state)? {
+            let state = state.as_ref().expect("status derived from a state");
+            if let Some(fd) = pidfd(state)? {
                 for pid in pid_namespace_members(state.pid) {
                     let _ =
                         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
@@ -212,6 +230,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                 }
             }
         }
+    }
+    if let Some(state) = &state {
+        run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }
     dir.remove()
 }

@@ -4,8 +4,13 @@
 //! MS_* bits (set or cleared), propagation options are applied by a second
 //! mount(2) call after the mount exists, and anything else is passed to the
 //! filesystem as data (`size=65536k`, `mode=755`, `newinstance`, …).
+//! The recursive options (`rro`, `rnosuid`, …) become MOUNT_ATTR_* changes
+//! that mount_setattr(2) applies to the mount and every mount below it,
+//! and `idmap`/`ridmap` ask for an idmapped bind mount.
 
 use nix::mount::MsFlags;
+
+use crate::mount_attr::MountAttr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
@@ -14,6 +19,13 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Comma-separated filesystem data.
     pub data: String,
+    /// MOUNT_ATTR_* changes for the mount and every mount below it, made
+    /// once the mount and its flags are in place.
+    pub recursive: Option<MountAttr>,
+    /// Some(recursive?) when the bind mount is idmapped: through the mount's
+    /// own uidMappings/gidMappings, or the container's user namespace
+    /// mappings when the mount has none.
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -22,6 +34,8 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            recursive: None,
+            idmap: None,
         }
     }
 }
@@ -66,7 +80,119 @@ const FLAGS: &[(&str, bool, MsFlags)] = &[
     ("loud", true, MsFlags::MS_SILENT),
     ("iversion", false, MsFlags::MS_I_VERSION),
     ("noiversion", true, MsFlags::MS_I_VERSION),
+    ("nosymfollow", false, MS_NOSYMFOLLOW),
+    ("symfollow", true, MS_NOSYMFOLLOW),
 ];
+
+/// nix 0.29 has no name for it; the kernel has known it since 5.10.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+/// (name, clear?, MOUNT_ATTR_* bit) of the recursive options that are plain
+/// bits, as runc names them.
+const REC_FLAGS: &[(&str, bool, u64)] = &[
+    ("rro", false, libc::MOUNT_ATTR_RDONLY),
+    ("rrw", true, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", false, libc::MOUNT_ATTR_NOSUID),
+    ("rsuid", true, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", false, libc::MOUNT_ATTR_NODEV),
+    ("rdev", true, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", false, libc::MOUNT_ATTR_NOEXEC),
+    ("rexec", true, libc::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", false, libc::MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", true, libc::MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", false, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", true, libc::MOUNT_ATTR_NOSYMFOLLOW),
+];
+
+/// The recursive access-time options, whose effect depends on the mode an
+/// earlier option chose, so they are not in [`REC_FLAGS`].
+const REC_ATIME: &[&str] = &[
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+];
+
+/// The recursive options of one mount, gathered left to right.
+#[derive(Default)]
+struct Recursive {
+    set: u64,
+    clr: u64,
+    /// The access-time mode to switch to; the kernel holds one mode, not
+    /// bits, so the last option that picks one wins.
+    atime: Option<u64>,
+}
+
+impl Recursive {
+    /// False when `opt` is not a recursive option.
+    fn apply(&mut self, opt: &str) -> bool {
+        if let Some(&(_, clear, bit)) = REC_FLAGS.iter().find(|(n, _, _)| *n == opt) {
+            if clear {
+                self.set &= !bit;
+                self.clr |= bit;
+            } else {
+                self.set |= bit;
+                self.clr &= !bit;
+            }
+            return true;
+        }
+        if !REC_ATIME.contains(&opt) {
+            return false;
+        }
+        self.atime = atime_mode(opt, self.atime);
+        true
+    }
+
+    fn finish(self) -> Option<MountAttr> {
+        let mut attr = MountAttr {
+            set: self.set,
+            clr: self.clr,
+        };
+        if let Some(mode) = self.atime {
+            // mount_setattr(2) refuses a mode in attr_set unless the whole
+            // access-time field is in attr_clr.
+            attr.clr |= libc::MOUNT_ATTR__ATIME;
+            attr.set = (attr.set & !libc::MOUNT_ATTR__ATIME) | mode;
+        }
+        (attr != MountAttr::default()).then_some(attr)
+    }
+}
+
+/// The access-time mode after `opt`, given the one chosen so far.
+fn atime_mode(opt: &str, chosen: Option<u64>) -> Option<u64> {
+    match opt {
+        "rrelatime" => Some(libc::MOUNT_ATTR_RELATIME),
+        "rnoatime" => Some(libc::MOUNT_ATTR_NOATIME),
+        "rstrictatime" => Some(libc::MOUNT_ATTR_STRICTATIME),
+        "ratime" => unless_mode(chosen, libc::MOUNT_ATTR_NOATIME),
+        "rnostrictatime" => unless_mode(chosen, libc::MOUNT_ATTR_STRICTATIME),
+        // Relatime is the kernel's default, so all there is to undo is an
+        // earlier rrelatime.
+        _ => chosen.filter(|&m| m != libc::MOUNT_ATTR_RELATIME),
+    }
+}
+
+/// "Not `mode`": as with the non-recursive atime and nostrictatime, that
+/// leaves relatime, the kernel's default, unless an earlier option chose
+/// some other mode. runc clears only `mode`'s bit here, which the kernel
+/// refuses (EINVAL) unless all of MOUNT_ATTR__ATIME is cleared.
+fn unless_mode(chosen: Option<u64>, mode: u64) -> Option<u64> {
+    match chosen {
+        Some(m) if m != mode => Some(m),
+        _ => Some(libc::MOUNT_ATTR_RELATIME),
+    }
+}
+
+/// `idmap` and `ridmap`: Some(recursive?).
+fn idmap_option(opt: &str) -> Option<bool> {
+    match opt {
+        "idmap" => Some(false),
+        "ridmap" => Some(true),
+        _ => None,
+    }
+}
 
 /// Propagation modes, for mount options and `linux.rootfsPropagation`.
 pub fn propagation_flag(name: &str) -> Option<MsFlags> {
@@ -86,31 +212,12 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
 
 /// Options berth refuses rather than pass to the kernel as data, where
 /// passing them on would silently do something else than asked.
-const NOT_YET: &[&str] = &[
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnodiratime",
-    "rdiratime",
-    "rrelatime",
-    "rnorelatime",
-    "rnoatime",
-    "ratime",
-    "rstrictatime",
-    "rnostrictatime",
-    "idmap",
-    "ridmap",
-    "tmpcopyup",
-];
+const NOT_YET: &[&str] = &["tmpcopyup"];
 
 pub fn parse(options: &[String]) -> Result<MountOptions, String> {
     let mut out = MountOptions::default();
     let mut data: Vec<&str> = Vec::new();
+    let mut recursive = Recursive::default();
     for opt in options {
         if let Some(&(_, clear, flag)) = FLAGS.iter().find(|(n, _, _)| *n == opt) {
             if clear {
@@ -120,30 +227,39 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
             }
         } else if let Some(p) = propagation_flag(opt) {
             out.propagation.push(p);
+        } else if let Some(rec) = idmap_option(opt) {
+            out.idmap = Some(rec);
         } else if NOT_YET.contains(&opt.as_str()) {
             return Err(format!(
                 "mount option {opt:?} is not supported by berth yet"
             ));
-        } else {
+        } else if !recursive.apply(opt) {
             data.push(opt);
         }
     }
     out.data = data.join(",");
+    out.recursive = recursive.finish();
     Ok(out)
 }
 
 /// Every option name berth understands, for `berth features`.
 pub fn known_options() -> impl Iterator<Item = &'static str> {
-    FLAGS.iter().map(|(n, _, _)| *n).chain([
-        "private",
-        "rprivate",
-        "shared",
-        "rshared",
-        "slave",
-        "rslave",
-        "unbindable",
-        "runbindable",
-    ])
+    FLAGS
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain([
+            "private",
+            "rprivate",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "unbindable",
+            "runbindable",
+        ])
+        .chain(REC_FLAGS.iter().map(|(n, _, _)| *n))
+        .chain(REC_ATIME.iter().copied())
+        .chain(["idmap", "ridmap"])
 }
 
 #[cfg(test)]
@@ -172,7 +288,111 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_recursive_options_are_refused() {
-        assert!(parse(&["rro".to_string()]).is_err());
+    fn tmpcopyup_is_refused() {
+        assert!(parse(&["tmpcopyup".to_string()]).is_err());
+    }
+
+    fn attr(set: u64, clr: u64) -> Option<MountAttr> {
+        Some(MountAttr { set, clr })
+    }
+
+    #[test]
+    fn recursive_bits_are_set_and_cleared_in_order() {
+        use libc::{
+            MOUNT_ATTR_NODEV as NODEV, MOUNT_ATTR_NOSUID as NOSUID, MOUNT_ATTR_RDONLY as RO,
+        };
+        let o = p(&["rbind", "rro", "rnosuid", "mode=755"]);
+        assert_eq!(o.recursive, attr(RO | NOSUID, 0));
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.data, "mode=755");
+        assert_eq!(p(&["rro", "rrw"]).recursive, attr(0, RO));
+        assert_eq!(p(&["rdev", "rnodev"]).recursive, attr(NODEV, 0));
+        assert_eq!(
+            p(&["rnoexec", "rnodiratime", "rnosymfollow"]).recursive,
+            attr(
+                libc::MOUNT_ATTR_NOEXEC
+                    | libc::MOUNT_ATTR_NODIRATIME
+                    | libc::MOUNT_ATTR_NOSYMFOLLOW,
+                0
+            )
+        );
+        assert_eq!(
+            p(&["rexec", "rsuid", "rsymfollow"]).recursive.unwrap().set,
+            0
+        );
+        assert_eq!(p(&["ro", "nosuid"]).recursive, None);
+    }
+
+    #[test]
+    fn recursive_atime_picks_one_mode() {
+        use libc::{
+            MOUNT_ATTR_NOATIME as NOATIME, MOUNT_ATTR_NODIRATIME as NODIRATIME,
+            MOUNT_ATTR_STRICTATIME as STRICT, MOUNT_ATTR__ATIME as ATIME,
+        };
+        assert_eq!(p(&["rnoatime"]).recursive, attr(NOATIME, ATIME));
+        assert_eq!(
+            p(&["rnoatime", "rstrictatime"]).recursive,
+            attr(STRICT, ATIME)
+        );
+        assert_eq!(p(&["rstrictatime", "rrelatime"]).recursive, attr(0, ATIME));
+        // Undoing the chosen mode leaves relatime; undoing another keeps it.
+        assert_eq!(p(&["rnoatime", "ratime"]).recursive, attr(0, ATIME));
+        assert_eq!(
+            p(&["rstrictatime", "ratime"]).recursive,
+            attr(STRICT, ATIME)
+        );
+        assert_eq!(p(&["ratime"]).recursive, attr(0, ATIME));
+        assert_eq!(
+            p(&["rstrictatime", "rnostrictatime"]).recursive,
+            attr(0, ATIME)
+        );
+        assert_eq!(
+            p(&["rnoatime", "rnostrictatime"]).recursive,
+            attr(NOATIME, ATIME)
+        );
+        assert_eq!(p(&["rrelatime", "rnorelatime"]).recursive, None);
+        assert_eq!(
+            p(&["rnoatime", "rnorelatime"]).recursive,
+            attr(NOATIME, ATIME)
+        );
+        // The diratime bit is separate from the mode.
+        assert_eq!(
+            p(&["rnodiratime", "rnoatime"]).recursive,
+            attr(NODIRATIME | NOATIME, ATIME)
+        );
+    }
+
+    #[test]
+    fn nosymfollow_is_a_flag() {
+        assert_eq!(p(&["nosymfollow"]).flags.bits(), 256);
+        assert_eq!(p(&["nosymfollow", "symfollow"]).flags, MsFlags::empty());
+    }
+
+    #[test]
+    fn idmap_options_say_whether_recursive() {
+        assert_eq!(p(&["rbind"]).idmap, None);
+        assert_eq!(p(&["bind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(p(&["ridmap", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["idmap"]).data, "");
+    }
+
+    #[test]
+    fn every_known_option_parses_and_none_is_data() {
+        let known: Vec<&str> = known_options().collect();
+        for name in &known {
+            assert_eq!(p(&[name]).data, "", "{name} passed on as data");
+        }
+        for name in [
+            "rro",
+            "ratime",
+            "rnosymfollow",
+            "nosymfollow",
+            "idmap",
+            "ridmap",
+        ] {
+            assert!(known.contains(&name), "{name} missing");
+        }
+        assert!(!known.contains(&"tmpcopyup"));
     }
 }

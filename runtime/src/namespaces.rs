@@ -1,17 +1,20 @@
 //! linux.namespaces: which are new (clone flags) and which are joined
-//! (setns on a descriptor opened from `path`).
+//! (setns on a descriptor opened from `path`), plus the parent-side setup
+//! of a new user namespace (uid/gid maps) and time namespace (offsets).
 //!
 //! Paths are opened by the parent before clone, so a bad path is an error
-//! before any process exists. The pid namespace is special: setns(CLONE_NEWPID)
-//! only affects children, so the parent joins it before clone and the init
-//! process is born inside it.
+//! before any process exists. Two namespaces only affect a process's
+//! children, so the parent enters them before clone and leaves them after:
+//! the pid namespace (setns) and the time namespace (unshare, because its
+//! offsets can only be written before a process lives in it).
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{Linux, LinuxNamespaceType};
+use nix::unistd::Pid;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
 use crate::error::{Error, Result, SysResult};
 
@@ -32,7 +35,9 @@ pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
 pub struct Namespaces {
     /// Namespaces to create, as clone flags.
     pub new: CloneFlags,
-    /// Namespaces to join, in config order (the pid namespace excluded).
+    /// Namespaces to join, the user namespace first (joining it is what
+    /// grants the right to join the others), then in config order; the pid
+    /// namespace is not here, the parent joins it.
     pub join: Vec<(LinuxNamespaceType, PathBuf, File)>,
     pub join_pid: Option<(PathBuf, File)>,
 }
@@ -63,19 +68,55 @@ impl Namespaces {
                 }
             }
         }
+        ns.join
+            .sort_by_key(|(t, _, _)| *t != LinuxNamespaceType::User);
+        ns.check_user_combination()?;
         Ok(ns)
+    }
+
+    /// A namespace created by clone belongs to the parent's user namespace.
+    /// Joining a user namespace afterwards leaves the init process without
+    /// privilege over such new namespaces, and a new user namespace has
+    /// none over namespaces joined from the host; making both work needs
+    /// the extra intermediate process berth avoids, so these combinations
+    /// are refused by name rather than failing halfway.
+    fn check_user_combination(&self) -> Result<()> {
+        let joins_user = self.joins(LinuxNamespaceType::User);
+        let others_new = !(self.new - flag(LinuxNamespaceType::User)).is_empty();
+        if joins_user && others_new {
+            return Err(Error::invalid(
+                "linux.namespaces: joining a user namespace by path while creating other \
+                 namespaces is not supported; join them all by path",
+            ));
+        }
+        let others_joined = self.join_pid.is_some() || self.join.len() > usize::from(joins_user);
+        if self.has_new(LinuxNamespaceType::User) && others_joined {
+            return Err(Error::invalid(
+                "linux.namespaces: a new user namespace cannot be combined with namespaces \
+                 joined by path (they belong to another user namespace)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn has_new(&self, t: LinuxNamespaceType) -> bool {
         self.new.contains(flag(t))
     }
 
-    /// In the parent, before clone.
-    pub fn enter_pid_for_children(&self) -> Result<()> {
-        if let Some((path, f)) = &self.join_pid {
-            nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID).sys_path("setns pid", path)?;
-        }
-        Ok(())
+    pub fn joins(&self, t: LinuxNamespaceType) -> bool {
+        self.join.iter().any(|(j, _, _)| *j == t)
+            || (t == LinuxNamespaceType::Pid && self.join_pid.is_some())
+    }
+
+    /// New or joined: the container has its own namespace of this type.
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.has_new(t) || self.joins(t)
+    }
+
+    /// The flags clone3 creates. A new time namespace is not among them:
+    /// the parent unshares it (see [`ForChildren`]).
+    pub fn clone_flags(&self) -> CloneFlags {
+        self.new - flag(LinuxNamespaceType::Time)
     }
 
     /// In the init process, first thing.
@@ -84,5 +125,145 @@ impl Namespaces {
             nix::sched::setns(f.as_fd(), flag(*t)).sys_path(&format!("setns {t}"), path)?;
         }
         Ok(())
+    }
+}
+
+/// The parent's namespaces-for-children, changed for the clone of init and
+/// put back afterwards, so that hooks the parent runs later (createRuntime,
+/// poststart) are in the runtime's namespaces, as the spec wants.
+pub struct ForChildren {
+    pid: Option<File>,
+    time: Option<File>,
+}
+
+impl ForChildren {
+    pub fn enter(ns: &Namespaces, linux: &Linux) -> Result<ForChildren> {
+        let mut saved = ForChildren {
+            pid: None,
+            time: None,
+        };
+        if let Some((path, f)) = &ns.join_pid {
+            saved.pid = Some(File::open("/proc/self/ns/pid").sys("open /proc/self/ns/pid")?);
+            nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID).sys_path("setns pid", path)?;
+        }
+        if ns.has_new(LinuxNamespaceType::Time) {
+            saved.time = Some(File::open("/proc/self/ns/time").sys("open /proc/self/ns/time")?);
+            nix::sched::unshare(flag(LinuxNamespaceType::Time)).sys("unshare time namespace")?;
+            if let Err(e) = write_time_offsets(linux) {
+                saved.leave();
+                return Err(e);
+            }
+        }
+        Ok(saved)
+    }
+
+    /// Best effort: setns into namespaces we were in cannot fail for
+    /// permission reasons.
+    pub fn leave(self) {
+        if let Some(f) = &self.pid {
+            let _ = nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID);
+        }
+        if let Some(f) = &self.time {
+            let _ = nix::sched::setns(f.as_fd(), flag(LinuxNamespaceType::Time));
+        }
+    }
+}
+
+/// linux.timeOffsets, written for the time namespace our children will be
+/// born in. Only monotonic and boottime clocks have offsets.
+fn write_time_offsets(linux: &Linux) -> Result<()> {
+    let mut text = String::new();
+    for (clock, off) in linux.time_offsets().iter().flatten() {
+        let id = match clock.as_str() {
+            "monotonic" => libc::CLOCK_MONOTONIC,
+            "boottime" => libc::CLOCK_BOOTTIME,
+            other => {
+                return Err(Error::invalid(format!(
+                    "linux.timeOffsets: unknown clock {other:?} (monotonic or boottime)"
+                )))
+            }
+        };
+        text.push_str(&format!(
+            "{id} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    let path = Path::new("/proc/self/timens_offsets");
+    std::fs::write(path, text).sys_path("write linux.timeOffsets to", path)
+}
+
+/// Writes a new user namespace's maps, from the parent, once init exists.
+/// Root in the parent namespace may write any map; setgroups is denied
+/// only where the kernel requires it before gid_map (an unprivileged
+/// writer), which keeps setgroups(2) usable in the container otherwise.
+pub fn write_id_maps(pid: Pid, linux: &Linux) -> Result<()> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    let uid_path = proc.join("uid_map");
+    std::fs::write(&uid_path, uid).sys_path("write linux.uidMappings to", &uid_path)?;
+    let gid_path = proc.join("gid_map");
+    match std::fs::write(&gid_path, &gid) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let sg = proc.join("setgroups");
+            std::fs::write(&sg, "deny").sys_path("write", &sg)?;
+            std::fs::write(&gid_path, &gid)
+        }
+        r => r,
+    }
+    .sys_path("write linux.gidMappings to", &gid_path)
+}
+
+pub fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// The host id that `id` in the container maps to, for chown of things
+/// the runtime creates for the container (the pty, /dev).
+pub fn host_id(maps: Option<&[LinuxIdMapping]>, id: u32) -> Option<u32> {
+    match maps {
+        None | Some([]) => Some(id),
+        Some(maps) => maps.iter().find_map(|m| {
+            let off = id.checked_sub(m.container_id())?;
+            (off < m.size()).then(|| m.host_id() + off)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxIdMappingBuilder;
+
+    fn m(c: u32, h: u32, n: u32) -> LinuxIdMapping {
+        LinuxIdMappingBuilder::default()
+            .container_id(c)
+            .host_id(h)
+            .size(n)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn maps_are_written_one_range_per_line() {
+        assert_eq!(
+            map_text(&[m(0, 100000, 1000), m(1000, 1000, 1)]),
+            "0 100000 1000\n1000 1000 1\n"
+        );
+    }
+
+    #[test]
+    fn container_ids_translate_through_the_ranges() {
+        let maps = [m(0, 100000, 1000), m(1000, 5000, 10)];
+        assert_eq!(host_id(Some(&maps), 0), Some(100000));
+        assert_eq!(host_id(Some(&maps), 1005), Some(5005));
+        assert_eq!(host_id(Some(&maps), 2000), None);
+        assert_eq!(host_id(None, 7), Some(7));
     }
 }

@@ -45,9 +45,16 @@ pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
 }
 
 /// The environment as runc builds it: config.json's env, plus HOME from the
-/// container's /etc/passwd when the config does not set it.
-pub fn environment(process: &Process) -> Vec<String> {
+/// container's /etc/passwd when the config does not set it, plus the
+/// socket-activation variables when systemd passed descriptors on.
+pub fn environment(process: &Process, listen_fds: u32) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
+    if listen_fds > 0 {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={listen_fds}"));
+        // The descriptors belong to the container's first process.
+        env.push("LISTEN_PID=1".to_string());
+    }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
@@ -77,6 +84,22 @@ pub fn switch_user(user: &User) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).sys(format_args!("setresgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresuid(uid, uid, uid).sys(format_args!("setresuid {uid}"))
+}
+
+/// systemd socket activation (sd_listen_fds(3)): descriptors 3.. passed to
+/// this very process, which hands them on to the container's process.
+pub fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !for_us {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn cstrings<S: AsRef<[u8]>>(items: &[S]) -> Result<Vec<CString>> {

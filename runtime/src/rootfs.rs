@@ -9,20 +9,21 @@
 //! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, and
 //!    `root.readonly` last, since every step before needs to write.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
 
-use crate::devices;
 use crate::error::{Context, Error, Result, SysResult};
 use crate::mount_options::{self, MountOptions};
 use crate::mountinfo::CgroupMount;
 use crate::syscall::Syscall;
+use crate::{devices, lsm, mount_attr};
 
 /// What the host looks like, read by the parent before clone.
 pub struct HostView<'a> {
@@ -31,6 +32,13 @@ pub struct HostView<'a> {
     /// when the container has no cgroup namespace.
     pub own_cgroups: &'a str,
     pub cgroup_ns: bool,
+    /// Per `mounts[]` entry: the idmapped tree the parent made for it.
+    pub idmapped: &'a [Option<OwnedFd>],
+    /// linux.mountLabel, for the filesystems made for the container.
+    pub mount_label: Option<&'a str>,
+    /// The container has its own network namespace (needed to mount sysfs
+    /// from a user namespace).
+    pub net_ns: bool,
 }
 
 pub fn prepare(
@@ -58,7 +66,8 @@ pub fn prepare(
 
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(sys, bundle, rootfs, m, host)
+        let tree = host.idmapped.get(i).and_then(Option::as_ref);
+        mount_one(sys, bundle, rootfs, m, tree, host)
             .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
     }
     let dev_from_host = mounts.iter().any(|m| {
@@ -68,8 +77,14 @@ pub fn prepare(
                 .flatten()
                 .any(|o| o == "bind" || o == "rbind")
     });
+    // With /dev bind-mounted from the host, nodes made here would land on
+    // the host: runc skips them too.
     if !dev_from_host {
         devices::create_default(sys, rootfs)?;
+        let listed = linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default();
+        devices::create_from_spec(sys, rootfs, listed)?;
     }
     Ok(())
 }
@@ -79,6 +94,7 @@ fn mount_one(
     bundle: &Path,
     rootfs: &Path,
     m: &Mount,
+    idmapped: Option<&OwnedFd>,
     host: &HostView,
 ) -> Result<()> {
     let opts =
@@ -94,7 +110,10 @@ fn mount_one(
         let meta = std::fs::metadata(&src).map_err(|e| Error::io("bind mount source", &src, e))?;
         let t = sys.target_in_root(rootfs, dest, !meta.is_dir())?;
         let rec = opts.flags & MsFlags::MS_REC;
-        sys.mount(Some(&src), &t.path, None, MsFlags::MS_BIND | rec, None)?;
+        match idmapped {
+            Some(tree) => sys.attach_tree(tree.as_fd(), &src, &t.path)?,
+            None => sys.mount(Some(&src), &t.path, None, MsFlags::MS_BIND | rec, None)?,
+        }
         drop(t);
         // Flags on a bind mount take a second, remount call; the target is
         // resolved again so that it names the new mount, not the one below.
@@ -114,10 +133,87 @@ fn mount_one(
     } else {
         let t = sys.target_in_root(rootfs, dest, false)?;
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        sys.mount(Some(&src), &t.path, Some(typ), opts.flags, data)?;
+        let data = match typ {
+            "tmpfs" | "devpts" | "mqueue" => lsm::with_mount_label(&opts.data, host.mount_label),
+            _ => opts.data.clone(),
+        };
+        let data = (!data.is_empty()).then_some(data.as_str());
+        match sys.mount(Some(&src), &t.path, Some(typ), opts.flags, data) {
+            // A user namespace may not mount sysfs for a network namespace
+            // it does not own: the host's /sys is bound instead, as runc
+            // does.
+            Err(e) if typ == "sysfs" && !host.net_ns && e.errno() == Some(Errno::EPERM) => {
+                let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+                sys.mount(Some(Path::new("/sys")), &t.path, None, rec, None)?;
+                drop(t);
+                let t = sys.target_in_root(rootfs, dest, false)?;
+                let keep = locked_flags(Path::new("/sys"));
+                sys.mount(
+                    None,
+                    &t.path,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | opts.flags | keep,
+                    None,
+                )?;
+            }
+            r => r?,
+        }
+    }
+    // After the remount above, which would otherwise reset them on the
+    // top mount.
+    if let Some(attr) = &opts.recursive {
+        let t = sys.target_in_root(rootfs, dest, false)?;
+        sys.set_recursive(&t.path, attr)?;
     }
     apply_propagation(sys, rootfs, dest, &opts)
+}
+
+/// Idmapped bind mounts (`mounts[].uidMappings`, or the `idmap` option with
+/// the container's own maps) are made by the parent, before clone: setting
+/// MOUNT_ATTR_IDMAP on a host filesystem needs privilege over the host's
+/// user namespace, which init in a user namespace no longer has. Each
+/// becomes a detached tree that init attaches at its destination.
+pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
+    let linux = spec.linux().as_ref();
+    let mut trees = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = mount_options::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(Error::invalid)?;
+        let own = m.uid_mappings().is_some() || m.gid_mappings().is_some();
+        if !own && opts.idmap.is_none() {
+            trees.push(None);
+            continue;
+        }
+        let ctx = || {
+            format!(
+                "mounts[{i}] ({}): idmapped mount",
+                m.destination().display()
+            )
+        };
+        if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+            return Err(Error::invalid("only bind mounts can be idmapped")).with_context(ctx);
+        }
+        let (uid, gid) = if own {
+            (m.uid_mappings().as_deref(), m.gid_mappings().as_deref())
+        } else {
+            (
+                linux.and_then(|l| l.uid_mappings().as_deref()),
+                linux.and_then(|l| l.gid_mappings().as_deref()),
+            )
+        };
+        let (Some(uid), Some(gid)) = (uid, gid) else {
+            return Err(Error::invalid(
+                "needs both uidMappings and gidMappings (on the mount or in linux)",
+            ))
+            .with_context(ctx);
+        };
+        let src = bundle.join(m.source().as_deref().unwrap_or(Path::new("")));
+        let recursive = opts.idmap.unwrap_or(false) || opts.flags.contains(MsFlags::MS_REC);
+        let userns = mount_attr::userns_with_mappings(uid, gid).with_context(ctx)?;
+        let tree = mount_attr::idmapped_tree(&src, userns.as_fd(), recursive).with_context(ctx)?;
+        trees.push(Some(tree));
+    }
+    Ok(trees)
 }
 
 fn apply_propagation(
@@ -405,6 +501,9 @@ mod tests {
             cgroup_mounts: &cg,
             own_cgroups: "",
             cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
         let l = sys.lines();
@@ -435,6 +534,9 @@ mod tests {
             cgroup_mounts: &cg,
             own_cgroups: "",
             cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let mounts: Vec<_> = sys
@@ -460,6 +562,42 @@ mod tests {
         );
         // /dev bind-mounted from the host: no device nodes are made.
         assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
+    }
+
+    #[test]
+    fn recursive_options_are_set_after_the_bind_and_its_remount() {
+        let sys = Recorder::default();
+        let s = spec(
+            r#"[{"destination":"/data","type":"bind","source":"/host","options":["rbind","nosuid","rro"]}]"#,
+        );
+        let host = HostView {
+            cgroup_mounts: &[],
+            own_cgroups: "",
+            cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
+        };
+        // The source must exist: use a directory every machine has.
+        let s = {
+            let mut s = s;
+            let mut m = s.mounts().clone().unwrap();
+            m[0].set_source(Some("/".into()));
+            s.set_mounts(Some(m));
+            s
+        };
+        prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
+        let l: Vec<_> = sys
+            .lines()
+            .into_iter()
+            .filter(|l| !l.starts_with("target"))
+            .collect();
+        assert_eq!(l[2], "mount / /b/r/data - MS_BIND | MS_REC -");
+        assert_eq!(
+            l[3],
+            "mount - /b/r/data - MS_NOSUID | MS_REMOUNT | MS_BIND -"
+        );
+        assert_eq!(l[4], "setattr /b/r/data set=0x1 clr=0x0");
     }
 
     #[test]

@@ -120,7 +120,8 @@ fn drop_unknown_capabilities(v: &mut serde_json::Value) {
     }
 }
 
-/// Refuses what berth does not implement yet, naming the field.
+/// Checks what can be checked before anything exists, and refuses what
+/// berth does not implement yet, naming the field.
 fn validate(spec: &Spec) -> Result<()> {
     let version = spec.version();
     let major = version.split('.').next().unwrap_or("");
@@ -150,38 +151,9 @@ fn validate(spec: &Spec) -> Result<()> {
             process.cwd()
         )));
     }
-    if process
-        .apparmor_profile()
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return unsupported("process.apparmorProfile");
-    }
-    if process
-        .selinux_label()
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return unsupported("process.selinuxLabel");
-    }
-    if process.io_priority().is_some() {
-        return unsupported("process.ioPriority");
-    }
-    if process.scheduler().is_some() {
-        return unsupported("process.scheduler");
-    }
-    if process.exec_cpu_affinity().is_some() {
-        return unsupported("process.execCPUAffinity");
-    }
     crate::rlimits::validate(process.rlimits().as_deref().unwrap_or_default())?;
-
-    if spec.hooks().is_some() {
-        return unsupported("hooks");
-    }
+    validate_hooks(spec)?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return unsupported(&format!("mounts[{i}].uidMappings (idmapped mounts)"));
-        }
         if !m.destination().is_absolute() {
             return Err(Error::invalid(format!(
                 "config.json: mounts[{i}].destination {:?} must be an absolute path",
@@ -197,45 +169,58 @@ fn validate(spec: &Spec) -> Result<()> {
     let mut seen = Vec::new();
     for ns in linux.namespaces().iter().flatten() {
         let t = ns.typ();
-        if seen.contains(&t) {
+        if seen.iter().any(|(s, _)| *s == t) {
             return Err(Error::invalid(format!(
                 "config.json: linux.namespaces: {t} is listed twice"
             )));
         }
-        seen.push(t);
-        if matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time) {
-            return unsupported(&format!("linux.namespaces: {t} namespace"));
-        }
+        seen.push((t, ns.path().is_some()));
     }
-    if !seen.contains(&LinuxNamespaceType::Mount) {
+    let has = |t: LinuxNamespaceType| seen.iter().any(|(s, _)| *s == t);
+    let new = |t: LinuxNamespaceType| seen.contains(&(t, false));
+    if !has(LinuxNamespaceType::Mount) {
         return Err(Error::invalid(
             "config.json: linux.namespaces must include a mount namespace",
         ));
     }
-    let checks: [(&str, bool); 14] = [
-        ("linux.uidMappings", linux.uid_mappings().is_some()),
-        ("linux.gidMappings", linux.gid_mappings().is_some()),
-        (
-            "linux.sysctl",
-            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
-        ),
+    let mapped = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let both_mapped = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        && linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new(LinuxNamespaceType::User) && !both_mapped {
+        return Err(Error::invalid(
+            "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings",
+        ));
+    }
+    if mapped && !new(LinuxNamespaceType::User) {
+        return Err(Error::invalid(
+            "config.json: linux.uidMappings/gidMappings need a new user namespace",
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !new(LinuxNamespaceType::Time)
+    {
+        return Err(Error::invalid(
+            "config.json: linux.timeOffsets needs a new time namespace",
+        ));
+    }
+    for key in linux.sysctl().iter().flatten().map(|(k, _)| k) {
+        crate::sysctl::validate(key, has)?;
+    }
+    crate::process_attrs::validate(process, linux)?;
+    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    crate::lsm::validate(
+        nonempty(process.apparmor_profile()).as_deref(),
+        nonempty(process.selinux_label()).as_deref(),
+        nonempty(linux.mount_label()).as_deref(),
+    )?;
+    let checks: [(&str, bool); 6] = [
         ("linux.resources", linux.resources().is_some()),
         ("linux.cgroupsPath", linux.cgroups_path().is_some()),
-        (
-            "linux.devices",
-            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
         ("linux.seccomp", linux.seccomp().is_some()),
-        (
-            "linux.mountLabel",
-            linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
-        ),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().is_some()),
         ("linux.netDevices", linux.net_devices().is_some()),
-        ("process.oomScoreAdj", process.oom_score_adj().is_some()),
     ];
     if let Some((field, _)) = checks.iter().find(|(_, set)| *set) {
         return unsupported(field);
@@ -246,6 +231,28 @@ fn validate(spec: &Spec) -> Result<()> {
                 "config.json: linux.rootfsPropagation {p:?} is not a propagation mode"
             ))
         })?;
+    }
+    Ok(())
+}
+
+/// Hook paths are absolute and timeouts positive (config.md, "POSIX-platform
+/// Hooks").
+fn validate_hooks(spec: &Spec) -> Result<()> {
+    for kind in crate::hooks::Kind::ALL {
+        let name = kind.name();
+        for (i, hook) in kind.list(spec.hooks().as_ref()).iter().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(Error::invalid(format!(
+                    "config.json: hooks.{name}[{i}].path {:?} must be absolute",
+                    hook.path()
+                )));
+            }
+            if hook.timeout().is_some_and(|t| t <= 0) {
+                return Err(Error::invalid(format!(
+                    "config.json: hooks.{name}[{i}].timeout must be greater than zero"
+                )));
+            }
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -23,6 +23,8 @@ use crate::error::{Error, Result, SysResult};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The runtime-spec version berth implements, as `state` reports it.
+pub const OCI_VERSION: &str = "1.2.0";
 
 /// What berth remembers about a container between commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +41,11 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The hooks that run after create (poststart, poststop), kept so
+    /// that `start` and `delete` do not depend on the bundle still being
+    /// there unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +84,37 @@ pub struct OciState<'a> {
     pub annotations: &'a BTreeMap<String, String>,
 }
 
+impl State {
+    /// The state as `state` prints it and hooks read it. runc reports pid 0
+    /// once the process is gone.
+    pub fn oci(&self, status: Status, owner: &'static str) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    /// The JSON a hook reads on its stdin.
+    pub fn hook_input(&self, status: Status) -> Vec<u8> {
+        let mut oci = self.oci(status, "");
+        // Hooks see the process's pid even in the states where `state`
+        // would not report it (poststop runs after it is gone).
+        oci.pid = self.pid;
+        serde_json::to_vec(&oci).expect("state serialises")
+    }
+}
+
 pub struct Store {
     root: PathBuf,
 }
@@ -109,8 +147,14 @@ impl Store {
             .create(&self.root)
             .sys_path("mkdir", &self.root)?;
         let path = self.root.join(id);
-        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => {}
+        // 0711: init opens the exec fifo relative to this directory after
+        // it has switched to the container's user, who is "other" here.
+        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                let perm = std::fs::Permissions::from_mode(0o711);
+                std::fs::set_permissions(&path, perm).sys_path("chmod", &path)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::invalid(format!("container {id} already exists")))
             }
@@ -192,7 +236,12 @@ impl ContainerDir {
         let tmp = self.path.join(".state.json.tmp");
         let dst = self.path.join(STATE_FILE);
         let bytes = serde_json::to_vec(state).expect("state serialises");
-        File::create(&tmp)
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
             .and_then(|mut f| f.write_all(&bytes))
             .sys_path("write", &tmp)?;
         std::fs::rename(&tmp, &dst).sys_path("rename to", &dst)
@@ -280,6 +329,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: crate::timefmt::now_rfc3339_nano(),
             annotations: BTreeMap::new(),
+            hooks: None,
         };
         dir.save(&state).unwrap();
         let loaded = dir.load().unwrap().unwrap();

@@ -1,17 +1,22 @@
-//! The one message the init process sends its parent during create.
+//! The messages between `create` and the container's init process.
 //!
-//! A SOCK_SEQPACKET socketpair carries it, so each message is one datagram
-//! and a closed socket is an unambiguous "init died".
+//! A SOCK_SEQPACKET socketpair carries them, so each message is one
+//! datagram and a closed socket is an unambiguous "the other side died".
 //!
-//! | step | direction      | message                  | meaning                                   |
-//! |------|----------------|--------------------------|-------------------------------------------|
-//! | 1    | init → parent  | `R`                      | container built; init waits for `start`   |
-//! | 1    | init → parent  | `E` errno:i32 text       | a step failed; init exits                 |
-//! | -    | (socket EOF)   |                          | init died without a word                  |
+//! | step | direction      | message            | when / meaning                                        |
+//! |------|----------------|--------------------|-------------------------------------------------------|
+//! | 1    | parent → init  | `G` pid:i32        | only with a new user namespace or in-container hooks: |
+//! |      |                |                    | id maps written; init's pid as the host sees it       |
+//! | 2    | init → parent  | `H`                | only with prestart/createRuntime hooks: mounts done,  |
+//! |      |                |                    | run the hooks                                         |
+//! | 2    | parent → init  | `h`                | the hooks succeeded (on failure the parent kills init)|
+//! | 3    | init → parent  | `R`                | container built; init waits for `start`               |
+//! | any  | init → parent  | `E` errno:i32 text | a step failed; init exits                             |
+//! | any  | (socket EOF)   |                    | the other side died without a word                    |
 //!
-//! After step 1 the parent records the state and exits (`create`) or starts
+//! After `R` the parent records the state and exits (`create`) or starts
 //! the container itself (`run`). The wait for `start` does not use this
-//! socket: it is the exec fifo in the state directory (see start.rs),
+//! socket: it is the exec fifo in the state directory (see lifecycle.rs),
 //! because the process that starts the container is not the one that
 //! created it.
 
@@ -21,6 +26,14 @@ use nix::errno::Errno;
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::{Error, Result, SysResult};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    Go { pid: i32 },
+    RunHooks,
+    HooksDone,
+    Ready,
+}
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     socketpair(
@@ -32,8 +45,20 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     .sys("socketpair")
 }
 
-pub fn send_ready(fd: &OwnedFd) {
-    let _ = send(fd.as_raw_fd(), b"R", MsgFlags::empty());
+pub fn send_msg(fd: &OwnedFd, msg: Msg) -> Result<()> {
+    let mut buf = Vec::with_capacity(5);
+    match msg {
+        Msg::Go { pid } => {
+            buf.push(b'G');
+            buf.extend_from_slice(&pid.to_ne_bytes());
+        }
+        Msg::RunHooks => buf.push(b'H'),
+        Msg::HooksDone => buf.push(b'h'),
+        Msg::Ready => buf.push(b'R'),
+    }
+    send(fd.as_raw_fd(), &buf, MsgFlags::empty())
+        .map(drop)
+        .sys("send to the other side of create")
 }
 
 pub fn send_error(fd: &OwnedFd, err: &Error) {
@@ -44,17 +69,22 @@ pub fn send_error(fd: &OwnedFd, err: &Error) {
     let _ = send(fd.as_raw_fd(), &msg, MsgFlags::empty());
 }
 
-/// Waits for init's word. Ok when it is ready.
-pub fn wait_ready(fd: &OwnedFd) -> Result<()> {
+/// The next message; an `E` from init becomes its error.
+pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
     let mut buf = vec![0u8; 65536];
     let n = loop {
         match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
             Err(Errno::EINTR) => continue,
-            r => break r.sys("receive from the container's init process")?,
+            r => break r.sys("receive from the other side of create")?,
         }
     };
     match buf.get(..n) {
-        Some([b'R']) => Ok(()),
+        Some([b'G', pid @ ..]) if pid.len() == 4 => Ok(Msg::Go {
+            pid: i32::from_ne_bytes(pid.try_into().unwrap()),
+        }),
+        Some([b'H']) => Ok(Msg::RunHooks),
+        Some([b'h']) => Ok(Msg::HooksDone),
+        Some([b'R']) => Ok(Msg::Ready),
         Some([b'E', rest @ ..]) if rest.len() >= 4 => {
             let errno = i32::from_ne_bytes(rest[..4].try_into().unwrap());
             let text = String::from_utf8_lossy(&rest[4..]).into_owned();
@@ -67,5 +97,46 @@ pub fn wait_ready(fd: &OwnedFd) -> Result<()> {
             "the container's init process exited during create",
             Errno::ECHILD,
         )),
+    }
+}
+
+/// Receives the message the protocol says comes next.
+pub fn expect(fd: &OwnedFd, want: &[u8]) -> Result<Msg> {
+    let msg = recv_msg(fd)?;
+    let tag = match msg {
+        Msg::Go { .. } => b'G',
+        Msg::RunHooks => b'H',
+        Msg::HooksDone => b'h',
+        Msg::Ready => b'R',
+    };
+    if want.contains(&tag) {
+        Ok(msg)
+    } else {
+        Err(Error::sys(
+            format_args!("create: unexpected message {msg:?}"),
+            Errno::EPROTO,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_errors_carry_errno() {
+        let (a, b) = pair().unwrap();
+        send_msg(&a, Msg::Go { pid: 4242 }).unwrap();
+        assert_eq!(recv_msg(&b).unwrap(), Msg::Go { pid: 4242 });
+        send_msg(&b, Msg::RunHooks).unwrap();
+        assert_eq!(expect(&a, b"HR").unwrap(), Msg::RunHooks);
+        send_msg(&b, Msg::Ready).unwrap();
+        assert!(expect(&a, b"h").is_err());
+        send_error(&b, &Error::sys("mount /proc", Errno::EPERM));
+        let e = recv_msg(&a).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::EPERM));
+        assert!(e.to_string().contains("mount /proc"));
+        drop(b);
+        assert!(recv_msg(&a).is_err());
     }
 }

@@ -4,7 +4,7 @@
 //! of every mount are unit-tested with [`fake::Recorder`], without root.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -14,6 +14,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 
 use crate::error::{Error, Result, SysResult};
+use crate::mount_attr::MountAttr;
 
 /// A place to mount on. For the real system it is `/proc/self/fd/N` of an
 /// O_PATH descriptor that was resolved inside the rootfs, so a symlink in
@@ -40,6 +41,11 @@ pub trait Syscall {
     fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()>;
+    /// mount_setattr(2) with AT_RECURSIVE (the `r*` mount options).
+    fn set_recursive(&self, target: &Path, attr: &MountAttr) -> Result<()>;
+    /// Attaches a detached mount tree (an idmapped bind mount prepared by
+    /// the parent) at `target`.
+    fn attach_tree(&self, tree: BorrowedFd, source: &Path, target: &Path) -> Result<()>;
 }
 
 pub struct Linux;
@@ -120,6 +126,14 @@ impl Syscall for Linux {
 
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()> {
         nix::mount::umount2(target, flags).sys_path("umount", target)
+    }
+
+    fn set_recursive(&self, target: &Path, attr: &MountAttr) -> Result<()> {
+        crate::mount_attr::set_recursive(target, attr)
+    }
+
+    fn attach_tree(&self, tree: BorrowedFd, source: &Path, target: &Path) -> Result<()> {
+        crate::mount_attr::attach_tree(tree, source, target)
     }
 
     fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()> {
@@ -257,6 +271,23 @@ pub mod fake {
         }
         fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()> {
             self.push(format!("chown {} {uid}:{gid}", path.display()));
+            Ok(())
+        }
+        fn set_recursive(&self, target: &Path, attr: &MountAttr) -> Result<()> {
+            self.push(format!(
+                "setattr {} set={:#x} clr={:#x}",
+                target.display(),
+                attr.set,
+                attr.clr
+            ));
+            Ok(())
+        }
+        fn attach_tree(&self, _tree: BorrowedFd, source: &Path, target: &Path) -> Result<()> {
+            self.push(format!(
+                "attach {} on {}",
+                source.display(),
+                target.display()
+            ));
             Ok(())
         }
     }

@@ -1,8 +1,45 @@
 //! probe: runs inside a test container and prints, as one JSON object,
 //! what the container looks like from inside. Static, libc only.
+//!
+//! Modes:
+//! - `probe`: the report (see `report`).
+//! - `probe exit N`: exits with status N.
+//! - `probe stat PATH...`: lstat of each path.
+//! - `probe read PATH`: reads a file.
+//! - `probe write PATH TEXT`: truncates a file and writes TEXT to it.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use std::fs;
+use std::io;
+use std::mem;
+use std::os::unix::fs::MetadataExt;
+
+/// Fields of /proc/self/status reported as strings: (status key, JSON key).
+const STATUS_FIELDS: [(&str, &str); 11] = [
+    ("Uid:", "uid"),
+    ("Gid:", "gid"),
+    ("Groups:", "groups"),
+    ("Umask:", "umask"),
+    ("CapInh:", "cap_inheritable"),
+    ("CapPrm:", "cap_permitted"),
+    ("CapEff:", "cap_effective"),
+    ("CapBnd:", "cap_bounding"),
+    ("CapAmb:", "cap_ambient"),
+    ("NoNewPrivs:", "no_new_privs"),
+    ("Seccomp:", "seccomp"),
+];
+
+/// Sysctls reported under "sysctl", by dotted name.
+const SYSCTLS: [&str; 5] = [
+    "kernel.shmmax",
+    "kernel.msgmax",
+    "net.ipv4.ip_forward",
+    "net.ipv4.ip_unprivileged_port_start",
+    "fs.mqueue.msg_max",
+];
+
+/// `who` argument of ioprio_get: a process id (0 = the caller).
+const IOPRIO_WHO_PROCESS: libc::c_long = 1;
 
 fn q(s: &str) -> String {
     let mut o = String::from("\"");
@@ -20,8 +57,41 @@ fn q(s: &str) -> String {
     o
 }
 
+/// A JSON string, or null.
 fn opt(s: Option<String>) -> String {
     s.map(|s| q(&s)).unwrap_or_else(|| "null".into())
+}
+
+/// A JSON number (anything printed as one), or null.
+fn num<T: Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())
+}
+
+fn list(items: impl Iterator<Item = String>) -> String {
+    format!("[{}]", items.collect::<Vec<_>>().join(","))
+}
+
+/// A JSON object from (key, already encoded value) pairs.
+fn obj<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, String)>) -> String {
+    let fields: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}:{v}", q(k.as_ref())))
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+/// Some(rc) when a libc call succeeded (returned a non-negative value).
+fn ok<T: PartialOrd + Default>(rc: T) -> Option<T> {
+    (rc >= T::default()).then_some(rc)
+}
+
+/// A file's contents without surrounding whitespace or NULs.
+fn read_trim(path: &str) -> Option<String> {
+    let s = fs::read_to_string(path).ok()?;
+    Some(
+        s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+            .to_string(),
+    )
 }
 
 fn status_field(status: &str, key: &str) -> Option<String> {
@@ -30,63 +100,22 @@ fn status_field(status: &str, key: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
 }
 
-fn list(items: impl Iterator<Item = String>) -> String {
-    format!("[{}]", items.collect::<Vec<_>>().join(","))
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("exit") {
-        std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0));
-    }
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mut out = String::from("{");
-    let _ = write!(out, "\"pid\":{},", std::process::id());
-    let ns: Vec<String> = fs::read_dir("/proc/self/ns")
+/// Symlinks in a /proc directory as an object: entry name -> target.
+fn links(dir: &str) -> String {
+    let entries = fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().into_string().ok()?;
-                    let link = fs::read_link(e.path()).ok()?;
-                    Some(format!("{}:{}", q(&name), q(&link.to_string_lossy())))
+                .map(|e| {
+                    let t = fs::read_link(e.path()).map(|p| p.display().to_string());
+                    (e.file_name().to_string_lossy().into_owned(), opt(t.ok()))
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let _ = write!(out, "\"namespaces\":{{{}}},", ns.join(","));
-    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").ok();
-    let _ = write!(
-        out,
-        "\"hostname\":{},",
-        opt(hostname.map(|h| h.trim().to_string()))
-    );
-    let domain = fs::read_to_string("/proc/sys/kernel/domainname").ok();
-    let _ = write!(
-        out,
-        "\"domainname\":{},",
-        opt(domain.map(|h| h.trim().to_string()))
-    );
-    for (key, name) in [
-        ("Uid:", "uid"),
-        ("Gid:", "gid"),
-        ("Groups:", "groups"),
-        ("Umask:", "umask"),
-        ("CapInh:", "cap_inheritable"),
-        ("CapPrm:", "cap_permitted"),
-        ("CapEff:", "cap_effective"),
-        ("CapBnd:", "cap_bounding"),
-        ("CapAmb:", "cap_ambient"),
-        ("NoNewPrivs:", "no_new_privs"),
-        ("Seccomp:", "seccomp"),
-    ] {
-        let _ = write!(out, "\"{name}\":{},", opt(status_field(&status, key)));
-    }
-    let cwd = std::env::current_dir()
-        .ok()
-        .map(|p| p.display().to_string());
-    let _ = write!(out, "\"cwd\":{},", opt(cwd));
-    let env = std::env::vars().map(|(k, v)| q(&format!("{k}={v}")));
-    let _ = write!(out, "\"env\":{},", list(env));
+    obj(entries)
+}
+
+fn mounts() -> String {
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mounts = mounts.lines().filter_map(|l| {
         let (left, right) = l.split_once(" - ")?;
@@ -101,30 +130,257 @@ fn main() {
             q(r.get(2)?)
         ))
     });
-    let _ = write!(out, "\"mounts\":{},", list(mounts));
-    let cgroups = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let _ = write!(out, "\"cgroups\":{},", list(cgroups.lines().map(q)));
-    let fds = fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| {
-                    let t = fs::read_link(e.path()).map(|p| p.display().to_string());
-                    format!("{}:{}", q(&e.file_name().to_string_lossy()), opt(t.ok()))
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let _ = write!(out, "\"fds\":{{{}}},", fds.join(","));
-    // SAFETY: isatty and getrlimit only read process state.
-    let ttys = (0..3).map(|fd| (unsafe { libc::isatty(fd) } == 1).to_string());
-    let _ = write!(out, "\"tty\":{},", list(ttys));
+    list(mounts)
+}
+
+fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(libc::rlim_t, libc::rlim_t)> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
-    let _ = write!(out, "\"nofile\":[{},{}],", rl.rlim_cur, rl.rlim_max);
-    let _ = write!(out, "\"sid\":{}", unsafe { libc::getsid(0) });
-    out.push('}');
+    // SAFETY: rl is a valid, writable rlimit for the duration of the call.
+    ok(unsafe { libc::getrlimit(resource, &mut rl) })?;
+    Some((rl.rlim_cur, rl.rlim_max))
+}
+
+/// All rlimits as name -> [soft, hard], with -1 for RLIM_INFINITY.
+fn rlimits() -> String {
+    let lim = |v: libc::rlim_t| match v {
+        libc::RLIM_INFINITY => "-1".to_string(),
+        v => v.to_string(),
+    };
+    let all = [
+        ("RLIMIT_CPU", libc::RLIMIT_CPU),
+        ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
+        ("RLIMIT_DATA", libc::RLIMIT_DATA),
+        ("RLIMIT_STACK", libc::RLIMIT_STACK),
+        ("RLIMIT_CORE", libc::RLIMIT_CORE),
+        ("RLIMIT_RSS", libc::RLIMIT_RSS),
+        ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
+        ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+        ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+        ("RLIMIT_AS", libc::RLIMIT_AS),
+        ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS),
+        ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING),
+        ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE),
+        ("RLIMIT_NICE", libc::RLIMIT_NICE),
+        ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
+        ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
+    ];
+    obj(all.map(|(name, res)| {
+        let v = rlimit(res).map(|(soft, hard)| format!("[{},{}]", lim(soft), lim(hard)));
+        (name, v.unwrap_or_else(|| "null".into()))
+    }))
+}
+
+/// [class, level] of the caller's I/O priority.
+fn ioprio() -> Option<String> {
+    // SAFETY: ioprio_get takes no pointers and only reads the caller's state.
+    let v = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0 as libc::c_long) };
+    ok(v).map(|v| format!("[{},{}]", v >> 13, v & 0x1fff))
+}
+
+/// The nice value; -1 is a valid result, so errors are told apart by errno.
+fn nice() -> Option<libc::c_int> {
+    // SAFETY: __errno_location returns this thread's errno, valid to write.
+    unsafe { *libc::__errno_location() = 0 };
+    // SAFETY: getpriority takes no pointers and only reads the caller's state.
+    let v = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    (v != -1 || io::Error::last_os_error().raw_os_error() == Some(0)).then_some(v)
+}
+
+fn sched() -> String {
+    // SAFETY: sched_getscheduler takes no pointers and only reads the caller's state.
+    let policy = ok(unsafe { libc::sched_getscheduler(0) });
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: param is a valid, writable sched_param for the duration of the call.
+    let priority = ok(unsafe { libc::sched_getparam(0, &mut param) }).map(|_| param.sched_priority);
+    obj([
+        ("policy", num(policy)),
+        ("priority", num(priority)),
+        ("nice", num(nice())),
+    ])
+}
+
+/// CPUs in the caller's affinity mask.
+fn cpus() -> Option<String> {
+    // SAFETY: cpu_set_t is a plain bitmask, for which all zeroes is valid.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: set is writable and we pass its exact size.
+    ok(unsafe { libc::sched_getaffinity(0, mem::size_of_val(&set), &mut set) })?;
+    let bits = 8 * mem::size_of_val(&set);
+    // SAFETY: every cpu index is below the number of bits in set.
+    let cpus = (0..bits).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) });
+    Some(list(cpus.map(|cpu| cpu.to_string())))
+}
+
+/// keyctl(KEYCTL_DESCRIBE) of the session keyring, e.g. "keyring;0;0;3f1b0000;_ses".
+fn keyring() -> Option<String> {
+    // Descriptions are at most 4095 bytes plus a short type;uid;gid;perm prefix.
+    let mut buf = vec![0u8; 8192];
+    // SAFETY: the kernel writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_DESCRIBE as libc::c_long,
+            libc::KEY_SPEC_SESSION_KEYRING as libc::c_long,
+            buf.as_mut_ptr(),
+            buf.len() as libc::c_long,
+        )
+    };
+    let n = usize::try_from(n).ok().filter(|&n| n <= buf.len())?;
+    buf.truncate(n);
+    let s = String::from_utf8_lossy(&buf);
+    Some(s.trim_end_matches('\0').to_string())
+}
+
+/// Whole seconds (tv_sec) of a clock.
+fn clock_secs(clock: libc::clockid_t) -> Option<libc::time_t> {
+    // SAFETY: timespec is a plain C struct, for which all zeroes is valid.
+    let mut ts: libc::timespec = unsafe { mem::zeroed() };
+    // SAFETY: ts is a valid, writable timespec for the duration of the call.
+    ok(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    Some(ts.tv_sec)
+}
+
+/// Readable sysctls as dotted name -> trimmed value; unreadable ones are left out.
+fn sysctls() -> String {
+    obj(SYSCTLS.iter().filter_map(|name| {
+        let value = read_trim(&format!("/proc/sys/{}", name.replace('.', "/")))?;
+        Some((*name, q(&value)))
+    }))
+}
+
+/// An id map's lines with whitespace collapsed, e.g. ["0 100000 65536"].
+fn id_map(path: &str) -> Option<String> {
+    let map = fs::read_to_string(path).ok()?;
+    let lines = map
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty());
+    Some(list(lines.map(|l| q(&l))))
+}
+
+fn report() -> String {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|p| p.display().to_string());
+    let env = std::env::vars().map(|(k, v)| q(&format!("{k}={v}")));
+    let cgroups = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // SAFETY: isatty takes no pointers and only inspects the descriptor.
+    let ttys = (0..3).map(|fd| (unsafe { libc::isatty(fd) } == 1).to_string());
+    let (nofile_cur, nofile_max) = rlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
+    // SAFETY: getsid takes no pointers and only reads process state.
+    let sid = unsafe { libc::getsid(0) };
+    // SAFETY: personality(0xffffffff) only queries the current persona.
+    let personality = unsafe { libc::personality(0xffffffff) };
+    let apparmor = read_trim("/proc/self/attr/apparmor/current")
+        .or_else(|| read_trim("/proc/self/attr/current"));
+    let oom_score_adj = read_trim("/proc/self/oom_score_adj").and_then(|s| s.parse::<i64>().ok());
+    let clocks = obj([
+        ("monotonic", num(clock_secs(libc::CLOCK_MONOTONIC))),
+        ("boottime", num(clock_secs(libc::CLOCK_BOOTTIME))),
+    ]);
+
+    let mut fields: Vec<(&str, String)> = vec![
+        ("pid", std::process::id().to_string()),
+        ("namespaces", links("/proc/self/ns")),
+        ("hostname", opt(read_trim("/proc/sys/kernel/hostname"))),
+        ("domainname", opt(read_trim("/proc/sys/kernel/domainname"))),
+    ];
+    fields.extend(
+        STATUS_FIELDS
+            .iter()
+            .map(|&(key, name)| (name, opt(status_field(&status, key)))),
+    );
+    fields.extend([
+        ("cwd", opt(cwd)),
+        ("env", list(env)),
+        ("mounts", mounts()),
+        ("cgroups", list(cgroups.lines().map(q))),
+        ("fds", links("/proc/self/fd")),
+        ("tty", list(ttys)),
+        ("nofile", format!("[{nofile_cur},{nofile_max}]")),
+        ("sid", sid.to_string()),
+        ("oom_score_adj", num(oom_score_adj)),
+        ("ioprio", num(ioprio())),
+        ("sched", sched()),
+        ("personality", personality.to_string()),
+        ("cpus", num(cpus())),
+        ("keyring", opt(keyring())),
+        ("clocks", clocks),
+        ("sysctl", sysctls()),
+        ("uid_map", num(id_map("/proc/self/uid_map"))),
+        ("gid_map", num(id_map("/proc/self/gid_map"))),
+        ("setgroups", opt(read_trim("/proc/self/setgroups"))),
+        ("rlimits", rlimits()),
+        ("apparmor", opt(apparmor)),
+    ]);
+    obj(fields)
+}
+
+/// Single-letter file type from st_mode, as in find -type.
+fn file_type(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFCHR => "c",
+        libc::S_IFBLK => "b",
+        libc::S_IFDIR => "d",
+        libc::S_IFLNK => "l",
+        libc::S_IFIFO => "p",
+        libc::S_IFSOCK => "s",
+        libc::S_IFREG => "f",
+        _ => "?", // no other file types exist on Linux
+    }
+}
+
+/// `probe stat PATH...`: path -> lstat summary, or null when lstat fails.
+fn stat(paths: &[String]) -> String {
+    obj(paths.iter().map(|path| {
+        let st = fs::symlink_metadata(path).ok().map(|m| {
+            obj([
+                ("type", q(file_type(m.mode()))),
+                ("major", libc::major(m.rdev()).to_string()),
+                ("minor", libc::minor(m.rdev()).to_string()),
+                ("mode", (m.mode() & 0o7777).to_string()),
+                ("uid", m.uid().to_string()),
+                ("gid", m.gid().to_string()),
+            ])
+        });
+        (path, num(st))
+    }))
+}
+
+/// {"ok":true, ...extra} on success, {"ok":false,"errno":N} on failure.
+fn outcome(r: io::Result<Vec<(&str, String)>>) -> String {
+    match r {
+        Ok(extra) => obj([("ok", "true".to_string())].into_iter().chain(extra)),
+        Err(e) => obj([
+            ("ok", "false".to_string()),
+            ("errno", e.raw_os_error().unwrap_or(0).to_string()),
+        ]),
+    }
+}
+
+/// `probe read PATH`: the file's contents (invalid UTF-8 replaced).
+fn read(path: &str) -> String {
+    outcome(fs::read(path).map(|b| vec![("content", q(&String::from_utf8_lossy(&b)))]))
+}
+
+/// `probe write PATH TEXT`: creates or truncates PATH and writes TEXT.
+fn write(path: &str, text: &str) -> String {
+    outcome(fs::write(path, text).map(|()| vec![]))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    let out = match arg(0) {
+        Some("exit") => std::process::exit(arg(1).and_then(|a| a.parse().ok()).unwrap_or(0)),
+        Some("stat") => stat(&args[1..]),
+        Some("read") => read(arg(1).unwrap_or("")),
+        Some("write") => write(arg(1).unwrap_or(""), arg(2).unwrap_or("")),
+        _ => report(),
+    };
     println!("{out}");
 }

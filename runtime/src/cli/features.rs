@@ -16,18 +16,20 @@ pub fn run() -> Result<()> {
     options.sort_unstable();
     let features = serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": super::state::OCI_VERSION,
-        "hooks": [],
+        "ociVersionMax": berth::state::OCI_VERSION,
+        "hooks": berth::hooks::Kind::ALL.map(berth::hooks::Kind::name),
         "mountOptions": options,
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
             "seccomp": { "enabled": false },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
+            // Support built in; whether the host has the LSM enabled is
+            // checked when a config asks for it.
+            "apparmor": { "enabled": true },
+            "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } }
+            "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
             "io.github.berth.version": env!("CARGO_PKG_VERSION")

@@ -24,24 +24,7 @@ pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
     }
     match format {
         ListFormat::Json => {
-            let list: Vec<OciState> = rows
-                .iter()
-                .map(|(s, st)| OciState {
-                    oci_version: super::state::OCI_VERSION,
-                    id: &s.id,
-                    pid: if *st == berth::state::Status::Stopped {
-                        0
-                    } else {
-                        s.pid
-                    },
-                    status: st.as_str(),
-                    bundle: &s.bundle,
-                    rootfs: &s.rootfs,
-                    created: &s.created,
-                    owner: "root",
-                    annotations: &s.annotations,
-                })
-                .collect();
+            let list: Vec<OciState> = rows.iter().map(|(s, st)| s.oci(*st, "root")).collect();
             let _ = writeln!(out, "{}", serde_json::to_string(&list).expect("serialises"));
         }
         ListFormat::Table => {
