@@ -277,16 +277,23 @@ fn features_is_json_with_the_version_range() {
     let o = f.rt(&["features"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["ociVersionMin"].is_string() && v["ociVersionMax"].is_string());
-    assert!(v["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|n| n == "pid"));
-    assert!(v["mountOptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|n| n == "rbind"));
+    let has = |list: &Value, item: &str| list.as_array().unwrap().iter().any(|n| n == item);
+    for ns in ["pid", "user", "mount", "network"] {
+        assert!(has(&v["linux"]["namespaces"], ns), "{ns}");
+    }
+    for hook in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        assert!(has(&v["hooks"], hook), "{hook}");
+    }
+    for opt in ["rbind", "rro", "rprivate", "nosuid"] {
+        assert!(has(&v["mountOptions"], opt), "{opt}");
+    }
 }
 
 #[test]

@@ -132,3 +132,34 @@ fn maps_and_user_namespace_go_together() {
         f.assert_clean(&f.id);
     }
 }
+
+/// A user namespace given by path is joined first, and the container's
+/// new namespaces belong to it (so it can mount /proc and /sys in them).
+#[test]
+fn a_user_namespace_given_by_path_is_joined() {
+    let mut holder = Fixture::new("usernsholder");
+    with_userns(&mut holder);
+    holder.args(&["sleep", "1000"]);
+    assert!(
+        holder.create(&[]).status.success(),
+        "{}",
+        holder.container_output()
+    );
+    let pid = holder.state()["pid"].as_i64().unwrap();
+
+    let mut f = Fixture::new("usernsjoin");
+    f.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+        {"type": "pid", "path": format!("/proc/{pid}/ns/pid")},
+        {"type": "mount"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}
+    ]);
+    // runc 1.1 wants the joined namespace's maps repeated.
+    f.config["linux"]["uidMappings"] = holder.config["linux"]["uidMappings"].clone();
+    f.config["linux"]["gidMappings"] = holder.config["linux"]["gidMappings"].clone();
+    let r = f.probe_report();
+    let holder_user = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    assert_eq!(r["namespaces"]["user"], holder_user.to_str().unwrap());
+    assert_eq!(r["uid_map"], json!(["0 100000 65536"]));
+    assert_eq!(r["uid"], "0\t0\t0\t0");
+    assert!(has_mount(&r, "/proc", "proc"), "{}", r["mounts"]);
+}

@@ -133,7 +133,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         }
     }
     if ns.has_new(LinuxNamespaceType::User) {
-        become_root_in_user_namespace()?;
+        crate::namespaces::become_root()?;
     }
     // 3.
     ns.join_all()?;
@@ -252,18 +252,6 @@ fn setup(init: &Init) -> Result<Prepared> {
         cwd,
         state,
     })
-}
-
-/// setresuid/gid 0 once the parent has written the maps: until then the
-/// process is the overflow user, and the rest of setup runs as the
-/// container's root.
-fn become_root_in_user_namespace() -> Result<()> {
-    let root_g = nix::unistd::Gid::from_raw(0);
-    let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g)
-        .sys("setresgid 0 in the new user namespace (is gid 0 mapped?)")?;
-    nix::unistd::setresuid(root_u, root_u, root_u)
-        .sys("setresuid 0 in the new user namespace (is uid 0 mapped?)")
 }
 
 fn finish(init: &Init, p: Prepared) -> Error {

@@ -74,19 +74,18 @@ impl Namespaces {
         Ok(ns)
     }
 
-    /// A namespace created by clone belongs to the parent's user namespace.
-    /// Joining a user namespace afterwards leaves the init process without
-    /// privilege over such new namespaces, and a new user namespace has
-    /// none over namespaces joined from the host; making both work needs
-    /// the extra intermediate process berth avoids, so these combinations
-    /// are refused by name rather than failing halfway.
+    /// A namespace belongs to the user namespace of the process that
+    /// creates it. With a user namespace joined by path, init joins it first
+    /// and unshares the new namespaces itself, so they belong to it; a new
+    /// pid namespace would need one more process (unshare only moves the
+    /// children), which berth does not make. A new user namespace has no
+    /// privilege over namespaces joined from the host.
     fn check_user_combination(&self) -> Result<()> {
         let joins_user = self.joins(LinuxNamespaceType::User);
-        let others_new = !(self.new - flag(LinuxNamespaceType::User)).is_empty();
-        if joins_user && others_new {
+        if joins_user && self.has_new(LinuxNamespaceType::Pid) {
             return Err(Error::invalid(
-                "linux.namespaces: joining a user namespace by path while creating other \
-                 namespaces is not supported; join them all by path",
+                "linux.namespaces: a new pid namespace with a user namespace joined by path \
+                 is not supported; join the pid namespace too",
             ));
         }
         let others_joined = self.join_pid.is_some() || self.join.len() > usize::from(joins_user);
@@ -114,18 +113,41 @@ impl Namespaces {
     }
 
     /// The flags clone3 creates. A new time namespace is not among them:
-    /// the parent unshares it (see [`ForChildren`]).
+    /// the parent unshares it (see [`ForChildren`]); nor are any when a
+    /// user namespace is joined (see [`Namespaces::join_all`]).
     pub fn clone_flags(&self) -> CloneFlags {
+        if self.joins(LinuxNamespaceType::User) {
+            return CloneFlags::empty();
+        }
         self.new - flag(LinuxNamespaceType::Time)
     }
 
-    /// In the init process, first thing.
+    /// In the init process, first thing: the user namespace (joining it is
+    /// what grants the right to the others), the namespaces clone could not
+    /// create for it, then the rest.
     pub fn join_all(&self) -> Result<()> {
-        for (t, path, f) in &self.join {
+        for (i, (t, path, f)) in self.join.iter().enumerate() {
             nix::sched::setns(f.as_fd(), flag(*t)).sys_path(&format!("setns {t}"), path)?;
+            if i == 0 && *t == LinuxNamespaceType::User {
+                become_root()?;
+                let rest = self.new - flag(LinuxNamespaceType::Time);
+                nix::sched::unshare(rest).sys("unshare the new namespaces")?;
+            }
         }
         Ok(())
     }
+}
+
+/// setresuid/gid 0 in a user namespace just entered (for a new one, once
+/// the parent has written the maps): until then the process may be the
+/// overflow user, and the rest of setup runs as the container's root.
+pub fn become_root() -> Result<()> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .sys("setresgid 0 in the user namespace (is gid 0 mapped?)")?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .sys("setresuid 0 in the user namespace (is uid 0 mapped?)")
 }
 
 /// The parent's namespaces-for-children, changed for the clone of init and

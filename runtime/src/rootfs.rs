@@ -177,13 +177,18 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
     let linux = spec.linux().as_ref();
     let mut trees = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let opts = mount_options::parse(m.options().as_deref().unwrap_or_default())
-            .map_err(Error::invalid)?;
         let own = m.uid_mappings().is_some() || m.gid_mappings().is_some();
-        if !own && opts.idmap.is_none() {
+        let asked = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "idmap" || o == "ridmap");
+        if !own && !asked {
             trees.push(None);
             continue;
         }
+        let opts = mount_options::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(Error::invalid)?;
         let ctx = || {
             format!(
                 "mounts[{i}] ({}): idmapped mount",

@@ -192,9 +192,11 @@ fn validate(spec: &Spec) -> Result<()> {
             "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings",
         ));
     }
-    if mapped && !new(LinuxNamespaceType::User) {
+    // With a user namespace joined by path the maps are that namespace's;
+    // runc 1.1 wants them repeated in the config, so they are accepted.
+    if mapped && !has(LinuxNamespaceType::User) {
         return Err(Error::invalid(
-            "config.json: linux.uidMappings/gidMappings need a new user namespace",
+            "config.json: linux.uidMappings/gidMappings need a user namespace",
         ));
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
