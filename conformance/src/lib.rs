@@ -294,6 +294,16 @@ impl Fixture {
     }
 }
 
+/// The mount on `target` in a probe report (the last, topmost one).
+pub fn mount_at<'a>(report: &'a Value, target: &str) -> Option<&'a Value> {
+    report["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["target"] == target)
+}
+
 pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
     let deadline = Instant::now() + timeout;
     loop {

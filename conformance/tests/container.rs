@@ -1,16 +1,7 @@
 //! What create builds, seen from inside the container by the probe.
 
-use conformance::{host_ns, is_runc, stderr, stdout, Fixture};
+use conformance::{host_ns, is_runc, mount_at, stderr, stdout, Fixture};
 use serde_json::{json, Value};
-
-fn mount<'a>(report: &'a Value, target: &str) -> Option<&'a Value> {
-    report["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|m| m["target"] == target)
-}
 
 #[test]
 fn new_namespaces_differ_from_the_hosts_and_init_is_pid_1() {
@@ -100,7 +91,7 @@ fn capabilities_rlimits_and_no_new_privs_are_applied() {
 fn rootfs_is_pivoted_read_only_with_the_default_mounts() {
     let mut f = Fixture::new("rootfs");
     let r = f.probe_report();
-    let root = mount(&r, "/").expect("a / mount");
+    let root = mount_at(&r, "/").expect("a / mount");
     assert!(
         root["options"].as_str().unwrap().starts_with("ro"),
         "{root}"
@@ -114,19 +105,19 @@ fn rootfs_is_pivoted_read_only_with_the_default_mounts() {
         ("/sys", "sysfs"),
     ];
     for (target, fstype) in types {
-        let m = mount(&r, target).unwrap_or_else(|| panic!("no {target} mount"));
+        let m = mount_at(&r, target).unwrap_or_else(|| panic!("no {target} mount"));
         assert_eq!(m["fstype"], fstype);
     }
-    let shm = mount(&r, "/dev/shm").unwrap();
+    let shm = mount_at(&r, "/dev/shm").unwrap();
     assert!(shm["options"].as_str().unwrap().contains("nodev"));
     assert!(shm["options"].as_str().unwrap().contains("noexec"));
     assert!(
         shm["super"].as_str().unwrap().contains("size=65536k"),
         "{shm}"
     );
-    let sys = mount(&r, "/sys").unwrap();
+    let sys = mount_at(&r, "/sys").unwrap();
     assert!(sys["options"].as_str().unwrap().starts_with("ro"));
-    assert!(mount(&r, "/sys/fs/cgroup").is_some());
+    assert!(mount_at(&r, "/sys/fs/cgroup").is_some());
     // The host's filesystem is not visible: nothing outside the bundle.
     assert!(!r["mounts"]
         .as_array()
@@ -134,8 +125,8 @@ fn rootfs_is_pivoted_read_only_with_the_default_mounts() {
         .iter()
         .any(|m| m["target"] == "/work"));
     // maskedPaths and readonlyPaths.
-    assert!(mount(&r, "/proc/keys").is_some());
-    assert!(mount(&r, "/proc/sys").unwrap()["options"]
+    assert!(mount_at(&r, "/proc/keys").is_some());
+    assert!(mount_at(&r, "/proc/sys").unwrap()["options"]
         .as_str()
         .unwrap()
         .starts_with("ro"));

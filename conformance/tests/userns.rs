@@ -19,11 +19,7 @@ fn with_userns(f: &mut Fixture) {
 }
 
 fn has_mount(r: &Value, target: &str, fstype: &str) -> bool {
-    r["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["target"] == target && m["fstype"] == fstype)
+    conformance::mount_at(r, target).is_some_and(|m| m["fstype"] == fstype)
 }
 
 /// The maps are the configured ones, the process is root inside, and the
@@ -80,12 +76,8 @@ fn sys_works_in_a_user_namespace_without_a_network_namespace() {
         .unwrap()
         .retain(|n| n["type"] != "network");
     let r = f.probe_report();
-    let sys = r["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["target"] == "/sys")
-        .unwrap_or_else(|| panic!("no /sys: {}", r["mounts"]));
+    let sys =
+        conformance::mount_at(&r, "/sys").unwrap_or_else(|| panic!("no /sys: {}", r["mounts"]));
     assert_eq!(sys["fstype"], "sysfs");
     assert!(sys["options"].as_str().unwrap().starts_with("ro"), "{sys}");
 }

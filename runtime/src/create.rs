@@ -223,6 +223,9 @@ fn build(
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
+        // The lifecycle goes on to delete, and so to the poststop hooks
+        // (runtime.md, steps 3 to 5 and 13).
+        crate::lifecycle::run_hooks_after(&state, hooks::Kind::Poststop, Status::Stopped);
         return Err(e);
     }
     Ok(pid)

@@ -32,7 +32,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
@@ -254,18 +254,26 @@ fn setup(init: &Init) -> Result<Prepared> {
     })
 }
 
+/// Errors after `start` opened the fifo also go back to `start` through it
+/// (see [`wait_for_start`]).
 fn finish(init: &Init, p: Prepared) -> Error {
-    match exec(init, p) {
+    let mut fifo = None;
+    let err = match exec(init, p, &mut fifo) {
         Ok(never) => match never {},
         Err(e) => e,
+    };
+    if let Some(fd) = fifo {
+        let msg = format!("E{}", err.message());
+        let _ = nix::unistd::write(&fd, &msg.as_bytes()[..msg.len().min(libc::PIPE_BUF)]);
     }
+    err
 }
 
-fn exec(init: &Init, p: Prepared) -> Result<std::convert::Infallible> {
+fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::convert::Infallible> {
     let process = init.bundle.spec.process().as_ref().expect("validated");
     let linux = init.bundle.spec.linux().as_ref().expect("validated");
     // 12.
-    wait_for_start(&init.state_dir)?;
+    *fifo = Some(wait_for_start(&init.state_dir)?);
     run_own_hooks(hooks::Kind::StartContainer, init, &p.state, Status::Created)?;
 
     // 13.
@@ -301,8 +309,11 @@ fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) 
 }
 
 /// Opening the fifo for writing blocks until `start` opens it for reading;
-/// the byte tells start that the wait is over.
-fn wait_for_start(dir: &File) -> Result<()> {
+/// the byte tells start that the wait is over. The descriptor stays open,
+/// close-on-exec: `start` reads until end of file, which comes when execve
+/// has succeeded (or with an `E` message when a step after it failed), so
+/// that poststart hooks run after the program is executed.
+fn wait_for_start(dir: &File) -> Result<OwnedFd> {
     let fd = openat(
         Some(dir.as_raw_fd()),
         crate::state::EXEC_FIFO,
@@ -310,21 +321,25 @@ fn wait_for_start(dir: &File) -> Result<()> {
         Mode::empty(),
     )
     .sys("open the exec fifo")?;
-    nix::unistd::write(
-        // SAFETY: fd is open for the duration of this call.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        b"0",
-    )
-    .sys("write the exec fifo")?;
-    let _ = nix::unistd::close(fd);
-    Ok(())
+    // SAFETY: a fresh descriptor from openat, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").sys("write the exec fifo")?;
+    Ok(fd)
 }
 
+/// Marks every descriptor from `first` on close-on-exec rather than
+/// closing it: the exec fifo must stay open up to execve itself.
 fn close_from(first: u32) {
-    // SAFETY: close_range only closes descriptors; none is used after this
-    // by Rust code holding it (state_dir's fd is forgotten by the caller's
-    // exec or exit).
-    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    // SAFETY: CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; nothing
+    // is closed under Rust code that owns one.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
 }
 
 /// The user program starts with every signal unblocked and at its default

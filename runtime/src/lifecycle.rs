@@ -12,7 +12,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use crate::error::{Error, Result, SysResult};
+use crate::error::{Context, Error, Result, SysResult};
 use crate::hooks;
 use crate::state::{process_alive, ContainerDir, State, Status, Store};
 
@@ -136,13 +136,43 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
         }
     }
     std::fs::remove_file(&fifo_path).sys_path("remove", &fifo_path)?;
+    wait_for_exec(&fifo).with_context(|| format!("container {id}"))?;
     run_hooks_after(&state, hooks::Kind::Poststart, Status::Running);
     Ok(())
 }
 
+/// After the start byte, init keeps its end of the fifo open until execve
+/// closes it: end of file means the program is running; an `E` message is
+/// what failed in between (a startContainer hook, execve itself).
+fn wait_for_exec(fifo: &OwnedFd) -> Result<()> {
+    let mut msg = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll the exec fifo", e)),
+            Ok(_) => {}
+        }
+        match nix::unistd::read(fifo.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => msg.extend_from_slice(&buf[..n]),
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read the exec fifo", e)),
+        }
+    }
+    match msg.split_first() {
+        Some((b'E', text)) => Err(Error::from_init(
+            String::from_utf8_lossy(text).into_owned(),
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// poststart and poststop: in the runtime's namespaces, from the bundle
 /// directory, failures only warned about (runtime.md, "Lifecycle").
-fn run_hooks_after(state: &State, kind: hooks::Kind, status: Status) {
+pub(crate) fn run_hooks_after(state: &State, kind: hooks::Kind, status: Status) {
     let list = kind.list(state.hooks.as_ref());
     if list.is_empty() {
         return;

@@ -2,7 +2,7 @@
 //! the host has mounted, which is how the cgroup layout is found at run
 //! time (v1, v2 or hybrid) instead of being assumed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupMount {
@@ -12,6 +12,29 @@ pub struct CgroupMount {
     /// v1 controllers and `name=` options (e.g. ["cpu"], ["name=systemd"]);
     /// empty for cgroup2.
     pub controllers: Vec<String>,
+}
+
+/// The mount `path` lives on (the last, longest mount point above it) and
+/// whether that mount is shared.
+pub fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in mountinfo.lines() {
+        let Some((left, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = left.split(' ').collect();
+        let Some(mp) = f.get(4).map(|m| PathBuf::from(unescape(m))) else {
+            continue;
+        };
+        let longer = best
+            .as_ref()
+            .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len());
+        if path.starts_with(&mp) && longer {
+            let shared = f.iter().skip(6).any(|o| o.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    best
 }
 
 /// Parses mountinfo text and returns the cgroup mounts below
@@ -92,6 +115,25 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_mount_is_the_longest_mount_point_above_the_path() {
+        let mi = "1 0 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+                  2 1 0:5 / /tmp rw - tmpfs tmpfs rw\n\
+                  3 1 0:6 / /tmp/b rw shared:7 - tmpfs tmpfs rw\n";
+        assert_eq!(
+            parent_mount(mi, Path::new("/tmp/bundle/rootfs")),
+            Some(("/tmp".into(), false))
+        );
+        assert_eq!(
+            parent_mount(mi, Path::new("/tmp/b/rootfs")),
+            Some(("/tmp/b".into(), true))
+        );
+        assert_eq!(
+            parent_mount(mi, Path::new("/srv")),
+            Some(("/".into(), true))
+        );
+    }
 
     #[test]
     fn finds_v1_and_v2_hierarchies() {

@@ -55,6 +55,14 @@ pub fn prepare(
         .and_then(mount_options::propagation_flag)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     sys.mount(None, Path::new("/"), None, prop, None)?;
+    // pivot_root refuses a new root whose parent mount is shared, which a
+    // shared rootfsPropagation just made it: that one mount goes private.
+    if prop.contains(MsFlags::MS_SHARED) {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
+        if let Some((parent, true)) = crate::mountinfo::parent_mount(&mi, rootfs) {
+            sys.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)?;
+        }
+    }
     // pivot_root needs the new root to be a mount point.
     sys.mount(
         Some(rootfs),

@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -81,10 +81,18 @@ impl Syscall for Linux {
         let what = || format!("{} in {}", path.display(), root.display());
         let rootfd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
             .sys_path("open", root)?;
-        let rel: PathBuf = path
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
+        // Lexically, as a mount destination is read: `..` never climbs
+        // above the root.
+        let mut rel = PathBuf::new();
+        for c in path.components() {
+            match c {
+                Component::Normal(n) => rel.push(n),
+                Component::ParentDir => {
+                    rel.pop();
+                }
+                _ => {}
+            }
+        }
         let found = if rel.as_os_str().is_empty() {
             Ok(rootfd.try_clone().sys("dup")?)
         } else {
@@ -92,7 +100,7 @@ impl Syscall for Linux {
         };
         let fd = match found {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) => create_in_root(&rootfd, &rel, file).with_ctx(what)?,
+            Err(Errno::ENOENT) => create_in_root(&rootfd, &rel, file, 0).with_ctx(what)?,
             Err(e) => return Err(Error::sys(format_args!("resolve {}", what()), e)),
         };
         Ok(Target {
@@ -164,8 +172,10 @@ impl<T> WithCtx<T> for Result<T> {
 }
 
 /// Creates the missing components of `rel` one at a time, each resolved
-/// inside the root, so that a symlink met on the way stays inside it.
-fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
+/// inside the root, so that a symlink met on the way stays inside it. A
+/// symlink whose target does not exist yet is followed by hand (its target
+/// read as if the root were `/`) and the target is created, as runc does.
+fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool, links: u32) -> Result<OwnedFd> {
     let comps: Vec<_> = rel.components().collect();
     let mut parent = rootfd.try_clone().sys("dup")?;
     let mut prefix = PathBuf::new();
@@ -188,13 +198,43 @@ fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
             unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) }
         };
         match Errno::result(r) {
-            Ok(_) | Err(Errno::EEXIST) => {}
+            Ok(_) => {}
+            Err(Errno::EEXIST) => {
+                if let Some(target) = readlink_at(&parent, &name) {
+                    if links >= 40 {
+                        return Err(Error::path("resolve", &prefix, Errno::ELOOP));
+                    }
+                    let base = match target.strip_prefix("/") {
+                        Ok(abs) => abs.to_path_buf(),
+                        Err(_) => prefix.parent().unwrap_or(Path::new("")).join(&target),
+                    };
+                    let rest: PathBuf = comps[i + 1..].iter().collect();
+                    return create_in_root(rootfd, &base.join(rest), file, links + 1);
+                }
+            }
             Err(e) => return Err(Error::path("create", &prefix, e)),
         }
         parent = openat2(rootfd.as_raw_fd(), &prefix, OFlag::O_PATH, IN_ROOT)
             .sys_path("open", &prefix)?;
     }
     Ok(parent)
+}
+
+/// The target of a symlink `name` in `dir`, or None if it is not one.
+fn readlink_at(dir: &OwnedFd, name: &CString) -> Option<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is writable for its length, name is NUL-terminated.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    buf.truncate(n);
+    Some(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 #[cfg(test)]
