@@ -36,13 +36,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
-use nix::mount::MsFlags;
 use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::capabilities::{self, Sets};
-use crate::error::{Context, Error, Result, SysResult};
+use crate::error::{Error, Result, SysResult};
 use crate::mountinfo::CgroupMount;
 use crate::namespaces::Namespaces;
 use crate::process;
@@ -50,7 +49,7 @@ use crate::rootfs::{self, HostView};
 use crate::spec::Bundle;
 use crate::state::{State, Status};
 use crate::sync::Msg;
-use crate::syscall::{Linux, Syscall};
+use crate::syscall::Linux;
 use crate::{hooks, keyring, lsm, process_attrs, rlimits, sync, terminal};
 
 /// Everything init needs, prepared by the parent before clone.
@@ -174,20 +173,7 @@ fn setup(init: &Init) -> Result<Prepared> {
             .console_socket
             .as_ref()
             .ok_or_else(|| Error::invalid("process.terminal needs --console-socket"))?;
-        let (master, slave) = terminal::open_pty()?;
-        if let Some(size) = process.console_size() {
-            terminal::set_size(
-                master.as_raw_fd(),
-                size.height() as u16,
-                size.width() as u16,
-            );
-        }
-        terminal::send_master(socket.as_raw_fd(), &master)?;
-        drop(master);
-        terminal::attach_slave(&slave)?;
-        let console = sys.target_in_root(Path::new("/"), Path::new("/dev/console"), true)?;
-        sys.mount(Some(&slave), &console.path, None, MsFlags::MS_BIND, None)
-            .context("bind the pty to /dev/console")?;
+        terminal::setup_console(&sys, process, socket)?;
     }
 
     // The working directory exists before the root may become read-only,
@@ -195,22 +181,11 @@ fn setup(init: &Init) -> Result<Prepared> {
     let cwd = process.cwd().clone();
     std::fs::create_dir_all(&cwd).sys_path("create process.cwd", &cwd)?;
 
-    // 8.
-    let uts = ns.has(LinuxNamespaceType::Uts);
+    // 8. (spec.rs made sure there is a UTS namespace for the names.)
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        if !uts {
-            return Err(Error::invalid(
-                "config.json: hostname needs a UTS namespace",
-            ));
-        }
         nix::unistd::sethostname(h).sys(format_args!("sethostname {h:?}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        if !uts {
-            return Err(Error::invalid(
-                "config.json: domainname needs a UTS namespace",
-            ));
-        }
         // SAFETY: a valid buffer and its length.
         let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
         nix::errno::Errno::result(r).sys(format_args!("setdomainname {d:?}"))?;

@@ -206,6 +206,16 @@ fn validate(spec: &Spec) -> Result<()> {
             "config.json: linux.timeOffsets needs a new time namespace",
         ));
     }
+    for (field, name) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if name.as_ref().is_some_and(|n| !n.is_empty()) && !has(LinuxNamespaceType::Uts) {
+            return Err(Error::invalid(format!(
+                "config.json: {field} needs a UTS namespace"
+            )));
+        }
+    }
     for key in linux.sysctl().iter().flatten().map(|(k, _)| k) {
         crate::sysctl::validate(key, has)?;
     }

@@ -5,14 +5,15 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
 
-use crate::error::{Error, Result, SysResult};
+use crate::error::{Context, Error, Result, SysResult};
+use crate::syscall::Syscall;
 
 nix::ioctl_read!(tiocgptn, b'T', 0x30, libc::c_uint);
 nix::ioctl_write_ptr!(tiocsptlck, b'T', 0x31, libc::c_int);
@@ -103,4 +104,33 @@ pub fn attach_slave(slave: &std::path::Path) -> Result<()> {
     }
     let _ = nix::unistd::close(fd);
     Ok(())
+}
+
+/// Step 7 of init: a pty from the container's devpts, its master sent over
+/// the console socket, its slave as stdio and bound on /dev/console.
+pub fn setup_console(
+    sys: &dyn Syscall,
+    process: &oci_spec::runtime::Process,
+    socket: &OwnedFd,
+) -> Result<()> {
+    let (master, slave) = open_pty()?;
+    if let Some(size) = process.console_size() {
+        set_size(
+            master.as_raw_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        );
+    }
+    send_master(socket.as_raw_fd(), &master)?;
+    drop(master);
+    attach_slave(&slave)?;
+    let console = sys.target_in_root(Path::new("/"), Path::new("/dev/console"), true)?;
+    sys.mount(
+        Some(&slave),
+        &console.path,
+        None,
+        nix::mount::MsFlags::MS_BIND,
+        None,
+    )
+    .context("bind the pty to /dev/console")
 }
