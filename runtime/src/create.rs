@@ -168,6 +168,8 @@ fn build(
         hooks: bundle.spec.hooks().clone(),
     };
     let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
+    let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
+    let notify = seccomp.as_ref().is_some_and(|s| s.agent.is_some());
     let hooks = HookPlan::of(&bundle.spec);
     let userns = namespaces.has_new(LinuxNamespaceType::User);
     let listen_fds = crate::process::listen_fds();
@@ -179,7 +181,7 @@ fn build(
         state: &state,
         namespaces: &namespaces,
         sync: child_sock,
-        wait_for_go: userns || hooks.in_container,
+        wait_for_go: userns || hooks.in_container || notify,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
         state_dir,
@@ -187,6 +189,7 @@ fn build(
         caps: Sets::from_spec(process.capabilities().as_ref()),
         cgroup_mounts,
         idmapped,
+        seccomp,
         own_cgroups,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
@@ -209,7 +212,7 @@ fn build(
         if let Some(v) = process.oom_score_adj() {
             crate::process_attrs::oom_score_adj(pid, v)?;
         }
-        if userns || hooks.in_container {
+        if userns || hooks.in_container || notify {
             sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
         }
         if hooks.in_parent {
@@ -229,6 +232,30 @@ fn build(
         return Err(e);
     }
     Ok(pid)
+}
+
+/// linux.seccomp, compiled before clone; with SCMP_ACT_NOTIFY, the agent's
+/// socket is connected here too, since init cannot reach host paths.
+pub struct Seccomp {
+    pub filter: crate::seccomp::Filter,
+    pub agent: Option<(UnixStream, String)>,
+}
+
+impl Seccomp {
+    fn prepare(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Seccomp> {
+        let filter = crate::seccomp::compile(s)?;
+        let agent = if filter.notify {
+            let path = s.listener_path().as_ref().ok_or_else(|| {
+                Error::invalid("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+            })?;
+            let sock = UnixStream::connect(path)
+                .sys_path("connect to linux.seccomp.listenerPath", path)?;
+            Some((sock, s.listener_metadata().clone().unwrap_or_default()))
+        } else {
+            None
+        };
+        Ok(Seccomp { filter, agent })
+    }
 }
 
 /// Which hook lists make init stop and talk to the parent.

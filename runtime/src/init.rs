@@ -18,13 +18,14 @@
 //!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths and
 //!     the read-only root.
 //!  9. rlimits, ioPriority, scheduler; look up the program.
-//! 10. Capabilities and user: bounding set, keep-caps, setgroups/setgid/
-//!     setuid, then effective/permitted/inheritable and ambient;
-//!     no_new_privs.
+//! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
+//!     user: bounding set, keep-caps, setgroups/setgid/setuid, then
+//!     effective/permitted/inheritable and ambient; no_new_privs.
 //! 11. Tell the parent "ready" (sync.rs) and stop dying with it.
 //! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
 //! 13. umask, personality, LSM labels; close every descriptor past the
-//!     preserved ones; chdir(cwd) and execve.
+//!     preserved ones; chdir(cwd); seccomp (when it was not loaded at 10)
+//!     and execve.
 //!
 //! Errors up to step 11 reach the parent over the sync socket; after it the
 //! parent may be gone, so they go to the container's stderr.
@@ -41,6 +42,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::capabilities::{self, Sets};
+use crate::create::Seccomp;
 use crate::error::{Error, Result, SysResult};
 use crate::mountinfo::CgroupMount;
 use crate::namespaces::Namespaces;
@@ -71,6 +73,8 @@ pub struct Init<'a> {
     pub console_socket: Option<OwnedFd>,
     pub caps: Sets,
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<Seccomp>,
     /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
     pub idmapped: Vec<Option<OwnedFd>>,
     pub own_cgroups: String,
@@ -205,7 +209,12 @@ fn setup(init: &Init) -> Result<Prepared> {
     let env = process::environment(process, init.listen_fds);
     let program = process::lookup(&args[0], &env)?;
 
-    // 10.
+    // 10. Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then
+    // it is loaded here, before the capabilities go, unless the process
+    // keeps that capability.
+    if !load_seccomp_late(init) {
+        load_seccomp(init, &state, Status::Creating)?;
+    }
     capabilities::drop_bounding(&init.caps)?;
     capabilities::keep_across_setuid(true)?;
     process::switch_user(process.user())?;
@@ -267,8 +276,36 @@ fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::con
     // /proc/self/fd/N cannot lead out of the container.
     nix::unistd::chdir(&p.cwd).sys_path("chdir to process.cwd", &p.cwd)?;
     reset_signals();
+    if load_seccomp_late(init) {
+        load_seccomp(init, &p.state, Status::Created)?;
+    }
     nix::unistd::execve(&p.program, &p.args, &p.env).sys(format_args!("exec {:?}", p.program))
 }
+/// As late as possible is right before execve; that needs no_new_privs or
+/// CAP_SYS_ADMIN kept in the final effective set.
+fn load_seccomp_late(init: &Init) -> bool {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    let process = init.bundle.spec.process().as_ref().expect("validated");
+    process.no_new_privileges().unwrap_or(false) || init.caps.effective & CAP_SYS_ADMIN != 0
+}
+
+/// Loads the filter; a listener goes to the agent at once, as only
+/// sendmsg stands between it and the filter's first notification.
+fn load_seccomp(init: &Init, state: &State, status: Status) -> Result<()> {
+    let Some(s) = &init.seccomp else {
+        return Ok(());
+    };
+    let message = s
+        .agent
+        .as_ref()
+        .map(|(_, metadata)| crate::seccomp::listener::message(state, status, metadata));
+    let listener = crate::seccomp::load(&s.filter)?;
+    if let (Some(fd), Some((agent, _)), Some(msg)) = (listener, &s.agent, message) {
+        crate::seccomp::listener::send(agent, &fd, &msg)?;
+    }
+    Ok(())
+}
+
 /// createContainer and startContainer: run by init itself, so in the
 /// container's namespaces (and, for startContainer, its root and user).
 fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) -> Result<()> {

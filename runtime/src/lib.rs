@@ -23,6 +23,7 @@ pub mod process;
 pub mod process_attrs;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sync;

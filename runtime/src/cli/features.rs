@@ -23,7 +23,14 @@ pub fn run() -> Result<()> {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": { "enabled": false },
+            "seccomp": {
+                "enabled": true,
+                "actions": berth::seccomp::ACTIONS,
+                "operators": berth::seccomp::OPERATORS,
+                "archs": berth::seccomp::arch::Abi::SUPPORTED,
+                "knownFlags": berth::seccomp::FLAGS,
+                "supportedFlags": berth::seccomp::FLAGS
+            },
             // Support built in; whether the host has the LSM enabled is
             // checked when a config asks for it.
             "apparmor": { "enabled": true },
