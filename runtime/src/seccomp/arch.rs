@@ -21,6 +21,12 @@ pub enum Abi {
     Ppc64le,
     Ppc,
     Loongarch64,
+    /// o32, big and little endian.
+    Mips,
+    Mipsel,
+    /// n64, big and little endian.
+    Mips64,
+    Mipsel64,
 }
 
 /// Syscall numbers of the x32 ABI carry this bit.
@@ -64,11 +70,15 @@ impl Abi {
             SpecArch::ScmpArchPpc64le => Abi::Ppc64le,
             SpecArch::ScmpArchPpc => Abi::Ppc,
             SpecArch::ScmpArchLoongarch64 => Abi::Loongarch64,
+            SpecArch::ScmpArchMips => Abi::Mips,
+            SpecArch::ScmpArchMipsel => Abi::Mipsel,
+            SpecArch::ScmpArchMips64 => Abi::Mips64,
+            SpecArch::ScmpArchMipsel64 => Abi::Mipsel64,
             _ => return None,
         })
     }
 
-    pub const ALL: [Abi; 11] = [
+    pub const ALL: [Abi; 15] = [
         Abi::X86_64,
         Abi::X32,
         Abi::X86,
@@ -80,10 +90,14 @@ impl Abi {
         Abi::Ppc64le,
         Abi::Ppc,
         Abi::Loongarch64,
+        Abi::Mips,
+        Abi::Mipsel,
+        Abi::Mips64,
+        Abi::Mipsel64,
     ];
 
     /// The names `features` reports.
-    pub const SUPPORTED: [&'static str; 12] = [
+    pub const SUPPORTED: [&'static str; 16] = [
         "SCMP_ARCH_NATIVE",
         "SCMP_ARCH_X86_64",
         "SCMP_ARCH_X32",
@@ -96,6 +110,10 @@ impl Abi {
         "SCMP_ARCH_PPC64LE",
         "SCMP_ARCH_PPC",
         "SCMP_ARCH_LOONGARCH64",
+        "SCMP_ARCH_MIPS",
+        "SCMP_ARCH_MIPSEL",
+        "SCMP_ARCH_MIPS64",
+        "SCMP_ARCH_MIPSEL64",
     ];
 
     /// AUDIT_ARCH_* of linux/audit.h.
@@ -111,13 +129,20 @@ impl Abi {
             Abi::Ppc64le => 0xc000_0015,
             Abi::Ppc => 0x0000_0014,
             Abi::Loongarch64 => 0xc000_0102,
+            Abi::Mips => 0x0000_0008,
+            Abi::Mipsel => 0x4000_0008,
+            Abi::Mips64 => 0x8000_0008,
+            Abi::Mipsel64 => 0xc000_0008,
         }
     }
 
     /// 32-bit ABIs pass 32-bit arguments; comparing the upper half would
     /// make a negative value never match (libseccomp compares 32 bits too).
     pub fn wide_args(self) -> bool {
-        !matches!(self, Abi::X86 | Abi::X32 | Abi::Arm | Abi::Ppc)
+        !matches!(
+            self,
+            Abi::X86 | Abi::X32 | Abi::Arm | Abi::Ppc | Abi::Mips | Abi::Mipsel
+        )
     }
 
     /// The syscall's number in this ABI, None where it does not exist.
@@ -137,6 +162,8 @@ impl Abi {
             Abi::Ppc64 | Abi::Ppc64le => id(name, |x: s::powerpc64::Sysno| x.id()),
             Abi::Ppc => id(name, |x: s::powerpc::Sysno| x.id()),
             Abi::Loongarch64 => id(name, |x: s::loongarch64::Sysno| x.id()),
+            Abi::Mips | Abi::Mipsel => id(name, |x: s::mips::Sysno| x.id()),
+            Abi::Mips64 | Abi::Mipsel64 => id(name, |x: s::mips64::Sysno| x.id()),
         }
     }
 }
@@ -216,6 +243,8 @@ mod tests {
         assert_eq!(Abi::X32.syscall("ioctl"), Some(514 | X32_SYSCALL_BIT));
         assert_eq!(Abi::Aarch64.syscall("openat"), Some(56));
         assert_eq!(Abi::Aarch64.syscall("open"), None);
+        assert_eq!(Abi::Mips.syscall("read"), Some(4003));
+        assert_eq!(Abi::Mipsel64.syscall("read"), Some(5000));
         assert_eq!(Abi::X86_64.syscall("no_such_call"), None);
     }
 }

@@ -253,3 +253,50 @@ fn flags_and_notify_become_load_flags() {
         flag::LOG | flag::TSYNC | flag::NEW_LISTENER | flag::TSYNC_ESRCH
     );
 }
+
+#[test]
+fn golden_listing_of_x86_64_with_x86_and_x32() {
+    let p = profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW",
+            "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],
+            "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#,
+    );
+    let want = "
+        0 ld [4]
+        1 jeq 0xc000003e jt 0 jf 1
+        2 ja +3
+        3 jeq 0x40000003 jt 0 jf 1
+        4 ja +8
+        5 ret 0x80000000
+        6 ld [0]
+        7 jge 0x40000000 jt 0 jf 1
+        8 ja +9
+        9 jeq 0x6e jt 1 jf 0
+        10 ja +1
+        11 ret 0x80000000
+        12 ret 0x7fff0000
+        13 ld [0]
+        14 jeq 0x40 jt 1 jf 0
+        15 ja +1
+        16 ret 0x80000000
+        17 ret 0x7fff0000
+        18 jeq 0x4000006e jt 1 jf 0
+        19 ja +1
+        20 ret 0x80000000
+        21 ret 0x7fff0000
+        22 ret 0x80000000
+        23 ret 0x50026
+    ";
+    // x86_64 (6) sends x32 numbers to the x32 section (18); x86 has its own
+    // section (13) with getppid's x86 number; no ENOSYS stub with a default
+    // of ALLOW.
+    let got = bpf::listing(&compile(&p).unwrap().program);
+    let lines = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(lines(&got), lines(want), "\n{got}");
+}
