@@ -324,8 +324,17 @@ fn emit(
                 a.jump_if(JGT_K, *top, enosys);
             }
         }
-        for (nr, rules) in &tables[&abi] {
-            emit_syscall(a, *nr, rules, default);
+        let table = &tables[&abi];
+        let mut i = 0;
+        while i < table.len() {
+            let run = simple_run(&table[i..]);
+            if run > 0 {
+                emit_simple_run(a, &table[i..i + run]);
+                i += run;
+            } else {
+                emit_syscall(a, table[i].0, &table[i].1, default);
+                i += 1;
+            }
         }
         a.ret(default);
     };
@@ -346,6 +355,61 @@ fn emit(
     a.place(enosys);
     a.ret(ret::ERRNO | libc::ENOSYS as u32);
     a.finish()
+}
+
+/// A run of syscalls decided by their number alone is at most this long,
+/// so that its jumps to the shared returns after it fit in 8 bits.
+const RUN_MAX: usize = 200;
+const RUN_ACTIONS_MAX: usize = 16;
+
+/// How many syscalls from the start of `table` have one unconditional rule
+/// (most of a profile), with few enough distinct actions.
+fn simple_run(table: &[(u32, Vec<Rule>)]) -> usize {
+    let mut actions = Vec::new();
+    let mut n = 0;
+    for (_, rules) in table.iter().take(RUN_MAX) {
+        let Some(Rule {
+            conditions: None,
+            action,
+        }) = rules.first()
+        else {
+            break;
+        };
+        if !actions.contains(action) {
+            if actions.len() == RUN_ACTIONS_MAX {
+                break;
+            }
+            actions.push(*action);
+        }
+        n += 1;
+    }
+    n
+}
+
+/// One instruction per syscall: `jeq nr` straight to a return shared by
+/// the run, where the per-syscall block would take three.
+fn emit_simple_run(a: &mut Asm, run: &[(u32, Vec<Rule>)]) {
+    let action = |rules: &[Rule]| rules[0].action;
+    let mut actions: Vec<u32> = Vec::new();
+    for (_, rules) in run {
+        if !actions.contains(&action(rules)) {
+            actions.push(action(rules));
+        }
+    }
+    let n = run.len();
+    for (i, (nr, rules)) in run.iter().enumerate() {
+        let k = actions.iter().position(|x| *x == action(rules)).unwrap();
+        // From instruction i to the k-th ret, past the remaining jeqs and
+        // the ja that skips the rets.
+        let jt = (n - i) + k;
+        a.emit(bpf::op(JEQ_K, jt as u8, 0, *nr));
+    }
+    let next = a.label();
+    a.jump(next);
+    for act in actions {
+        a.ret(act);
+    }
+    a.place(next);
 }
 
 fn emit_syscall(a: &mut Asm, nr: u32, rules: &[Rule], default: u32) {
