@@ -294,6 +294,29 @@ impl Fixture {
     }
 }
 
+/// Runs the probe once per command (its arguments; `/bin/probe` is
+/// prepended) in a single container and returns each one's JSON.
+pub fn probes(f: &mut Fixture, cmds: &[&[&str]]) -> Vec<Value> {
+    let script: Vec<String> = cmds
+        .iter()
+        .map(|c| {
+            let args: Vec<String> = c.iter().map(|a| format!("'{a}'")).collect();
+            format!("/bin/probe {}", args.join(" "))
+        })
+        .collect();
+    let script = script.join("; ");
+    f.args(&["sh", "-c", &script]);
+    let out = f.run();
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let text = stdout(&out);
+    let values: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("probe output {l:?}: {e}")))
+        .collect();
+    assert_eq!(values.len(), cmds.len(), "{text}{}", stderr(&out));
+    values
+}
+
 /// The mount on `target` in a probe report (the last, topmost one).
 pub fn mount_at<'a>(report: &'a Value, target: &str) -> Option<&'a Value> {
     report["mounts"]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conformance::{is_runc, mount_at, stderr, stdout, Fixture};
+use conformance::{is_runc, mount_at, probes, stderr, stdout, Fixture};
 use serde_json::{json, Value};
 
 /// EROFS: the errno of a write to a read-only mount.
@@ -17,29 +17,6 @@ fn add_mount(f: &mut Fixture, m: Value) {
 
 fn rootfs(f: &Fixture) -> PathBuf {
     f.bundle.join("rootfs")
-}
-
-/// Runs one probe per command in a single container (`/bin/probe` is
-/// prepended to each) and returns their JSON outputs in order.
-fn probes(f: &mut Fixture, cmds: &[&[&str]]) -> Vec<Value> {
-    let script: Vec<String> = cmds
-        .iter()
-        .map(|c| {
-            let args: Vec<String> = c.iter().map(|a| format!("'{a}'")).collect();
-            format!("/bin/probe {}", args.join(" "))
-        })
-        .collect();
-    let script = script.join("; ");
-    f.args(&["sh", "-c", &script]);
-    let out = f.run();
-    assert!(out.status.success(), "run failed: {}", stderr(&out));
-    let text = stdout(&out);
-    let values: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("probe output {l:?}: {e}")))
-        .collect();
-    assert_eq!(values.len(), cmds.len(), "{text}{}", stderr(&out));
-    values
 }
 
 /// The host's mount points (as the test process sees them).

@@ -60,24 +60,14 @@ fn docker_caps(f: &mut Fixture) {
         json!({"bounding": caps, "effective": caps, "permitted": caps});
 }
 
-/// Runs one container that runs the probe once per command (each a list
-/// of probe arguments) and returns each command's JSON.
+/// [`conformance::probes`] for commands built at run time.
 fn probes(f: &mut Fixture, commands: &[Vec<String>]) -> Vec<Value> {
-    let script = commands
+    let words: Vec<Vec<&str>> = commands
         .iter()
-        .map(|c| format!("/bin/probe {}", c.join(" ")))
-        .collect::<Vec<_>>()
-        .join("; ");
-    f.args(&["sh", "-c", &script]);
-    let out = f.run();
-    assert!(out.status.success(), "run: {}", stderr(&out));
-    let text = stdout(&out);
-    let v: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(|c| c.iter().map(String::as_str).collect())
         .collect();
-    assert_eq!(v.len(), commands.len(), "{text}\n{}", stderr(&out));
-    v
+    let slices: Vec<&[&str]> = words.iter().map(Vec::as_slice).collect();
+    conformance::probes(f, &slices)
 }
 
 fn cmd(args: &[&str]) -> Vec<String> {
