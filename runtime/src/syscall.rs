@@ -60,18 +60,27 @@ fn openat2(dirfd: i32, path: &Path, flags: OFlag, resolve: u64) -> nix::Result<O
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | OFlag::O_CLOEXEC).bits() as u64;
     how.resolve = resolve;
-    // SAFETY: `c` and `how` outlive the call and `how`'s size is passed; the
-    // returned descriptor is fresh and owned by nobody else.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    // A `..` resolved while any mount or rename happens on the host makes
+    // the kernel give up with EAGAIN rather than risk a wrong answer: a
+    // busy host (other containers starting) needs a few tries.
+    let mut tries = 0;
+    loop {
+        // SAFETY: `c` and `how` outlive the call and `how`'s size is passed;
+        // the returned descriptor is fresh and owned by nobody else.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match Errno::result(fd) {
+            Err(Errno::EAGAIN) if tries < 1000 => tries += 1,
+            r => return r.map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        }
+    }
 }
 
 const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
