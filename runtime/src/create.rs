@@ -32,6 +32,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::capabilities::Sets;
+use crate::cgroups::{resources, Cgroups, Layout};
 use crate::error::{Context, Error, Result, SysResult};
 use crate::hooks;
 use crate::init::{self, Init};
@@ -135,22 +136,44 @@ fn build(
 
     // 3.
     let linux = bundle.spec.linux().as_ref().expect("validated");
-    let namespaces = Namespaces::from_spec(linux)?;
-    let process = bundle.spec.process().as_ref().expect("validated");
-    let needs_cgroups = bundle
-        .spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-    let (cgroup_mounts, own_cgroups) = if needs_cgroups {
-        let mi =
-            std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
-        let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
-        (crate::mountinfo::cgroup_mounts(&mi), own)
-    } else {
-        (Vec::new(), String::new())
+    // Every cgroup write is planned (and a resource the host cannot honour
+    // refused) before any directory is made.
+    let layout = Layout::read()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
+    let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
+    let writes = match linux.resources() {
+        Some(r) => resources::plan(&cgroups, r)?,
+        None => Vec::new(),
     };
+    cgroups.create()?;
+    let result = resources::apply(&writes).and_then(|()| {
+        spawn(bundle, dir, opts, console_socket, state_dir, &layout, &cgroups)
+    });
+    if result.is_err() {
+        let _ = cgroups.remove();
+    }
+    result
+}
+
+/// Steps 3 (the rest) to 5, with the cgroups made.
+fn spawn(
+    bundle: &Bundle,
+    dir: &ContainerDir,
+    opts: &CreateOptions,
+    console_socket: Option<OwnedFd>,
+    state_dir: File,
+    layout: &Layout,
+    cgroups: &Cgroups,
+) -> Result<Pid> {
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let process = bundle.spec.process().as_ref().expect("validated");
+    let mut namespaces = Namespaces::from_spec(linux)?;
+    // A v1 hierarchy takes init only once it exists: the parent moves it,
+    // init waits for that before anything else, and makes its cgroup
+    // namespace only then, so that the namespace is rooted at its cgroup.
+    let v1 = cgroups.dirs.iter().any(|d| !d.v2);
+    namespaces.defer_cgroup = v1 && namespaces.has_new(LinuxNamespaceType::Cgroup);
+    let cgroup_fd = cgroups.unified_fd()?;
     let mut state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -166,6 +189,7 @@ fn build(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         hooks: bundle.spec.hooks().clone(),
+        cgroups: Some(cgroups.clone()),
     };
     let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
@@ -181,25 +205,25 @@ fn build(
         state: &state,
         namespaces: &namespaces,
         sync: child_sock,
-        wait_for_go: userns || hooks.in_container || notify,
+        wait_for_go: userns || hooks.in_container || notify || v1,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
         state_dir,
         console_socket,
         caps: Sets::from_spec(process.capabilities().as_ref()),
-        cgroup_mounts,
+        cgroup_mounts: layout.mounts.clone(),
         idmapped,
         seccomp,
-        own_cgroups,
+        own_cgroups: cgroups.proc_self_text(layout),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         listen_fds,
         preserve_fds: opts.preserve_fds,
     };
     let for_children = ForChildren::enter(&namespaces, linux)?;
-    let pid = clone_init(namespaces.clone_flags().bits() as u64, init);
+    let cloned = clone_init(namespaces.clone_flags().bits() as u64, cgroup_fd.as_ref(), init);
     for_children.leave();
-    let pid = pid?;
+    let (pid, placed) = cloned?;
 
     // 5.
     state.pid = pid.as_raw();
@@ -212,7 +236,8 @@ fn build(
         if let Some(v) = process.oom_score_adj() {
             crate::process_attrs::oom_score_adj(pid, v)?;
         }
-        if userns || hooks.in_container || notify {
+        cgroups.enter(pid.as_raw(), placed)?;
+        if userns || hooks.in_container || notify || v1 {
             sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
         }
         if hooks.in_parent {
@@ -291,7 +316,9 @@ fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
 /// clone3(2) with the namespace flags: like fork, the child continues on a
 /// copy of this (single-threaded) process's stack and memory, so it runs
 /// init with the already parsed spec; no re-exec, no serialisation.
-fn clone_init(flags: u64, init: Init) -> Result<Pid> {
+/// Returns the pid and whether clone placed it in the v2 cgroup
+/// (CLONE_INTO_CGROUP, Linux 5.7); without that, the caller moves it.
+fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, bool)> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -307,26 +334,41 @@ fn clone_init(flags: u64, init: Init) -> Result<Pid> {
         set_tid_size: u64,
         cgroup: u64,
     }
-    let args = CloneArgs {
-        flags,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let clone3 = |flags: u64, cgroup: u64| {
+        let args = CloneArgs {
+            flags,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup,
+            ..Default::default()
+        };
+        // SAFETY: clone3 without CLONE_VM or a new stack behaves like fork;
+        // the process is single-threaded (berth starts no threads), so the
+        // child's copy of memory holds no lock owned by another thread.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        Errno::result(r)
     };
-    // SAFETY: clone3 without CLONE_VM or a new stack behaves like fork; the
-    // process is single-threaded (berth starts no threads), so the child's
-    // copy of memory holds no lock owned by another thread.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
+    // Where the kernel cannot place the child (older than 5.7, or a cgroup
+    // it refuses), the plain clone's error, or the cgroup.procs write that
+    // follows, says why.
+    let (r, placed) = match cgroup {
+        Some(fd) => match clone3(flags | CLONE_INTO_CGROUP, fd.as_raw_fd() as u64) {
+            Ok(r) => (Ok(r), true),
+            Err(_) => (clone3(flags, 0), false),
+        },
+        None => (clone3(flags, 0), false),
     };
-    match Errno::result(r).sys("clone3 (creating the container's namespaces)")? {
+    match r.sys("clone3 (creating the container's namespaces)")? {
         0 => init::run(init),
         pid => {
             drop(init);
-            Ok(Pid::from_raw(pid as i32))
+            Ok((Pid::from_raw(pid as i32), placed))
         }
     }
 }

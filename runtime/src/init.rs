@@ -140,6 +140,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     }
     // 3.
     ns.join_all()?;
+    ns.unshare_deferred()?;
     if !init.no_new_keyring {
         keyring::join_new(&state.id)?;
     }

@@ -5,6 +5,7 @@
 //! its own.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod create;
 pub mod devices;
 pub mod error;

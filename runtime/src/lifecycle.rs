@@ -81,7 +81,7 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
                 "container {id} is still being created"
             )))
         }
-        (_, Status::Running) => {
+        (_, Status::Running | Status::Paused) => {
             return Err(Error::wrong_state(format!(
                 "cannot start container {id}: it is already running"
             )))
@@ -185,23 +185,32 @@ pub(crate) fn run_hooks_after(state: &State, kind: hooks::Kind, status: Status) 
     hooks::run_all_warn(kind, list, &state.hook_input(status), cwd);
 }
 
-/// Signals the container's init (and with `all`, every process in its pid
-/// namespace).
+/// Signals the container's init (and with `all`, every process in its
+/// cgroup, or without cgroups in its pid namespace).
 pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
     let (state, status) = loaded(dir)?;
     let id = &dir.id;
-    let (Some(state), Status::Created | Status::Running) = (state, status) else {
+    let (Some(state), Status::Created | Status::Running | Status::Paused) = (state, status) else {
         return Err(Error::wrong_state(format!("container {id} is not running")));
     };
     let Some(fd) = pidfd(&state)? else {
         return Err(Error::wrong_state(format!("container {id} is not running")));
     };
     if all {
-        for pid in pid_namespace_members(state.pid) {
+        for pid in members(&state)? {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     }
     send_signal(&fd, sig)
+}
+
+/// The container's processes other than init: its cgroup's, or where it
+/// has none, its pid namespace's.
+pub fn members(state: &State) -> Result<Vec<i32>> {
+    Ok(match &state.cgroups {
+        Some(c) if !c.dirs.is_empty() => c.procs()?.into_iter().filter(|p| *p != state.pid).collect(),
+        _ => pid_namespace_members(state.pid),
+    })
 }
 
 /// Processes sharing init's pid namespace, when that namespace is the
@@ -236,19 +245,26 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let (state, status) = loaded(&dir)?;
     match status {
         Status::Stopped | Status::Creating => {}
-        Status::Running if !force => {
+        Status::Running | Status::Paused if !force => {
             return Err(Error::wrong_state(format!(
-                "cannot delete container {id} that is not stopped: running (use --force)"
+                "cannot delete container {id} that is not stopped: {} (use --force)",
+                status.as_str()
             )))
         }
-        Status::Created | Status::Running => {
+        Status::Created | Status::Running | Status::Paused => {
             let state = state.as_ref().expect("status derived from a state");
             if let Some(fd) = pidfd(state)? {
-                for pid in pid_namespace_members(state.pid) {
+                for pid in members(state)? {
                     let _ =
                         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
                 }
                 send_signal(&fd, Signal::SIGKILL)?;
+                // Frozen processes die only once thawed.
+                if status == Status::Paused {
+                    if let Some(c) = &state.cgroups {
+                        c.freeze(false)?;
+                    }
+                }
                 if !wait_exit(&fd, Duration::from_secs(10))? {
                     return Err(Error::sys(
                         format_args!(
@@ -261,10 +277,33 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    if let Some(c) = state.as_ref().and_then(|s| s.cgroups.as_ref()) {
+        // Processes that outlived init (a forked daemon) die with it.
+        for pid in c.procs()? {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        c.remove().with_context(|| format!("container {id}"))?;
+    }
     if let Some(state) = &state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }
     dir.remove()
+}
+
+/// `pause` and `resume`: the freezer of the container's cgroup.
+pub fn set_paused(dir: &ContainerDir, paused: bool) -> Result<()> {
+    let (state, status) = loaded(dir)?;
+    let id = &dir.id;
+    let cgroups = state
+        .as_ref()
+        .and_then(|s| s.cgroups.as_ref())
+        .filter(|c| !c.dirs.is_empty());
+    match (status, paused, cgroups) {
+        (Status::Running, true, Some(c)) | (Status::Paused, false, Some(c)) => c.freeze(paused),
+        (_, _, None) => Err(Error::wrong_state(format!("container {id} has no cgroup to freeze"))),
+        (Status::Running, false, _) => Err(Error::wrong_state(format!("container {id} is not paused"))),
+        _ => Err(Error::wrong_state(format!("container {id} is not running"))),
+    }
 }
 
 /// Parses a signal as runc does: a name with or without SIG, or a number.

@@ -12,6 +12,9 @@ pub struct CgroupMount {
     /// v1 controllers and `name=` options (e.g. ["cpu"], ["name=systemd"]);
     /// empty for cgroup2.
     pub controllers: Vec<String>,
+    /// The cgroup the mount shows as its top (mountinfo's root field): "/"
+    /// on a host, deeper inside a container.
+    pub root: String,
 }
 
 /// The mount `path` lives on (the last, longest mount point above it) and
@@ -46,10 +49,11 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let mount_point = match left.split(' ').nth(4) {
-            Some(m) => unescape(m),
-            None => continue,
+        let f: Vec<&str> = left.split(' ').collect();
+        let (Some(root), Some(mount_point)) = (f.get(3), f.get(4)) else {
+            continue;
         };
+        let (root, mount_point) = (unescape(root), unescape(mount_point));
         let mut r = right.split(' ');
         let (Some(fstype), Some(_src), Some(sopts)) = (r.next(), r.next(), r.next()) else {
             continue;
@@ -70,6 +74,7 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
             mount_point: PathBuf::from(mount_point),
             fstype: fstype.to_string(),
             controllers,
+            root,
         });
     }
     out

@@ -40,6 +40,9 @@ pub struct Namespaces {
     /// namespace is not here, the parent joins it.
     pub join: Vec<(LinuxNamespaceType, PathBuf, File)>,
     pub join_pid: Option<(PathBuf, File)>,
+    /// A new cgroup namespace is made by init once its v1 cgroups are set
+    /// (see create.rs), not by clone.
+    pub defer_cgroup: bool,
 }
 
 impl Namespaces {
@@ -48,6 +51,7 @@ impl Namespaces {
             new: CloneFlags::empty(),
             join: Vec::new(),
             join_pid: None,
+            defer_cgroup: false,
         };
         for n in linux.namespaces().iter().flatten() {
             match n.path() {
@@ -119,7 +123,24 @@ impl Namespaces {
         if self.joins(LinuxNamespaceType::User) {
             return CloneFlags::empty();
         }
-        self.new - flag(LinuxNamespaceType::Time)
+        self.new - flag(LinuxNamespaceType::Time) - self.deferred()
+    }
+
+    fn deferred(&self) -> CloneFlags {
+        if self.defer_cgroup {
+            flag(LinuxNamespaceType::Cgroup)
+        } else {
+            CloneFlags::empty()
+        }
+    }
+
+    /// In init, once its cgroups are set: the cgroup namespace clone did
+    /// not make.
+    pub fn unshare_deferred(&self) -> Result<()> {
+        if self.defer_cgroup {
+            nix::sched::unshare(self.deferred()).sys("unshare cgroup namespace")?;
+        }
+        Ok(())
     }
 
     /// In the init process, first thing: the user namespace (joining it is
@@ -130,7 +151,7 @@ impl Namespaces {
             nix::sched::setns(f.as_fd(), flag(*t)).sys_path(&format!("setns {t}"), path)?;
             if i == 0 && *t == LinuxNamespaceType::User {
                 become_root()?;
-                let rest = self.new - flag(LinuxNamespaceType::Time);
+                let rest = self.new - flag(LinuxNamespaceType::Time) - self.deferred();
                 nix::sched::unshare(rest).sys("unshare the new namespaces")?;
             }
         }

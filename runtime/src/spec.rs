@@ -226,9 +226,7 @@ fn validate(spec: &Spec) -> Result<()> {
         nonempty(process.selinux_label()).as_deref(),
         nonempty(linux.mount_label()).as_deref(),
     )?;
-    let checks: [(&str, bool); 5] = [
-        ("linux.resources", linux.resources().is_some()),
-        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
+    let checks: [(&str, bool); 3] = [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
         ("linux.netDevices", linux.net_devices().is_some()),
@@ -320,7 +318,6 @@ mod tests {
                 .to_string()
         };
         assert!(with(r#""intelRdt":{"closID":"x"}"#).contains("linux.intelRdt"));
-        assert!(with(r#""cgroupsPath":"/x""#).contains("linux.cgroupsPath"));
         let v2 = MINIMAL.replace("1.0.2", "2.0.0");
         assert!(validate(&parse(v2.as_bytes()).unwrap())
             .unwrap_err()

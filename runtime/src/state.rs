@@ -46,6 +46,9 @@ pub struct State {
     /// there unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The container's cgroups and which of their directories berth made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<crate::cgroups::Cgroups>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -62,6 +66,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -258,6 +263,8 @@ impl ContainerDir {
         // The fifo lives until `start` has let the process go on.
         if self.fifo_path().exists() {
             Status::Created
+        } else if state.cgroups.as_ref().is_some_and(|c| c.is_frozen()) {
+            Status::Paused
         } else {
             Status::Running
         }
@@ -330,6 +337,7 @@ mod tests {
             created: crate::timefmt::now_rfc3339_nano(),
             annotations: BTreeMap::new(),
             hooks: None,
+            cgroups: None,
         };
         dir.save(&state).unwrap();
         let loaded = dir.load().unwrap().unwrap();

@@ -11,6 +11,8 @@ mod delete;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
@@ -95,6 +97,19 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Freeze every process of a running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the processes of a container.
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: PsFormat,
+        id: String,
+        /// Options for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -102,6 +117,12 @@ enum Command {
     },
     /// Print what this build of berth supports, as JSON.
     Features,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum PsFormat {
+    Table,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -196,5 +217,12 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
         Command::List { format, quiet } => list::run(&store, *format, *quiet).map(|()| 0),
         Command::Spec { bundle } => spec::run(bundle, cli.rootless == "true").map(|()| 0),
         Command::Features => features::run().map(|()| 0),
+        Command::Pause { id } => pause::run(&store, id, true).map(|()| 0),
+        Command::Resume { id } => pause::run(&store, id, false).map(|()| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(&store, id, *format, ps_args).map(|()| 0),
     }
 }

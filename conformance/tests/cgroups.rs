@@ -1,0 +1,354 @@
+//! Cgroups: where the container's cgroups go (linux.cgroupsPath), the
+//! limits of linux.resources read back from the cgroup files, pause and
+//! resume, ps, kill --all, and that delete removes what the runtime made and
+//! nothing else. Written for any layout: each test finds the hierarchies in
+//! /proc/self/mountinfo.
+
+use std::path::{Path, PathBuf};
+
+use conformance::{is_runc, stderr, stdout, Fixture};
+use serde_json::{json, Value};
+
+/// The host directory of `pid`'s cgroup for `controller` ("" for the
+/// unified hierarchy), or None where that controller is not mounted.
+fn cgroup_dir(pid: i64, controller: &str) -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let f: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let ok = match controller {
+            "" => r[0] == "cgroup2",
+            c => r[0] == "cgroup" && r[2].split(',').any(|o| o == c),
+        };
+        ok.then(|| (f[3].to_string(), PathBuf::from(f[4])))
+    })?;
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cg.lines().find_map(|l| {
+        let mut p = l.splitn(3, ':');
+        let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+        let ok = match controller {
+            "" => ctrls.is_empty(),
+            c => ctrls.split(',').any(|x| x == c),
+        };
+        ok.then(|| path.to_string())
+    })?;
+    let rel = path
+        .strip_prefix(&mount.0)
+        .unwrap_or(&path)
+        .trim_start_matches('/');
+    Some(mount.1.join(rel))
+}
+
+/// The controllers this host has, v1 or v2.
+fn v2_only() -> bool {
+    !std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - cgroup ")
+}
+
+/// A container that sleeps, created and started, without a cgroup
+/// namespace (so /proc/PID/cgroup shows host paths).
+fn sleeper(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, i64) {
+    let mut f = Fixture::new(name);
+    f.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    f.args(&["sleep", "1000"]);
+    edit(&mut f);
+    let out = f.create(&[]);
+    assert!(out.status.success(), "create: {}", f.container_output());
+    let pid = f.state()["pid"].as_i64().unwrap();
+    (f, pid)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// Without cgroupsPath the container's cgroup is its ID below the
+/// runtime's own cgroup in every hierarchy; delete removes it.
+#[test]
+fn the_default_cgroup_is_the_id_below_the_runtimes_own() {
+    let (f, pid) = sleeper("cgdefault", |_| {});
+    let me = std::process::id() as i64;
+    let mut dirs = Vec::new();
+    for c in ["", "memory", "pids", "cpu", "freezer"] {
+        let (Some(theirs), Some(mine)) = (cgroup_dir(pid, c), cgroup_dir(me, c)) else {
+            continue;
+        };
+        assert_eq!(theirs, mine.join(&f.id), "{c:?}");
+        dirs.push(theirs);
+    }
+    assert!(!dirs.is_empty());
+    let del = f.rt(&["delete", "--force", &f.id]);
+    assert!(del.status.success(), "{}", stderr(&del));
+    for d in dirs {
+        assert!(!d.exists(), "{} is left", d.display());
+    }
+}
+
+/// An absolute cgroupsPath is taken from each hierarchy's root; delete
+/// removes the directories the runtime made, and only those.
+#[test]
+fn an_absolute_cgroups_path_and_delete_removes_only_what_was_made() {
+    let parent = format!("berth-cgparent-{}", std::process::id());
+    // A parent made beforehand in one hierarchy must survive delete.
+    let me = std::process::id() as i64;
+    let ours = cgroup_dir(me, if v2_only() { "" } else { "pids" }).unwrap();
+    let root = mount_root(&ours);
+    let premade = root.join(&parent);
+    std::fs::create_dir_all(&premade).unwrap();
+    let guard = RemoveEverywhere(parent.clone());
+
+    let path = format!("/{parent}/ctr");
+    let (f, pid) = sleeper("cgabs", |f| f.config["linux"]["cgroupsPath"] = json!(path));
+    let mine = cgroup_dir(pid, if v2_only() { "" } else { "pids" }).unwrap();
+    assert_eq!(mine, premade.join("ctr"));
+    let others: Vec<PathBuf> = ["memory", "cpu", ""]
+        .iter()
+        .filter_map(|c| cgroup_dir(pid, c))
+        .filter(|d| !d.starts_with(&premade))
+        .collect();
+    let del = f.rt(&["delete", "--force", &f.id]);
+    assert!(del.status.success(), "{}", stderr(&del));
+    assert!(!mine.exists());
+    assert!(
+        premade.exists(),
+        "a cgroup the runtime did not make was removed"
+    );
+    for d in others {
+        assert!(!d.exists(), "{} is left", d.display());
+        // The runtime made its parent too: gone as well (runc 1.1 leaves
+        // parents it made).
+        if !is_runc() {
+            assert!(
+                !d.parent().unwrap().exists(),
+                "{} is left",
+                d.parent().unwrap().display()
+            );
+        }
+    }
+    drop(guard);
+}
+
+/// The mount point of the hierarchy holding `dir`.
+fn mount_root(dir: &Path) -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mp = left.split(' ').nth(4)?;
+            right.starts_with("cgroup").then(|| PathBuf::from(mp))
+        })
+        .filter(|m| dir.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+        .unwrap()
+}
+
+/// Removes a top-level cgroup of this name from every hierarchy (the one
+/// the test made, and whatever a runtime left behind), failed test or not.
+struct RemoveEverywhere(String);
+impl Drop for RemoveEverywhere {
+    fn drop(&mut self) {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for l in mounts.lines().filter(|l| l.contains(" - cgroup")) {
+            if let Some(mp) = l.split(' ').nth(4) {
+                let d = Path::new(mp).join(&self.0);
+                let _ = std::fs::remove_dir(d.join("ctr"));
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// Memory, CPU, cpuset and pids limits land in the cgroup files.
+#[test]
+fn resources_are_written_to_the_cgroup_files() {
+    let (_f, pid) = sleeper("cgres", |f| {
+        f.config["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "reservation": 33554432},
+            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0"},
+            "pids": {"limit": 42}
+        });
+    });
+    if v2_only() {
+        let d = cgroup_dir(pid, "").unwrap();
+        assert_eq!(read(&d.join("memory.max")), "67108864");
+        assert_eq!(read(&d.join("memory.low")), "33554432");
+        assert_eq!(read(&d.join("cpu.weight")), "20");
+        assert_eq!(read(&d.join("cpu.max")), "20000 100000");
+        assert_eq!(read(&d.join("cpuset.cpus")), "0");
+        assert_eq!(read(&d.join("pids.max")), "42");
+    } else {
+        let m = cgroup_dir(pid, "memory").unwrap();
+        assert_eq!(read(&m.join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(read(&m.join("memory.soft_limit_in_bytes")), "33554432");
+        let c = cgroup_dir(pid, "cpu").unwrap();
+        assert_eq!(read(&c.join("cpu.shares")), "512");
+        assert_eq!(read(&c.join("cpu.cfs_quota_us")), "20000");
+        assert_eq!(read(&c.join("cpu.cfs_period_us")), "100000");
+        assert_eq!(
+            read(&cgroup_dir(pid, "cpuset").unwrap().join("cpuset.cpus")),
+            "0"
+        );
+        assert_eq!(
+            read(&cgroup_dir(pid, "pids").unwrap().join("pids.max")),
+            "42"
+        );
+    }
+}
+
+/// The pids limit holds inside the container, and the container sees its
+/// limit through its own cgroup mount (cgroup namespace).
+#[test]
+fn limits_take_effect_inside_the_container() {
+    let mut f = Fixture::new("cgpids");
+    f.config["linux"]["resources"] = json!({"pids": {"limit": 3}, "memory": {"limit": 67108864}});
+    f.config["root"]["readonly"] = json!(false);
+    // sh, and two sleeps: the third fork must fail.
+    f.args(&[
+        "sh",
+        "-c",
+        "sleep 5 & sleep 5 & sleep 5 & echo forked=$?; kill %1 %2 2>/dev/null; true",
+    ]);
+    let out = f.run();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("can't fork") || text.contains("Resource temporarily unavailable"),
+        "{text}"
+    );
+    let file = if v2_only() {
+        "/sys/fs/cgroup/memory.max"
+    } else {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    };
+    let r = conformance::probes(&mut f, &[&["read", file]]);
+    assert_eq!(
+        r[0]["content"].as_str().unwrap().trim(),
+        "67108864",
+        "{}",
+        r[0]
+    );
+}
+
+/// A device rule denies a device the container has a node for.
+#[test]
+fn device_rules_allow_and_deny() {
+    if v2_only() && !is_runc() {
+        return; // the v2 device program is not made by berth yet
+    }
+    let mut f = Fixture::new("cgdev");
+    f.config["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+    f.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let r = conformance::probes(
+        &mut f,
+        &[&["read", "/dev/kmsg"], &["write", "/dev/null", "x"]],
+    );
+    assert_eq!(r[0]["errno"], 1, "kmsg denied: {}", r[0]);
+    assert_eq!(
+        r[1]["ok"], true,
+        "the default devices stay usable: {}",
+        r[1]
+    );
+}
+
+/// pause freezes every process (status paused), resume thaws them.
+#[test]
+fn pause_and_resume() {
+    let (f, _pid) = sleeper("cgpause", |_| {});
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let p = f.rt(&["pause", &f.id]);
+    assert!(p.status.success(), "{}", stderr(&p));
+    assert_eq!(f.status(), "paused");
+    assert!(!f.rt(&["pause", &f.id]).status.success() || is_runc());
+    let r = f.rt(&["resume", &f.id]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(f.status(), "running");
+    // A paused container can be deleted with --force.
+    assert!(f.rt(&["pause", &f.id]).status.success());
+    let d = f.rt(&["delete", "--force", &f.id]);
+    assert!(d.status.success(), "{}", stderr(&d));
+}
+
+/// ps lists the container's processes; kill --all reaches every one.
+#[test]
+fn ps_lists_and_kill_all_reaches_every_process() {
+    let (f, pid) = sleeper("cgps", |f| {
+        f.args(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
+    });
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let pids = loop {
+        let o = f.rt(&["ps", "--format", "json", &f.id]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Vec<i64> = serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect();
+        if v.len() >= 2 || std::time::Instant::now() > deadline {
+            break v;
+        }
+    };
+    assert!(pids.contains(&pid) && pids.len() == 2, "{pids:?}");
+    let table = f.rt(&["ps", &f.id]);
+    let text = stdout(&table);
+    assert!(
+        text.lines().next().unwrap_or_default().contains("PID"),
+        "{text}"
+    );
+    assert!(text.contains("sleep 1000"), "{text}");
+
+    let k = f.rt(&["kill", "--all", &f.id, "KILL"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    assert!(f.wait_status("stopped"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for p in &pids {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "{p} survived kill --all: {stat}"
+        );
+    }
+}
+
+/// A resource the host cannot honour is refused, and create leaves no
+/// cgroup behind.
+#[test]
+fn an_unsupported_resource_is_refused_and_nothing_is_left() {
+    if is_runc() {
+        return; // runc writes what it can and ignores missing controllers
+    }
+    let mut f = Fixture::new("cgbad");
+    let bad = if v2_only() {
+        json!({"memory": {"swappiness": 10}})
+    } else {
+        json!({"unified": {"memory.high": "1000000"}})
+    };
+    f.config["linux"]["resources"] = bad;
+    f.write_config();
+    let err = f.create_fails(&f.id);
+    assert!(err.contains("linux.resources"), "{err}");
+    let me = std::process::id() as i64;
+    for c in ["", "memory", "pids"] {
+        if let Some(d) = cgroup_dir(me, c) {
+            assert!(!d.join(&f.id).exists(), "{}", d.join(&f.id).display());
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The container's cgroups: one directory per mounted hierarchy (each v1
+//! hierarchy, and the unified v2 one), placed as runc places them, with the
+//! host's layout read from /proc/self/mountinfo at run time: v1, v2 or the
+//! hybrid of both.
+//!
+//! | linux.cgroupsPath | directory in each hierarchy                     |
+//! |-------------------|-------------------------------------------------|
+//! | absolute `/a/b`   | `/a/b` from the hierarchy's root                |
+//! | relative `a/b`    | `a/b` below the runtime's own cgroup            |
+//! | empty             | `ID` below the runtime's own cgroup             |
+//!
+//! berth records which directories it made and removes those, and only
+//! those, at delete.
+
+pub mod resources;
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result, SysResult};
+use crate::mountinfo::CgroupMount;
+
+/// The hierarchies mounted on this host.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub mounts: Vec<CgroupMount>,
+}
+
+impl Layout {
+    pub fn from_mountinfo(mountinfo: &str) -> Layout {
+        Layout {
+            mounts: crate::mountinfo::cgroup_mounts(mountinfo),
+        }
+    }
+
+    pub fn read() -> Result<Layout> {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
+        Ok(Layout::from_mountinfo(&mi))
+    }
+
+    /// Only cgroup2: every controller is there.
+    pub fn is_unified(&self) -> bool {
+        !self.mounts.is_empty() && self.mounts.iter().all(|m| m.fstype == "cgroup2")
+    }
+}
+
+/// One of the container's cgroup directories.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// On the unified (v2) hierarchy.
+    pub v2: bool,
+    /// The v1 controllers of its hierarchy (empty for v2).
+    pub controllers: Vec<String>,
+    /// Directories berth made for it, outermost first.
+    pub created: Vec<PathBuf>,
+}
+
+impl Dir {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// The container's cgroups, as recorded in its state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroups {
+    pub dirs: Vec<Dir>,
+}
+
+/// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
+/// relative to what the mount shows as its top.
+fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
+    let path = proc_self_cgroup
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let matches = if m.fstype == "cgroup2" {
+                ctrls.is_empty()
+            } else {
+                !ctrls.is_empty() && ctrls.split(',').collect::<Vec<_>>() == m.controllers
+            };
+            matches.then_some(path)
+        })
+        .unwrap_or("/");
+    let rel = Path::new(path)
+        .strip_prefix(&m.root)
+        .unwrap_or(Path::new(path));
+    rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
+}
+
+/// `..` may not climb out of a hierarchy.
+fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Cgroups {
+    /// Where the container's cgroups go (nothing is made yet).
+    pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
+        let dirs = layout
+            .mounts
+            .iter()
+            .map(|m| {
+                let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
+                    Some(p) if p.is_absolute() => {
+                        clean(p.strip_prefix(&m.root).unwrap_or(p))
+                    }
+                    Some(p) => own_path(own, m).join(clean(p)),
+                    None => own_path(own, m).join(id),
+                };
+                Dir {
+                    path: m.mount_point.join(rel),
+                    v2: m.fstype == "cgroup2",
+                    controllers: m.controllers.clone(),
+                    created: Vec::new(),
+                }
+            })
+            .collect();
+        Cgroups { dirs }
+    }
+
+    /// Makes the directories (recording the ones berth made) and readies
+    /// them for a process: cpuset v1 copies its parent's CPUs and memory
+    /// nodes, v2 parents delegate their controllers.
+    pub fn create(&mut self) -> Result<()> {
+        let r = self.dirs.iter_mut().try_for_each(create_dir);
+        if r.is_err() {
+            let _ = self.remove();
+        }
+        r
+    }
+
+    /// The v2 directory, opened for CLONE_INTO_CGROUP.
+    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
+        self.dirs
+            .iter()
+            .find(|d| d.v2)
+            .map(|d| {
+                File::open(&d.path)
+                    .map(OwnedFd::from)
+                    .sys_path("open cgroup", &d.path)
+            })
+            .transpose()
+    }
+
+    /// Moves `pid` into every directory (`skip_v2`: clone placed it there).
+    pub fn enter(&self, pid: i32, skip_v2: bool) -> Result<()> {
+        for d in self.dirs.iter().filter(|d| !(skip_v2 && d.v2)) {
+            let f = d.file("cgroup.procs");
+            std::fs::write(&f, pid.to_string()).sys_path("write", &f)?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the container's cgroup: from the v2 directory, the
+    /// freezer or pids hierarchy, or any.
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let pick = self
+            .dirs
+            .iter()
+            .find(|d| d.v2 && self.dirs.len() == 1)
+            .or_else(|| self.dirs.iter().find(|d| d.has("freezer") || d.has("pids")))
+            .or_else(|| self.dirs.first());
+        let Some(d) = pick else {
+            return Ok(Vec::new());
+        };
+        let f = d.file("cgroup.procs");
+        match std::fs::read_to_string(&f) {
+            Ok(t) => Ok(t.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read", &f, e)),
+        }
+    }
+
+    /// The freezer: v1's freezer.state, or v2's cgroup.freeze when there is
+    /// no v1 freezer.
+    fn freezer(&self) -> Option<(&Dir, bool)> {
+        self.dirs
+            .iter()
+            .find(|d| d.has("freezer"))
+            .map(|d| (d, false))
+            .or_else(|| self.dirs.iter().find(|d| d.v2).map(|d| (d, true)))
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let (d, v2) = self
+            .freezer()
+            .ok_or_else(|| Error::invalid("no freezer cgroup for this container"))?;
+        let (file, value) = match (v2, frozen) {
+            (true, f) => ("cgroup.freeze", if f { "1" } else { "0" }),
+            (false, true) => ("freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED"),
+        };
+        let f = d.file(file);
+        std::fs::write(&f, value).sys_path("write", &f)?;
+        // Freezing takes effect asynchronously: wait until it has.
+        for _ in 0..1000 {
+            if self.is_frozen() == frozen {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(Error::sys(
+            format_args!("{}: the cgroup did not reach the asked state", f.display()),
+            Errno::ETIMEDOUT,
+        ))
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        let Some((d, v2)) = self.freezer() else {
+            return false;
+        };
+        if v2 {
+            std::fs::read_to_string(d.file("cgroup.events"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "frozen 1"))
+        } else {
+            std::fs::read_to_string(d.file("freezer.state")).is_ok_and(|t| t.trim() == "FROZEN")
+        }
+    }
+
+    /// Removes the directories berth made, innermost first. A cgroup whose
+    /// last process has just died may still be busy for a moment.
+    pub fn remove(&self) -> Result<()> {
+        let mut first_err = None;
+        for d in &self.dirs {
+            for p in d.created.iter().rev() {
+                let mut tries = 0;
+                loop {
+                    match std::fs::remove_dir(p) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
+                            tries += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        Err(e) => {
+                            first_err.get_or_insert(Error::io("remove cgroup", p, e));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The container's cgroups as /proc/self/cgroup would show them, for
+    /// bind-mounting them into a container without a cgroup namespace.
+    pub fn proc_self_text(&self, layout: &Layout) -> String {
+        self.dirs
+            .iter()
+            .zip(&layout.mounts)
+            .map(|(d, m)| {
+                let rel = d.path.strip_prefix(&m.mount_point).unwrap_or(&d.path);
+                format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
+            })
+            .collect()
+    }
+}
+
+fn create_dir(d: &mut Dir) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = d.path.as_path();
+    while !p.exists() {
+        missing.push(p.to_path_buf());
+        p = match p.parent() {
+            Some(parent) => parent,
+            None => break,
+        };
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => d.created.push(dir.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("create cgroup", &dir, e)),
+        }
+        if d.has("cpuset") {
+            inherit_cpuset(&dir)?;
+        }
+    }
+    if d.v2 {
+        delegate_controllers(d)?;
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and
+/// refuses processes until it has some: take the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let parent = dir.parent().expect("below a mount point");
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = dir.join(f);
+        if std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
+            let value = std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f))?;
+            std::fs::write(&mine, value.trim()).sys_path("write", &mine)?;
+        }
+    }
+    Ok(())
+}
+
+/// On v2 a controller's files exist in a cgroup only when its parent lists
+/// the controller in cgroup.subtree_control; every ancestor below the
+/// mount point passes on what it has.
+fn delegate_controllers(d: &Dir) -> Result<()> {
+    let mut ancestors: Vec<&Path> = d.path.ancestors().skip(1).collect();
+    ancestors.reverse();
+    for a in ancestors {
+        let available = match std::fs::read_to_string(a.join("cgroup.controllers")) {
+            Ok(t) => t,
+            Err(_) => continue, // above the mount point
+        };
+        let enable: String = available
+            .split_whitespace()
+            .map(|c| format!("+{c} "))
+            .collect();
+        if enable.is_empty() {
+            continue;
+        }
+        let f = a.join("cgroup.subtree_control");
+        std::fs::write(&f, enable.trim())
+            .sys_path("write", &f)
+            .context("enable the cgroup v2 controllers")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 25 0:28 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset
+";
+    const OWN: &str = "4:memory:/user/session\n3:cpuset:/\n0::/user/session\n";
+
+    fn paths(c: &Cgroups) -> Vec<String> {
+        c.dirs.iter().map(|d| d.path.display().to_string()).collect()
+    }
+
+    #[test]
+    fn paths_follow_runcs_rules_in_every_hierarchy() {
+        let l = Layout::from_mountinfo(HYBRID);
+        assert!(!l.is_unified());
+        let c = Cgroups::plan(&l, OWN, None, "ctr");
+        assert_eq!(
+            paths(&c),
+            [
+                "/sys/fs/cgroup/unified/user/session/ctr",
+                "/sys/fs/cgroup/memory/user/session/ctr",
+                "/sys/fs/cgroup/cpuset/ctr"
+            ]
+        );
+        let c = Cgroups::plan(&l, OWN, Some(Path::new("/pods/p1/../p2/ctr")), "x");
+        assert_eq!(
+            paths(&c),
+            [
+                "/sys/fs/cgroup/unified/pods/p2/ctr",
+                "/sys/fs/cgroup/memory/pods/p2/ctr",
+                "/sys/fs/cgroup/cpuset/pods/p2/ctr"
+            ]
+        );
+        let c = Cgroups::plan(&l, OWN, Some(Path::new("sub/ctr")), "x");
+        assert_eq!(c.dirs[1].path, Path::new("/sys/fs/cgroup/memory/user/session/sub/ctr"));
+        assert!(c.dirs[0].v2 && c.dirs[1].has("memory"));
+    }
+
+    #[test]
+    fn a_mount_rooted_deeper_strips_its_root() {
+        let l = Layout::from_mountinfo("1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(l.is_unified());
+        let c = Cgroups::plan(&l, "0::/kubepods/pod1\n", None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);
+    }
+
+    #[test]
+    fn directories_made_are_recorded_and_removed_innermost_first() {
+        let base = std::env::temp_dir().join(format!("berth-cgtest-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let mut c = Cgroups {
+            dirs: vec![Dir {
+                path: base.join("a/b"),
+                v2: false,
+                controllers: vec!["pids".into()],
+                created: Vec::new(),
+            }],
+        };
+        c.create().unwrap();
+        assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);
+        c.remove().unwrap();
+        assert!(!base.join("a").exists());
+        std::fs::remove_dir(&base).unwrap();
+    }
+}

@@ -1,0 +1,504 @@
+//! linux.resources as cgroup file writes, for v1 and for v2.
+//!
+//! The writes are computed first ([`plan`]), which is where a field the
+//! host cannot honour is refused by name, and only then made ([`apply`]):
+//! `create` plans before it makes any directory. On v2, v1-style values are
+//! converted as runc converts them (cpu shares to cpu.weight, blkio weight
+//! to io.weight, memory+swap to memory.swap.max).
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
+
+use super::{Cgroups, Dir};
+use crate::error::{Error, Result, SysResult};
+
+/// One write: file, value.
+pub type Write = (PathBuf, String);
+
+fn refuse(field: &str, why: &str) -> Error {
+    Error::invalid(format!("linux.resources.{field}: {why}"))
+}
+
+/// The directory holding `controller`'s files: its v1 hierarchy, or the v2
+/// one when the host is v2 for it.
+fn dir_for<'a>(c: &'a Cgroups, controller: &str) -> Option<&'a Dir> {
+    c.dirs
+        .iter()
+        .find(|d| d.has(controller))
+        .or_else(|| c.dirs.iter().find(|d| d.v2 && v2_has(d, controller)))
+}
+
+/// Whether a v2 directory's parent delegates `controller`.
+fn v2_has(d: &Dir, controller: &str) -> bool {
+    // berth's unit tests plan without a real hierarchy: a directory that
+    // does not exist yet is taken to have every controller.
+    let Some(parent) = d.path.parent() else {
+        return false;
+    };
+    match std::fs::read_to_string(parent.join("cgroup.controllers")) {
+        Ok(t) => t.split_whitespace().any(|c| c == controller),
+        Err(_) => !parent.exists(),
+    }
+}
+
+struct Plan<'a> {
+    c: &'a Cgroups,
+    out: Vec<Write>,
+}
+
+impl Plan<'_> {
+    /// The directory for a controller, or a refusal naming the field.
+    fn dir(&self, controller: &str, field: &str) -> Result<&Dir> {
+        dir_for(self.c, controller).ok_or_else(|| {
+            refuse(field, &format!("the {controller} controller is not available on this host"))
+        })
+    }
+
+    fn push(&mut self, d: &Dir, file: &str, value: impl ToString) {
+        self.out.push((d.file(file), value.to_string()));
+    }
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// cpu.shares (2..262144) to cpu.weight (1..10000), as runc converts.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.saturating_sub(2)) * 9999) / 262142
+}
+
+/// blkio.weight (10..1000) to io.weight (1..10000), as runc converts.
+pub fn blkio_to_io_weight(w: u16) -> u64 {
+    if w == 0 {
+        return 0;
+    }
+    1 + (u64::from(w).saturating_sub(10)) * 9999 / 990
+}
+
+pub fn plan(c: &Cgroups, r: &LinuxResources) -> Result<Vec<Write>> {
+    let mut p = Plan {
+        c,
+        out: Vec::new(),
+    };
+    memory(&mut p, r)?;
+    cpu(&mut p, r)?;
+    if let Some(pids) = r.pids() {
+        let d = p.dir("pids", "pids")?.clone();
+        let limit = if pids.limit() <= 0 { -1 } else { pids.limit() };
+        p.push(&d, "pids.max", max_or(limit));
+    }
+    block_io(&mut p, r)?;
+    for h in r.hugepage_limits().iter().flatten() {
+        let d = p.dir("hugetlb", "hugepageLimits")?.clone();
+        let file = if d.v2 {
+            format!("hugetlb.{}.max", h.page_size())
+        } else {
+            format!("hugetlb.{}.limit_in_bytes", h.page_size())
+        };
+        p.push(&d, &file, h.limit());
+    }
+    network(&mut p, r)?;
+    for (dev, limits) in r.rdma().iter().flatten() {
+        let d = p.dir("rdma", "rdma")?.clone();
+        let mut v = dev.clone();
+        if let Some(h) = limits.hca_handles() {
+            v.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = limits.hca_objects() {
+            v.push_str(&format!(" hca_object={o}"));
+        }
+        p.push(&d, "rdma.max", v);
+    }
+    devices(&mut p, r.devices().as_deref())?;
+    if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+        let d = c
+            .dirs
+            .iter()
+            .find(|d| d.v2 && c.dirs.len() == 1)
+            .ok_or_else(|| refuse("unified", "needs a host on cgroup v2 alone"))?
+            .clone();
+        let mut keys: Vec<_> = u.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            if k.contains('/') || k.starts_with("cgroup.") && k != "cgroup.max.depth" && k != "cgroup.max.descendants" {
+                return Err(refuse("unified", &format!("{k:?} is not a resource file")));
+            }
+            p.push(&d, k, v);
+        }
+    }
+    Ok(p.out)
+}
+
+fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
+    let Some(m) = r.memory() else {
+        return Ok(());
+    };
+    let d = p.dir("memory", "memory")?.clone();
+    if m.kernel().is_some() || m.kernel_tcp().is_some() {
+        log::warn!("linux.resources.memory.kernel and kernelTCP are deprecated and ignored, as by runc");
+    }
+    if d.v2 {
+        if let Some(v) = m.reservation() {
+            p.push(&d, "memory.low", max_or(v));
+        }
+        if let Some(v) = m.limit() {
+            p.push(&d, "memory.max", max_or(v));
+        }
+        if let Some(swap) = m.swap() {
+            // v1's memsw is memory plus swap; v2 limits swap alone.
+            let value = match (swap, m.limit()) {
+                (s, _) if s < 0 => "max".to_string(),
+                (s, Some(l)) if l >= 0 => {
+                    if s < l {
+                        return Err(refuse("memory.swap", "memory+swap is below the memory limit"));
+                    }
+                    (s - l).to_string()
+                }
+                _ => {
+                    return Err(refuse("memory.swap", "a swap limit on cgroup v2 needs a memory limit"))
+                }
+            };
+            p.push(&d, "memory.swap.max", value);
+        }
+        if m.swappiness().is_some() {
+            return Err(refuse("memory.swappiness", "not supported on cgroup v2"));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            return Err(refuse("memory.disableOOMKiller", "not supported on cgroup v2"));
+        }
+    } else {
+        if let Some(v) = m.reservation() {
+            p.push(&d, "memory.soft_limit_in_bytes", v);
+        }
+        if let Some(v) = m.limit() {
+            p.push(&d, "memory.limit_in_bytes", v);
+        }
+        if let Some(v) = m.swap() {
+            p.push(&d, "memory.memsw.limit_in_bytes", v);
+        }
+        if let Some(v) = m.swappiness() {
+            if v > 100 {
+                return Err(refuse("memory.swappiness", "must be 0..100"));
+            }
+            p.push(&d, "memory.swappiness", v);
+        }
+        if let Some(v) = m.disable_oom_killer() {
+            p.push(&d, "memory.oom_control", u8::from(v));
+        }
+        if let Some(v) = m.use_hierarchy() {
+            p.push(&d, "memory.use_hierarchy", u8::from(v));
+        }
+    }
+    Ok(())
+}
+
+fn cpu(p: &mut Plan, r: &LinuxResources) -> Result<()> {
+    let Some(cpu) = r.cpu() else {
+        return Ok(());
+    };
+    if cpu.cpus().is_some() || cpu.mems().is_some() {
+        let d = p.dir("cpuset", "cpu.cpus")?.clone();
+        if let Some(v) = cpu.cpus().as_deref().filter(|v| !v.is_empty()) {
+            p.push(&d, "cpuset.cpus", v);
+        }
+        if let Some(v) = cpu.mems().as_deref().filter(|v| !v.is_empty()) {
+            p.push(&d, "cpuset.mems", v);
+        }
+    }
+    let wants_cpu = cpu.shares().is_some()
+        || cpu.quota().is_some()
+        || cpu.period().is_some()
+        || cpu.burst().is_some()
+        || cpu.realtime_runtime().is_some()
+        || cpu.realtime_period().is_some()
+        || cpu.idle().is_some();
+    if !wants_cpu {
+        return Ok(());
+    }
+    let d = p.dir("cpu", "cpu")?.clone();
+    if d.v2 {
+        if let Some(s) = cpu.shares().filter(|s| *s != 0) {
+            p.push(&d, "cpu.weight", shares_to_weight(s));
+        }
+        if cpu.quota().is_some() || cpu.period().is_some() {
+            let quota = cpu.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
+            let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+            p.push(&d, "cpu.max", format!("{quota} {period}"));
+        }
+        if let Some(b) = cpu.burst() {
+            p.push(&d, "cpu.max.burst", b);
+        }
+        if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
+            return Err(refuse("cpu.realtimeRuntime", "not supported on cgroup v2"));
+        }
+    } else {
+        if let Some(s) = cpu.shares().filter(|s| *s != 0) {
+            p.push(&d, "cpu.shares", s);
+        }
+        // The period first: a quota is checked against the period in place.
+        if let Some(v) = cpu.period().filter(|v| *v != 0) {
+            p.push(&d, "cpu.cfs_period_us", v);
+        }
+        if let Some(v) = cpu.quota().filter(|v| *v != 0) {
+            p.push(&d, "cpu.cfs_quota_us", v);
+        }
+        if let Some(v) = cpu.burst() {
+            p.push(&d, "cpu.cfs_burst_us", v);
+        }
+        if let Some(v) = cpu.realtime_period().filter(|v| *v != 0) {
+            p.push(&d, "cpu.rt_period_us", v);
+        }
+        if let Some(v) = cpu.realtime_runtime().filter(|v| *v != 0) {
+            p.push(&d, "cpu.rt_runtime_us", v);
+        }
+    }
+    if let Some(v) = cpu.idle() {
+        p.push(&d, "cpu.idle", v);
+    }
+    Ok(())
+}
+
+fn throttles(list: &Option<Vec<LinuxThrottleDevice>>) -> impl Iterator<Item = &LinuxThrottleDevice> {
+    list.iter().flatten()
+}
+
+fn block_io(p: &mut Plan, r: &LinuxResources) -> Result<()> {
+    let Some(b) = r.block_io() else {
+        return Ok(());
+    };
+    let d = p.dir(if dir_for(p.c, "blkio").is_some() { "blkio" } else { "io" }, "blockIO")?.clone();
+    if d.v2 {
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
+            p.push(&d, "io.weight", format!("default {}", blkio_to_io_weight(w)));
+        }
+        for wd in b.weight_device().iter().flatten() {
+            if let Some(w) = wd.weight() {
+                let w = blkio_to_io_weight(w);
+                p.push(&d, "io.weight", format!("{}:{} {w}", wd.major(), wd.minor()));
+            }
+        }
+        if b.leaf_weight().is_some() {
+            return Err(refuse("blockIO.leafWeight", "not supported on cgroup v2"));
+        }
+        for (list, key) in [
+            (b.throttle_read_bps_device(), "rbps"),
+            (b.throttle_write_bps_device(), "wbps"),
+            (b.throttle_read_iops_device(), "riops"),
+            (b.throttle_write_iops_device(), "wiops"),
+        ] {
+            for t in throttles(list) {
+                p.push(&d, "io.max", format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()));
+            }
+        }
+    } else {
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
+            p.push(&d, "blkio.weight", w);
+        }
+        if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
+            p.push(&d, "blkio.leaf_weight", w);
+        }
+        for wd in b.weight_device().iter().flatten() {
+            if let Some(w) = wd.weight() {
+                p.push(&d, "blkio.weight_device", format!("{}:{} {w}", wd.major(), wd.minor()));
+            }
+            if let Some(w) = wd.leaf_weight() {
+                p.push(&d, "blkio.leaf_weight_device", format!("{}:{} {w}", wd.major(), wd.minor()));
+            }
+        }
+        for (list, file) in [
+            (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device"),
+            (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device"),
+            (b.throttle_read_iops_device(), "blkio.throttle.read_iops_device"),
+            (b.throttle_write_iops_device(), "blkio.throttle.write_iops_device"),
+        ] {
+            for t in throttles(list) {
+                p.push(&d, file, format!("{}:{} {}", t.major(), t.minor(), t.rate()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn network(p: &mut Plan, r: &LinuxResources) -> Result<()> {
+    let Some(n) = r.network() else {
+        return Ok(());
+    };
+    if let Some(id) = n.class_id() {
+        let d = p.dir("net_cls", "network.classID")?.clone();
+        p.push(&d, "net_cls.classid", id);
+    }
+    for prio in n.priorities().iter().flatten() {
+        let d = p.dir("net_prio", "network.priorities")?.clone();
+        p.push(&d, "net_prio.ifpriomap", format!("{} {}", prio.name(), prio.priority()));
+    }
+    Ok(())
+}
+
+/// The device nodes berth makes in every container, allowed after the
+/// config's rules as runc allows them: null, zero, full, tty, random,
+/// urandom, console, ptmx and the devpts ptys.
+const DEFAULT_ALLOWED: [&str; 9] = [
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:1 rwm",
+    "c 5:2 rwm", "c 136:* rwm",
+];
+
+fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let typ = match d.typ() {
+        None | Some(LinuxDeviceType::A) => "a",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::P) => "p",
+    };
+    let num = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_string(), |n| n.to_string());
+    let access = d.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
+    if typ == "a" && d.major().is_none() && d.minor().is_none() {
+        return format!("a *:* {access}");
+    }
+    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
+}
+
+fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
+    let Some(rules) = rules.filter(|r| !r.is_empty()) else {
+        return Ok(());
+    };
+    let d = match dir_for(p.c, "devices") {
+        Some(d) if !d.v2 => d.clone(),
+        // v2 has no device files: it takes an eBPF program, which berth
+        // does not make yet.
+        _ => return Err(refuse("devices", "the device controller of cgroup v2 (eBPF) is not supported by berth yet")),
+    };
+    for r in rules {
+        if r.typ() == Some(LinuxDeviceType::P) {
+            continue; // fifos are not device-controlled
+        }
+        let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+        p.push(&d, file, device_rule(r));
+    }
+    for rule in DEFAULT_ALLOWED {
+        p.push(&d, "devices.allow", rule);
+    }
+    Ok(())
+}
+
+/// Makes the writes, each error naming the file and the value.
+pub fn apply(writes: &[Write]) -> Result<()> {
+    for (file, value) in writes {
+        std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cgroups(v2: bool) -> Cgroups {
+        let dir = |name: &str, ctrls: &[&str]| Dir {
+            path: PathBuf::from(format!("/nonexistent/{name}/ctr")),
+            v2,
+            controllers: ctrls.iter().map(|c| c.to_string()).collect(),
+            created: Vec::new(),
+        };
+        if v2 {
+            Cgroups {
+                dirs: vec![dir("unified", &[])],
+            }
+        } else {
+            let names = ["memory", "cpu", "cpuset", "pids", "blkio", "devices", "hugetlb", "net_cls", "net_prio"];
+            Cgroups {
+                dirs: names.iter().map(|n| dir(n, &[n])).collect(),
+            }
+        }
+    }
+
+    fn writes(v2: bool, json: &str) -> Vec<String> {
+        let r: LinuxResources = serde_json::from_str(json).unwrap();
+        plan(&cgroups(v2), &r)
+            .unwrap()
+            .into_iter()
+            .map(|(f, v)| format!("{} = {v}", f.display()))
+            .collect()
+    }
+
+    #[test]
+    fn conversions_follow_runc() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(500), 4950);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+    }
+
+    #[test]
+    fn v1_writes_each_controllers_files() {
+        let w = writes(
+            false,
+            r#"{"memory":{"limit":1048576,"reservation":524288,"swap":2097152,"swappiness":10},
+                "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
+                "pids":{"limit":20},
+                "blockIO":{"weight":300,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1000}]},
+                "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]}"#,
+        );
+        let want = [
+            "/nonexistent/memory/ctr/memory.soft_limit_in_bytes = 524288",
+            "/nonexistent/memory/ctr/memory.limit_in_bytes = 1048576",
+            "/nonexistent/memory/ctr/memory.memsw.limit_in_bytes = 2097152",
+            "/nonexistent/memory/ctr/memory.swappiness = 10",
+            "/nonexistent/cpuset/ctr/cpuset.cpus = 0",
+            "/nonexistent/cpu/ctr/cpu.shares = 512",
+            "/nonexistent/cpu/ctr/cpu.cfs_period_us = 100000",
+            "/nonexistent/cpu/ctr/cpu.cfs_quota_us = 50000",
+            "/nonexistent/pids/ctr/pids.max = 20",
+            "/nonexistent/blkio/ctr/blkio.weight = 300",
+            "/nonexistent/blkio/ctr/blkio.throttle.read_bps_device = 8:0 1000",
+            "/nonexistent/devices/ctr/devices.deny = a *:* rwm",
+            "/nonexistent/devices/ctr/devices.allow = c 1:3 rw",
+        ];
+        assert_eq!(w[..want.len()], want);
+        assert_eq!(w.len(), want.len() + DEFAULT_ALLOWED.len());
+    }
+
+    #[test]
+    fn v2_converts_v1_values() {
+        let w = writes(
+            true,
+            r#"{"memory":{"limit":1048576,"swap":3145728},
+                "cpu":{"shares":1024,"quota":50000},
+                "pids":{"limit":0},
+                "blockIO":{"weight":500}}"#,
+        );
+        assert_eq!(
+            w,
+            [
+                "/nonexistent/unified/ctr/memory.max = 1048576",
+                "/nonexistent/unified/ctr/memory.swap.max = 2097152",
+                "/nonexistent/unified/ctr/cpu.weight = 39",
+                "/nonexistent/unified/ctr/cpu.max = 50000 100000",
+                "/nonexistent/unified/ctr/pids.max = max",
+                "/nonexistent/unified/ctr/io.weight = default 4950",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_version_cannot_do_is_refused_by_name() {
+        let refused = |v2: bool, json: &str| {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            plan(&cgroups(v2), &r).unwrap_err().to_string()
+        };
+        assert!(refused(true, r#"{"memory":{"swappiness":10}}"#).contains("memory.swappiness"));
+        assert!(refused(false, r#"{"unified":{"memory.high":"1"}}"#).contains("unified"));
+        assert!(refused(true, r#"{"devices":[{"allow":false}]}"#).contains("devices"));
+        assert!(refused(true, r#"{"unified":{"cgroup.procs":"1"}}"#).contains("cgroup.procs"));
+    }
+}

@@ -1,0 +1,55 @@
+use std::io::Write;
+use std::process::Command;
+
+use berth::error::SysResult;
+use berth::state::{Status, Store};
+use berth::{Error, Result};
+
+use super::PsFormat;
+
+/// runc's `ps`: the container's processes as a JSON list of pids, or the
+/// lines of `ps ARGS` (default `-ef`) for those pids, with its header.
+pub fn run(store: &Store, id: &str, format: PsFormat, ps_args: &[String]) -> Result<()> {
+    let dir = store.open(id)?;
+    let (state, status) = berth::lifecycle::loaded(&dir)?;
+    let Some(state) = state.filter(|_| status != Status::Stopped) else {
+        return Err(Error::wrong_state(format!("container {id} is not running")));
+    };
+    let mut pids = berth::lifecycle::members(&state)?;
+    pids.push(state.pid);
+    pids.sort_unstable();
+    pids.dedup();
+    let mut out = std::io::stdout().lock();
+    if let PsFormat::Json = format {
+        let _ = writeln!(out, "{}", serde_json::to_string(&pids).expect("serialises"));
+        return Ok(());
+    }
+    let args: Vec<&str> = if ps_args.is_empty() {
+        vec!["-ef"]
+    } else {
+        ps_args.iter().map(String::as_str).collect()
+    };
+    let listing = Command::new("ps").args(&args).output().sys("run ps")?;
+    if !listing.status.success() {
+        return Err(Error::invalid(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&listing.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error::invalid("ps: its output has no PID column"))?;
+    let _ = writeln!(out, "{header}");
+    for line in lines {
+        let pid = line.split_whitespace().nth(col).and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| pids.binary_search(&p).is_ok()) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    Ok(())
+}
