@@ -204,6 +204,36 @@ fn resources_are_written_to_the_cgroup_files() {
     }
 }
 
+/// hugepageLimits, where the host has the hugetlb controller.
+#[test]
+fn hugepage_limits_where_hugetlb_is_available() {
+    let me = std::process::id() as i64;
+    let has = if v2_only() {
+        cgroup_dir(me, "").is_some_and(|d| {
+            std::fs::read_to_string(mount_root(&d).join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+        })
+    } else {
+        cgroup_dir(me, "hugetlb").is_some()
+    };
+    if !has {
+        return;
+    }
+    let (_f, pid) = sleeper("cghuge", |f| {
+        f.config["linux"]["resources"] =
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
+    });
+    let (dir, file) = if v2_only() {
+        (cgroup_dir(pid, "").unwrap(), "hugetlb.2MB.max")
+    } else {
+        (
+            cgroup_dir(pid, "hugetlb").unwrap(),
+            "hugetlb.2MB.limit_in_bytes",
+        )
+    };
+    assert_eq!(read(&dir.join(file)), "4194304");
+}
+
 /// The pids limit holds inside the container, and the container sees its
 /// limit through its own cgroup mount (cgroup namespace).
 #[test]
@@ -240,23 +270,32 @@ fn limits_take_effect_inside_the_container() {
 /// A device rule denies a device the container has a node for.
 #[test]
 fn device_rules_allow_and_deny() {
-    if v2_only() && !is_runc() {
-        return; // the v2 device program is not made by berth yet
-    }
+    // Writing to /dev/kmsg needs no capability: only the device rules can
+    // refuse it. Without rules, only the default devices are allowed.
+    let line = "berth-conformance: device rule test";
     let mut f = Fixture::new("cgdev");
     f.config["linux"]["devices"] =
         json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
-    f.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
-    let r = conformance::probes(
-        &mut f,
-        &[&["read", "/dev/kmsg"], &["write", "/dev/null", "x"]],
-    );
-    assert_eq!(r[0]["errno"], 1, "kmsg denied: {}", r[0]);
-    assert_eq!(
-        r[1]["ok"], true,
-        "the default devices stay usable: {}",
-        r[1]
-    );
+    let kmsg = |f: &mut Fixture, access: Option<&str>| {
+        f.config["linux"]["resources"] = match access {
+            Some(a) => json!({"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 11, "access": a}
+            ]}),
+            None => json!(null),
+        };
+        conformance::probes(
+            f,
+            &[&["write", "/dev/kmsg", line], &["write", "/dev/null", "x"]],
+        )
+    };
+    let r = kmsg(&mut f, None);
+    assert_eq!(r[0]["errno"], 1, "no rules: only the defaults: {}", r[0]);
+    assert_eq!(r[1]["ok"], true, "the default devices are usable: {}", r[1]);
+    let r = kmsg(&mut f, Some("rw"));
+    assert_eq!(r[0]["ok"], true, "allowed: {}", r[0]);
+    let r = kmsg(&mut f, Some("r"));
+    assert_eq!(r[0]["errno"], 1, "readable only: {}", r[0]);
 }
 
 /// pause freezes every process (status paused), resume thaws them.

@@ -141,18 +141,26 @@ fn build(
     let layout = Layout::read()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
     let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
-    let writes = match linux.resources() {
-        Some(r) => resources::plan(&cgroups, r)?,
-        None => Vec::new(),
-    };
+    let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
     cgroups.create()?;
-    let result = resources::apply(&writes).and_then(|()| {
-        spawn(bundle, dir, opts, console_socket, state_dir, &layout, &cgroups)
-    });
+    let place = Placement {
+        layout: &layout,
+        cgroups: &cgroups,
+        planned: &planned,
+    };
+    let result = resources::apply_limits(&planned)
+        .and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, &place));
     if result.is_err() {
         let _ = cgroups.remove();
     }
     result
+}
+
+/// The container's cgroups, made, and what linux.resources asks of them.
+struct Placement<'a> {
+    layout: &'a Layout,
+    cgroups: &'a Cgroups,
+    planned: &'a resources::Planned,
 }
 
 /// Steps 3 (the rest) to 5, with the cgroups made.
@@ -162,9 +170,13 @@ fn spawn(
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
     state_dir: File,
-    layout: &Layout,
-    cgroups: &Cgroups,
+    place: &Placement,
 ) -> Result<Pid> {
+    let Placement {
+        layout,
+        cgroups,
+        planned,
+    } = place;
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let process = bundle.spec.process().as_ref().expect("validated");
     let mut namespaces = Namespaces::from_spec(linux)?;
@@ -189,7 +201,7 @@ fn spawn(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         hooks: bundle.spec.hooks().clone(),
-        cgroups: Some(cgroups.clone()),
+        cgroups: Some((*cgroups).clone()),
     };
     let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
@@ -221,7 +233,11 @@ fn spawn(
         preserve_fds: opts.preserve_fds,
     };
     let for_children = ForChildren::enter(&namespaces, linux)?;
-    let cloned = clone_init(namespaces.clone_flags().bits() as u64, cgroup_fd.as_ref(), init);
+    let cloned = clone_init(
+        namespaces.clone_flags().bits() as u64,
+        cgroup_fd.as_ref(),
+        init,
+    );
     for_children.leave();
     let (pid, placed) = cloned?;
 
@@ -246,6 +262,9 @@ fn spawn(
             sync::send_msg(&parent_sock, Msg::HooksDone)?;
         }
         sync::expect(&parent_sock, b"R")?;
+        // After init made the device nodes, before anything runs in the
+        // container.
+        resources::apply_devices(planned)?;
         record(&mut state, dir, opts, pid)
     })();
     if let Err(e) = result {

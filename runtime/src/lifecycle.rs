@@ -208,7 +208,9 @@ pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
 /// has none, its pid namespace's.
 pub fn members(state: &State) -> Result<Vec<i32>> {
     Ok(match &state.cgroups {
-        Some(c) if !c.dirs.is_empty() => c.procs()?.into_iter().filter(|p| *p != state.pid).collect(),
+        Some(c) if !c.dirs.is_empty() => {
+            c.procs()?.into_iter().filter(|p| *p != state.pid).collect()
+        }
         _ => pid_namespace_members(state.pid),
     })
 }
@@ -300,8 +302,12 @@ pub fn set_paused(dir: &ContainerDir, paused: bool) -> Result<()> {
         .filter(|c| !c.dirs.is_empty());
     match (status, paused, cgroups) {
         (Status::Running, true, Some(c)) | (Status::Paused, false, Some(c)) => c.freeze(paused),
-        (_, _, None) => Err(Error::wrong_state(format!("container {id} has no cgroup to freeze"))),
-        (Status::Running, false, _) => Err(Error::wrong_state(format!("container {id} is not paused"))),
+        (_, _, None) => Err(Error::wrong_state(format!(
+            "container {id} has no cgroup to freeze"
+        ))),
+        (Status::Running, false, _) => {
+            Err(Error::wrong_state(format!("container {id} is not paused")))
+        }
         _ => Err(Error::wrong_state(format!("container {id} is not running"))),
     }
 }

@@ -12,6 +12,7 @@
 //! berth records which directories it made and removes those, and only
 //! those, at delete.
 
+pub mod device_filter;
 pub mod resources;
 
 use std::fs::File;
@@ -38,7 +39,8 @@ impl Layout {
     }
 
     pub fn read() -> Result<Layout> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
+        let mi =
+            std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
         Ok(Layout::from_mountinfo(&mi))
     }
 
@@ -121,9 +123,7 @@ impl Cgroups {
             .iter()
             .map(|m| {
                 let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
-                    Some(p) if p.is_absolute() => {
-                        clean(p.strip_prefix(&m.root).unwrap_or(p))
-                    }
+                    Some(p) if p.is_absolute() => clean(p.strip_prefix(&m.root).unwrap_or(p)),
                     Some(p) => own_path(own, m).join(clean(p)),
                     None => own_path(own, m).join(id),
                 };
@@ -310,7 +310,8 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(f);
         if std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
-            let value = std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f))?;
+            let value =
+                std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f))?;
             std::fs::write(&mine, value.trim()).sys_path("write", &mine)?;
         }
     }
@@ -355,7 +356,10 @@ mod tests {
     const OWN: &str = "4:memory:/user/session\n3:cpuset:/\n0::/user/session\n";
 
     fn paths(c: &Cgroups) -> Vec<String> {
-        c.dirs.iter().map(|d| d.path.display().to_string()).collect()
+        c.dirs
+            .iter()
+            .map(|d| d.path.display().to_string())
+            .collect()
     }
 
     #[test]
@@ -381,13 +385,18 @@ mod tests {
             ]
         );
         let c = Cgroups::plan(&l, OWN, Some(Path::new("sub/ctr")), "x");
-        assert_eq!(c.dirs[1].path, Path::new("/sys/fs/cgroup/memory/user/session/sub/ctr"));
+        assert_eq!(
+            c.dirs[1].path,
+            Path::new("/sys/fs/cgroup/memory/user/session/sub/ctr")
+        );
         assert!(c.dirs[0].v2 && c.dirs[1].has("memory"));
     }
 
     #[test]
     fn a_mount_rooted_deeper_strips_its_root() {
-        let l = Layout::from_mountinfo("1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let l = Layout::from_mountinfo(
+            "1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
         assert!(l.is_unified());
         let c = Cgroups::plan(&l, "0::/kubepods/pod1\n", None, "ctr");
         assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);

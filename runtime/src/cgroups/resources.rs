@@ -10,11 +10,23 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
 
+use super::device_filter::Rule as DeviceRule;
 use super::{Cgroups, Dir};
 use crate::error::{Error, Result, SysResult};
 
 /// One write: file, value.
 pub type Write = (PathBuf, String);
+
+/// Everything linux.resources asks of the cgroups.
+#[derive(Debug, Default)]
+pub struct Planned {
+    pub writes: Vec<Write>,
+    /// The device policy, applied once init has made the container's
+    /// device nodes (as runc does): v1 writes...
+    pub device_writes: Vec<Write>,
+    /// ...or, on v2, the directory and rules of the program to attach.
+    pub device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
+}
 
 fn refuse(field: &str, why: &str) -> Error {
     Error::invalid(format!("linux.resources.{field}: {why}"))
@@ -45,13 +57,18 @@ fn v2_has(d: &Dir, controller: &str) -> bool {
 struct Plan<'a> {
     c: &'a Cgroups,
     out: Vec<Write>,
+    device_writes: Vec<Write>,
+    device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
 }
 
 impl Plan<'_> {
     /// The directory for a controller, or a refusal naming the field.
     fn dir(&self, controller: &str, field: &str) -> Result<&Dir> {
         dir_for(self.c, controller).ok_or_else(|| {
-            refuse(field, &format!("the {controller} controller is not available on this host"))
+            refuse(
+                field,
+                &format!("the {controller} controller is not available on this host"),
+            )
         })
     }
 
@@ -84,10 +101,15 @@ pub fn blkio_to_io_weight(w: u16) -> u64 {
     1 + (u64::from(w).saturating_sub(10)) * 9999 / 990
 }
 
-pub fn plan(c: &Cgroups, r: &LinuxResources) -> Result<Vec<Write>> {
+/// `r` None: no linux.resources, and still the default device policy.
+pub fn plan(c: &Cgroups, r: Option<&LinuxResources>) -> Result<Planned> {
+    let none = LinuxResources::default();
+    let r = r.unwrap_or(&none);
     let mut p = Plan {
         c,
         out: Vec::new(),
+        device_writes: Vec::new(),
+        device_filter: None,
     };
     memory(&mut p, r)?;
     cpu(&mut p, r)?;
@@ -129,13 +151,21 @@ pub fn plan(c: &Cgroups, r: &LinuxResources) -> Result<Vec<Write>> {
         let mut keys: Vec<_> = u.iter().collect();
         keys.sort();
         for (k, v) in keys {
-            if k.contains('/') || k.starts_with("cgroup.") && k != "cgroup.max.depth" && k != "cgroup.max.descendants" {
+            if k.contains('/')
+                || k.starts_with("cgroup.")
+                    && k != "cgroup.max.depth"
+                    && k != "cgroup.max.descendants"
+            {
                 return Err(refuse("unified", &format!("{k:?} is not a resource file")));
             }
             p.push(&d, k, v);
         }
     }
-    Ok(p.out)
+    Ok(Planned {
+        writes: p.out,
+        device_writes: p.device_writes,
+        device_filter: p.device_filter,
+    })
 }
 
 fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
@@ -144,7 +174,9 @@ fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
     };
     let d = p.dir("memory", "memory")?.clone();
     if m.kernel().is_some() || m.kernel_tcp().is_some() {
-        log::warn!("linux.resources.memory.kernel and kernelTCP are deprecated and ignored, as by runc");
+        log::warn!(
+            "linux.resources.memory.kernel and kernelTCP are deprecated and ignored, as by runc"
+        );
     }
     if d.v2 {
         if let Some(v) = m.reservation() {
@@ -159,12 +191,18 @@ fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
                 (s, _) if s < 0 => "max".to_string(),
                 (s, Some(l)) if l >= 0 => {
                     if s < l {
-                        return Err(refuse("memory.swap", "memory+swap is below the memory limit"));
+                        return Err(refuse(
+                            "memory.swap",
+                            "memory+swap is below the memory limit",
+                        ));
                     }
                     (s - l).to_string()
                 }
                 _ => {
-                    return Err(refuse("memory.swap", "a swap limit on cgroup v2 needs a memory limit"))
+                    return Err(refuse(
+                        "memory.swap",
+                        "a swap limit on cgroup v2 needs a memory limit",
+                    ))
                 }
             };
             p.push(&d, "memory.swap.max", value);
@@ -173,7 +211,10 @@ fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
             return Err(refuse("memory.swappiness", "not supported on cgroup v2"));
         }
         if m.disable_oom_killer() == Some(true) {
-            return Err(refuse("memory.disableOOMKiller", "not supported on cgroup v2"));
+            return Err(refuse(
+                "memory.disableOOMKiller",
+                "not supported on cgroup v2",
+            ));
         }
     } else {
         if let Some(v) = m.reservation() {
@@ -230,7 +271,10 @@ fn cpu(p: &mut Plan, r: &LinuxResources) -> Result<()> {
             p.push(&d, "cpu.weight", shares_to_weight(s));
         }
         if cpu.quota().is_some() || cpu.period().is_some() {
-            let quota = cpu.quota().filter(|q| *q > 0).map_or("max".into(), |q| q.to_string());
+            let quota = cpu
+                .quota()
+                .filter(|q| *q > 0)
+                .map_or("max".into(), |q| q.to_string());
             let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
             p.push(&d, "cpu.max", format!("{quota} {period}"));
         }
@@ -267,7 +311,9 @@ fn cpu(p: &mut Plan, r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
-fn throttles(list: &Option<Vec<LinuxThrottleDevice>>) -> impl Iterator<Item = &LinuxThrottleDevice> {
+fn throttles(
+    list: &Option<Vec<LinuxThrottleDevice>>,
+) -> impl Iterator<Item = &LinuxThrottleDevice> {
     list.iter().flatten()
 }
 
@@ -275,15 +321,32 @@ fn block_io(p: &mut Plan, r: &LinuxResources) -> Result<()> {
     let Some(b) = r.block_io() else {
         return Ok(());
     };
-    let d = p.dir(if dir_for(p.c, "blkio").is_some() { "blkio" } else { "io" }, "blockIO")?.clone();
+    let d = p
+        .dir(
+            if dir_for(p.c, "blkio").is_some() {
+                "blkio"
+            } else {
+                "io"
+            },
+            "blockIO",
+        )?
+        .clone();
     if d.v2 {
         if let Some(w) = b.weight().filter(|w| *w != 0) {
-            p.push(&d, "io.weight", format!("default {}", blkio_to_io_weight(w)));
+            p.push(
+                &d,
+                "io.weight",
+                format!("default {}", blkio_to_io_weight(w)),
+            );
         }
         for wd in b.weight_device().iter().flatten() {
             if let Some(w) = wd.weight() {
                 let w = blkio_to_io_weight(w);
-                p.push(&d, "io.weight", format!("{}:{} {w}", wd.major(), wd.minor()));
+                p.push(
+                    &d,
+                    "io.weight",
+                    format!("{}:{} {w}", wd.major(), wd.minor()),
+                );
             }
         }
         if b.leaf_weight().is_some() {
@@ -296,7 +359,11 @@ fn block_io(p: &mut Plan, r: &LinuxResources) -> Result<()> {
             (b.throttle_write_iops_device(), "wiops"),
         ] {
             for t in throttles(list) {
-                p.push(&d, "io.max", format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()));
+                p.push(
+                    &d,
+                    "io.max",
+                    format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
+                );
             }
         }
     } else {
@@ -308,20 +375,44 @@ fn block_io(p: &mut Plan, r: &LinuxResources) -> Result<()> {
         }
         for wd in b.weight_device().iter().flatten() {
             if let Some(w) = wd.weight() {
-                p.push(&d, "blkio.weight_device", format!("{}:{} {w}", wd.major(), wd.minor()));
+                p.push(
+                    &d,
+                    "blkio.weight_device",
+                    format!("{}:{} {w}", wd.major(), wd.minor()),
+                );
             }
             if let Some(w) = wd.leaf_weight() {
-                p.push(&d, "blkio.leaf_weight_device", format!("{}:{} {w}", wd.major(), wd.minor()));
+                p.push(
+                    &d,
+                    "blkio.leaf_weight_device",
+                    format!("{}:{} {w}", wd.major(), wd.minor()),
+                );
             }
         }
         for (list, file) in [
-            (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device"),
-            (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device"),
-            (b.throttle_read_iops_device(), "blkio.throttle.read_iops_device"),
-            (b.throttle_write_iops_device(), "blkio.throttle.write_iops_device"),
+            (
+                b.throttle_read_bps_device(),
+                "blkio.throttle.read_bps_device",
+            ),
+            (
+                b.throttle_write_bps_device(),
+                "blkio.throttle.write_bps_device",
+            ),
+            (
+                b.throttle_read_iops_device(),
+                "blkio.throttle.read_iops_device",
+            ),
+            (
+                b.throttle_write_iops_device(),
+                "blkio.throttle.write_iops_device",
+            ),
         ] {
             for t in throttles(list) {
-                p.push(&d, file, format!("{}:{} {}", t.major(), t.minor(), t.rate()));
+                p.push(
+                    &d,
+                    file,
+                    format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                );
             }
         }
     }
@@ -338,7 +429,11 @@ fn network(p: &mut Plan, r: &LinuxResources) -> Result<()> {
     }
     for prio in n.priorities().iter().flatten() {
         let d = p.dir("net_prio", "network.priorities")?.clone();
-        p.push(&d, "net_prio.ifpriomap", format!("{} {}", prio.name(), prio.priority()));
+        p.push(
+            &d,
+            "net_prio.ifpriomap",
+            format!("{} {}", prio.name(), prio.priority()),
+        );
     }
     Ok(())
 }
@@ -347,8 +442,15 @@ fn network(p: &mut Plan, r: &LinuxResources) -> Result<()> {
 /// config's rules as runc allows them: null, zero, full, tty, random,
 /// urandom, console, ptmx and the devpts ptys.
 const DEFAULT_ALLOWED: [&str; 9] = [
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:1 rwm",
-    "c 5:2 rwm", "c 136:* rwm",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
 ];
 
 fn device_rule(d: &LinuxDeviceCgroup) -> String {
@@ -358,41 +460,84 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
         Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
         Some(LinuxDeviceType::P) => "p",
     };
-    let num = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_string(), |n| n.to_string());
-    let access = d.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_string(), |n| n.to_string())
+    };
+    let access = d
+        .access()
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .unwrap_or("rwm");
     if typ == "a" && d.major().is_none() && d.minor().is_none() {
         return format!("a *:* {access}");
     }
     format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
 }
 
+/// Every container gets a device policy, as from runc: everything denied,
+/// then the config's rules, then the devices every container has.
 fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
-    let Some(rules) = rules.filter(|r| !r.is_empty()) else {
-        return Ok(());
-    };
-    let d = match dir_for(p.c, "devices") {
-        Some(d) if !d.v2 => d.clone(),
-        // v2 has no device files: it takes an eBPF program, which berth
-        // does not make yet.
-        _ => return Err(refuse("devices", "the device controller of cgroup v2 (eBPF) is not supported by berth yet")),
+    let deny_all: LinuxDeviceCgroup =
+        serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("valid rule");
+    let rules: Vec<&LinuxDeviceCgroup> = std::iter::once(&deny_all)
+        .chain(rules.unwrap_or_default())
+        .collect();
+    // Only v1 has a devices controller; v2 takes a program.
+    let d = match p.c.dirs.iter().find(|d| d.has("devices")) {
+        Some(d) => d.clone(),
+        None if p.c.dirs.is_empty() => return Ok(()), // no cgroups at all
+        // v2 has no device files: an eBPF program holds the rules.
+        None => {
+            let d = p.c.dirs.iter().find(|d| d.v2).ok_or_else(|| {
+                refuse(
+                    "devices",
+                    "the devices controller is not available on this host",
+                )
+            })?;
+            let mut list: Vec<_> = rules
+                .iter()
+                .filter_map(|r| DeviceRule::from_spec(r))
+                .collect();
+            list.extend(DEFAULT_ALLOWED.iter().map(|r| DeviceRule::allow_v1(r)));
+            p.device_filter = Some((d.path.clone(), list));
+            return Ok(());
+        }
     };
     for r in rules {
         if r.typ() == Some(LinuxDeviceType::P) {
             continue; // fifos are not device-controlled
         }
-        let file = if r.allow() { "devices.allow" } else { "devices.deny" };
-        p.push(&d, file, device_rule(r));
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        p.device_writes.push((d.file(file), device_rule(r)));
     }
     for rule in DEFAULT_ALLOWED {
-        p.push(&d, "devices.allow", rule);
+        p.device_writes.push((d.file("devices.allow"), rule.to_string()));
     }
     Ok(())
 }
 
-/// Makes the writes, each error naming the file and the value.
-pub fn apply(writes: &[Write]) -> Result<()> {
+fn write_all(writes: &[Write]) -> Result<()> {
     for (file, value) in writes {
         std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)?;
+    }
+    Ok(())
+}
+
+/// The limits, each error naming the file and the value.
+pub fn apply_limits(planned: &Planned) -> Result<()> {
+    write_all(&planned.writes)
+}
+
+/// The device policy.
+pub fn apply_devices(planned: &Planned) -> Result<()> {
+    write_all(&planned.device_writes)?;
+    if let Some((dir, rules)) = &planned.device_filter {
+        super::device_filter::attach(dir, rules)?;
     }
     Ok(())
 }
@@ -413,7 +558,10 @@ mod tests {
                 dirs: vec![dir("unified", &[])],
             }
         } else {
-            let names = ["memory", "cpu", "cpuset", "pids", "blkio", "devices", "hugetlb", "net_cls", "net_prio"];
+            let names = [
+                "memory", "cpu", "cpuset", "pids", "blkio", "devices", "hugetlb", "net_cls",
+                "net_prio",
+            ];
             Cgroups {
                 dirs: names.iter().map(|n| dir(n, &[n])).collect(),
             }
@@ -422,9 +570,10 @@ mod tests {
 
     fn writes(v2: bool, json: &str) -> Vec<String> {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
-        plan(&cgroups(v2), &r)
-            .unwrap()
+        let p = plan(&cgroups(v2), Some(&r)).unwrap();
+        p.writes
             .into_iter()
+            .chain(p.device_writes)
             .map(|(f, v)| format!("{} = {v}", f.display()))
             .collect()
     }
@@ -462,6 +611,7 @@ mod tests {
             "/nonexistent/blkio/ctr/blkio.weight = 300",
             "/nonexistent/blkio/ctr/blkio.throttle.read_bps_device = 8:0 1000",
             "/nonexistent/devices/ctr/devices.deny = a *:* rwm",
+            "/nonexistent/devices/ctr/devices.deny = a *:* rwm",
             "/nonexistent/devices/ctr/devices.allow = c 1:3 rw",
         ];
         assert_eq!(w[..want.len()], want);
@@ -491,14 +641,27 @@ mod tests {
     }
 
     #[test]
+    fn v2_device_rules_become_a_program_with_deny_all_first() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"r"}]}"#,
+        )
+        .unwrap();
+        let planned = plan(&cgroups(true), Some(&r)).unwrap();
+        let (dir, rules) = planned.device_filter.unwrap();
+        assert_eq!(dir, PathBuf::from("/nonexistent/unified/ctr"));
+        assert!(!rules[0].allow && rules[0].typ.is_none());
+        assert_eq!(rules[1].major, Some(1));
+        assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED.len());
+    }
+
+    #[test]
     fn what_a_version_cannot_do_is_refused_by_name() {
         let refused = |v2: bool, json: &str| {
             let r: LinuxResources = serde_json::from_str(json).unwrap();
-            plan(&cgroups(v2), &r).unwrap_err().to_string()
+            plan(&cgroups(v2), Some(&r)).unwrap_err().to_string()
         };
         assert!(refused(true, r#"{"memory":{"swappiness":10}}"#).contains("memory.swappiness"));
         assert!(refused(false, r#"{"unified":{"memory.high":"1"}}"#).contains("unified"));
-        assert!(refused(true, r#"{"devices":[{"allow":false}]}"#).contains("devices"));
         assert!(refused(true, r#"{"unified":{"cgroup.procs":"1"}}"#).contains("cgroup.procs"));
     }
 }

@@ -46,7 +46,10 @@ pub fn run(store: &Store, id: &str, format: PsFormat, ps_args: &[String]) -> Res
         .ok_or_else(|| Error::invalid("ps: its output has no PID column"))?;
     let _ = writeln!(out, "{header}");
     for line in lines {
-        let pid = line.split_whitespace().nth(col).and_then(|p| p.parse().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.binary_search(&p).is_ok()) {
             let _ = writeln!(out, "{line}");
         }
