@@ -391,3 +391,53 @@ fn an_unsupported_resource_is_refused_and_nothing_is_left() {
         }
     }
 }
+
+/// update changes the limits of a running container, from flags and from
+/// --resources on stdin.
+#[test]
+fn update_changes_the_limits_of_a_running_container() {
+    let (f, pid) = sleeper("cgupdate", |f| {
+        f.config["linux"]["resources"] =
+            json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
+    });
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let u = f.rt(&[
+        "update",
+        "--memory",
+        "128m",
+        "--pids-limit",
+        "20",
+        "--cpu-share",
+        "256",
+        &f.id,
+    ]);
+    assert!(u.status.success(), "{}", stderr(&u));
+    let mut c = f.runtime_cmd(&["update", "--resources", "-", &f.id]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 30}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    if v2_only() {
+        let d = cgroup_dir(pid, "").unwrap();
+        assert_eq!(read(&d.join("memory.max")), "134217728");
+        assert_eq!(read(&d.join("pids.max")), "30");
+        assert_eq!(read(&d.join("cpu.weight")), "10");
+    } else {
+        let m = cgroup_dir(pid, "memory").unwrap();
+        assert_eq!(read(&m.join("memory.limit_in_bytes")), "134217728");
+        assert_eq!(
+            read(&cgroup_dir(pid, "pids").unwrap().join("pids.max")),
+            "30"
+        );
+        assert_eq!(
+            read(&cgroup_dir(pid, "cpu").unwrap().join("cpu.shares")),
+            "256"
+        );
+    }
+}

@@ -516,14 +516,38 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
         p.device_writes.push((d.file(file), device_rule(r)));
     }
     for rule in DEFAULT_ALLOWED {
-        p.device_writes.push((d.file("devices.allow"), rule.to_string()));
+        p.device_writes
+            .push((d.file("devices.allow"), rule.to_string()));
     }
     Ok(())
 }
 
+fn write_one((file, value): &Write) -> Result<()> {
+    std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)
+}
+
 fn write_all(writes: &[Write]) -> Result<()> {
-    for (file, value) in writes {
-        std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)?;
+    let mut done = vec![false; writes.len()];
+    for (i, w) in writes.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        match write_one(w) {
+            // v1 keeps memory.limit_in_bytes at or below memsw: raising both
+            // (update) takes memsw first.
+            Err(e) if w.0.ends_with("memory.limit_in_bytes") => {
+                let memsw = writes
+                    .iter()
+                    .position(|x| x.0.ends_with("memory.memsw.limit_in_bytes"))
+                    .filter(|j| !done[*j])
+                    .ok_or(e)?;
+                write_one(&writes[memsw])?;
+                done[memsw] = true;
+                write_one(w)?;
+            }
+            r => r?,
+        }
+        done[i] = true;
     }
     Ok(())
 }

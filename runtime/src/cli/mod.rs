@@ -17,6 +17,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -110,6 +111,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Change the resource limits of a running container.
+    Update(UpdateArgs),
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -117,6 +120,54 @@ enum Command {
     },
     /// Print what this build of berth supports, as JSON.
     Features,
+}
+
+/// runc's `update` flags.
+#[derive(Args, Debug)]
+struct UpdateArgs {
+    /// linux.resources JSON to apply, from a file or "-" for stdin.
+    #[arg(short, long)]
+    resources: Option<String>,
+    /// Memory limit (bytes, or with k, m, g).
+    #[arg(long)]
+    memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share")]
+    cpu_share: Option<u64>,
+    /// CPU CFS quota in microseconds per period.
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPU CFS burst in microseconds.
+    #[arg(long = "cpu-burst")]
+    cpu_burst: Option<u64>,
+    /// Realtime runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime")]
+    cpu_rt_runtime: Option<i64>,
+    /// Realtime period in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    /// CPUs to run on (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes; 0 or less for no limit.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight (10..1000).
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    id: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -218,6 +269,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
         Command::Spec { bundle } => spec::run(bundle, cli.rootless == "true").map(|()| 0),
         Command::Features => features::run().map(|()| 0),
         Command::Pause { id } => pause::run(&store, id, true).map(|()| 0),
+        Command::Update(a) => update::run(&store, a).map(|()| 0),
         Command::Resume { id } => pause::run(&store, id, false).map(|()| 0),
         Command::Ps {
             format,

@@ -1,0 +1,125 @@
+use std::io::Read;
+use std::path::Path;
+
+use berth::error::SysResult;
+use berth::state::{Status, Store};
+use berth::{Error, Result};
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use super::UpdateArgs;
+
+/// runc's byte sizes: a number with an optional k, m, g or t (powers of
+/// 1024, with or without a trailing b).
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let bad = || Error::invalid(format!("invalid size {s:?}"));
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| bad())?;
+    if n < 0.0 {
+        return Err(bad());
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// The resources asked for: --resources first, then each flag over it.
+fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
+    let mut v: Value = match a.resources.as_deref() {
+        None => json!({}),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .sys("read --resources from stdin")?;
+            serde_json::from_str(&text).map_err(|e| Error::invalid(format!("--resources: {e}")))?
+        }
+        Some(p) => {
+            let text = std::fs::read(p).sys_path("read --resources", Path::new(p))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| Error::invalid(format!("--resources: {e}")))?
+        }
+    };
+    let mut set = |path: &str, value: Value| {
+        let (section, key) = path.split_once('.').expect("section.key");
+        if !v[section].is_object() {
+            v[section] = json!({});
+        }
+        v[section][key] = value;
+    };
+    let bytes = |s: &Option<String>| s.as_deref().map(parse_bytes).transpose();
+    if let Some(m) = bytes(&a.memory)? {
+        set("memory.limit", json!(m));
+    }
+    if let Some(m) = bytes(&a.memory_reservation)? {
+        set("memory.reservation", json!(m));
+    }
+    if let Some(m) = bytes(&a.memory_swap)? {
+        set("memory.swap", json!(m));
+    }
+    for (path, value) in [
+        ("cpu.shares", a.cpu_share.map(|v| json!(v))),
+        ("cpu.quota", a.cpu_quota.map(|v| json!(v))),
+        ("cpu.period", a.cpu_period.map(|v| json!(v))),
+        ("cpu.burst", a.cpu_burst.map(|v| json!(v))),
+        ("cpu.realtimeRuntime", a.cpu_rt_runtime.map(|v| json!(v))),
+        ("cpu.realtimePeriod", a.cpu_rt_period.map(|v| json!(v))),
+        ("cpu.cpus", a.cpuset_cpus.as_ref().map(|v| json!(v))),
+        ("cpu.mems", a.cpuset_mems.as_ref().map(|v| json!(v))),
+        ("pids.limit", a.pids_limit.map(|v| json!(v))),
+        ("blockIO.weight", a.blkio_weight.map(|v| json!(v))),
+    ] {
+        if let Some(value) = value {
+            set(path, value);
+        }
+    }
+    serde_json::from_value(v).map_err(|e| Error::invalid(format!("--resources: {e}")))
+}
+
+pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
+    let r = resources(a)?;
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::invalid(
+            "update: linux.resources.devices cannot be changed by berth yet",
+        ));
+    }
+    let dir = store.open(&a.id)?;
+    let (state, status) = berth::lifecycle::loaded(&dir)?;
+    let id = &a.id;
+    let state = match (state, status) {
+        (Some(s), Status::Created | Status::Running | Status::Paused) => s,
+        _ => return Err(Error::wrong_state(format!("container {id} is not running"))),
+    };
+    let cgroups = state
+        .cgroups
+        .as_ref()
+        .filter(|c| !c.dirs.is_empty())
+        .ok_or_else(|| Error::wrong_state(format!("container {id} has no cgroups")))?;
+    let planned = berth::cgroups::resources::plan(cgroups, Some(&r))?;
+    berth::cgroups::resources::apply_limits(&planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_runc_reads_them() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("64mb").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        assert!(parse_bytes("lots").is_err());
+    }
+}
