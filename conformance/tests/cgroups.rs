@@ -441,3 +441,65 @@ fn update_changes_the_limits_of_a_running_container() {
         );
     }
 }
+
+/// events --stats: one stats event with the cgroup's figures.
+#[test]
+fn events_stats_reports_the_cgroup_figures() {
+    let (f, _pid) = sleeper("cgstats", |f| {
+        f.config["linux"]["resources"] =
+            json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
+    });
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let o = f.rt(&["events", "--stats", &f.id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["type"], "stats", "{e}");
+    assert_eq!(e["id"], f.id.as_str());
+    let d = &e["data"];
+    assert_eq!(d["memory"]["usage"]["limit"], 67108864, "{d}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(d["pids"]["current"], 1, "{d}");
+    assert_eq!(d["pids"]["limit"], 50, "{d}");
+    assert!(d["cpu"]["usage"]["total"].is_u64(), "{d}");
+}
+
+/// events reports an oom event when the container runs out of memory.
+#[test]
+fn events_reports_an_out_of_memory_kill() {
+    let (f, _pid) = sleeper("cgoom", |f| {
+        f.config["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+        // Doubles a string until the kernel kills the shell.
+        f.args(&[
+            "sh",
+            "-c",
+            "a=0123456789abcdef; while true; do a=$a$a; done",
+        ]);
+    });
+    let out_path = f.dir.join("events.out");
+    let mut events = f
+        .runtime_cmd(&["events", "--interval", "1s", &f.id])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let events take its first look before the container starts.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = false;
+    while std::time::Instant::now() < deadline && !seen {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        seen = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|e| e["type"] == "oom" && e["id"] == f.id.as_str());
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(
+        seen,
+        "no oom event: {}",
+        std::fs::read_to_string(&out_path).unwrap_or_default()
+    );
+}

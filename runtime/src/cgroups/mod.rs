@@ -14,6 +14,7 @@
 
 pub mod device_filter;
 pub mod resources;
+pub mod stats;
 
 use std::fs::File;
 use std::os::fd::OwnedFd;

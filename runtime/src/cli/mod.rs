@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
@@ -110,6 +111,16 @@ enum Command {
         /// Options for ps(1) (default -ef).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
+    },
+    /// Stream a container's events (stats, OOM) as JSON lines.
+    Events {
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// How often to print statistics.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
     },
     /// Change the resource limits of a running container.
     Update(UpdateArgs),
@@ -270,6 +281,11 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
         Command::Features => features::run().map(|()| 0),
         Command::Pause { id } => pause::run(&store, id, true).map(|()| 0),
         Command::Update(a) => update::run(&store, a).map(|()| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&store, id, *stats, interval).map(|()| 0),
         Command::Resume { id } => pause::run(&store, id, false).map(|()| 0),
         Command::Ps {
             format,
