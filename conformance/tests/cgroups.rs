@@ -204,6 +204,54 @@ fn resources_are_written_to_the_cgroup_files() {
     }
 }
 
+/// The first block device of the host, as "major:minor".
+fn a_block_device() -> Option<(u64, u64)> {
+    let mut devs: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().collect();
+    devs.sort_by_key(|e| e.file_name());
+    devs.iter().find_map(|e| {
+        let t = std::fs::read_to_string(e.path().join("dev")).ok()?;
+        let (a, b) = t.trim().split_once(':')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    })
+}
+
+/// Block I/O throttles, and on v1 the memory knobs v2 does not have.
+#[test]
+fn block_io_throttles_and_v1_memory_knobs() {
+    let Some((major, minor)) = a_block_device() else {
+        return; // nothing to throttle on this machine
+    };
+    let (_f, pid) = sleeper("cgblkio", |f| {
+        let mut r = json!({"blockIO": {
+            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
+        }});
+        if !v2_only() {
+            r["memory"] = json!({"swappiness": 17, "disableOOMKiller": true});
+        }
+        f.config["linux"]["resources"] = r;
+    });
+    let dev = format!("{major}:{minor}");
+    if v2_only() {
+        let io = read(&cgroup_dir(pid, "").unwrap().join("io.max"));
+        assert!(io.contains(&format!("{dev} rbps=1048576")), "{io}");
+        assert!(io.contains("wiops=100"), "{io}");
+    } else {
+        let b = cgroup_dir(pid, "blkio").unwrap();
+        assert_eq!(
+            read(&b.join("blkio.throttle.read_bps_device")),
+            format!("{dev} 1048576")
+        );
+        assert_eq!(
+            read(&b.join("blkio.throttle.write_iops_device")),
+            format!("{dev} 100")
+        );
+        let m = cgroup_dir(pid, "memory").unwrap();
+        assert_eq!(read(&m.join("memory.swappiness")), "17");
+        assert!(read(&m.join("memory.oom_control")).contains("oom_kill_disable 1"));
+    }
+}
+
 /// hugepageLimits, where the host has the hugetlb controller.
 #[test]
 fn hugepage_limits_where_hugetlb_is_available() {
@@ -423,6 +471,21 @@ fn update_changes_the_limits_of_a_running_container() {
         .write_all(br#"{"pids": {"limit": 30}}"#)
         .unwrap();
     assert!(child.wait().unwrap().success());
+    // checkBeforeUpdate: a limit below the current usage is refused.
+    let mut c = f.runtime_cmd(&["update", "--resources", "-", &f.id]);
+    c.stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#)
+        .unwrap();
+    let refused = !child.wait().unwrap().success();
+    if !is_runc() {
+        assert!(refused, "a limit below the usage was taken");
+    }
     if v2_only() {
         let d = cgroup_dir(pid, "").unwrap();
         assert_eq!(read(&d.join("memory.max")), "134217728");

@@ -77,6 +77,15 @@ impl Plan<'_> {
     }
 }
 
+/// Whether the hierarchy has this file: in the directory, or before it is
+/// made, in its nearest existing ancestor (v1 cgroups all have the same).
+fn has_file(d: &Dir, name: &str) -> bool {
+    d.path
+        .ancestors()
+        .find(|a| a.exists())
+        .is_some_and(|a| a.join(name).exists())
+}
+
 fn max_or(v: i64) -> String {
     if v < 0 {
         "max".into()
@@ -368,7 +377,13 @@ fn block_io(p: &mut Plan, r: &LinuxResources) -> Result<()> {
         }
     } else {
         if let Some(w) = b.weight().filter(|w| *w != 0) {
-            p.push(&d, "blkio.weight", w);
+            // With the BFQ scheduler the weight has the BFQ file's name.
+            let file = if has_file(&d, "blkio.weight") || !has_file(&d, "blkio.bfq.weight") {
+                "blkio.weight"
+            } else {
+                "blkio.bfq.weight"
+            };
+            p.push(&d, file, w);
         }
         if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
             p.push(&d, "blkio.leaf_weight", w);

@@ -104,8 +104,44 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
         .as_ref()
         .filter(|c| !c.dirs.is_empty())
         .ok_or_else(|| Error::wrong_state(format!("container {id} has no cgroups")))?;
+    check_before_update(cgroups, &r)?;
     let planned = berth::cgroups::resources::plan(cgroups, Some(&r))?;
     berth::cgroups::resources::apply_limits(&planned)
+}
+
+/// memory.checkBeforeUpdate: a limit below what the container uses now
+/// is refused instead of making the kernel reclaim or kill.
+fn check_before_update(c: &berth::cgroups::Cgroups, r: &LinuxResources) -> Result<()> {
+    let Some(m) = r
+        .memory()
+        .as_ref()
+        .filter(|m| m.check_before_update() == Some(true))
+    else {
+        return Ok(());
+    };
+    let Some(limit) = m.limit().filter(|l| *l > 0) else {
+        return Ok(());
+    };
+    let usage = c.dirs.iter().find_map(|d| {
+        let file = if d.v2 {
+            "memory.current"
+        } else if d.has("memory") {
+            "memory.usage_in_bytes"
+        } else {
+            return None;
+        };
+        std::fs::read_to_string(d.file(file))
+            .ok()?
+            .trim()
+            .parse::<i64>()
+            .ok()
+    });
+    match usage {
+        Some(u) if u > limit => Err(Error::invalid(format!(
+            "update: memory limit {limit} is below the current usage {u} (checkBeforeUpdate)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
