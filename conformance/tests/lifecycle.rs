@@ -178,14 +178,21 @@ fn run_forwards_signals_to_the_container() {
     let mut c = f.runtime_cmd(&["run", "--bundle", f.bundle.to_str().unwrap(), &f.id]);
     c.stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null());
-    let child = c.spawn().unwrap();
+    let mut child = c.spawn().unwrap();
     let pid = child.id() as i32;
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Signal only once the container runs: before that the runtime may not
+    // be forwarding yet (on a slow machine, 500 ms is not enough).
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut first).unwrap();
+    assert_eq!(first.trim(), "ready");
     // SAFETY: signalling the runtime process this test started.
     unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
     let out = conformance::wait_output(child, std::time::Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(4));
-    assert!(stdout(&out).contains("got-USR1"));
+    assert!(rest.contains("got-USR1"), "{rest}");
 }
 
 #[test]

@@ -330,8 +330,12 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
             Ok(t) => t,
             Err(_) => continue, // above the mount point
         };
+        // Only what is not delegated yet: the write is skipped entirely
+        // in the common case, where an earlier container enabled them.
+        let enabled = std::fs::read_to_string(a.join("cgroup.subtree_control")).unwrap_or_default();
         let enable: String = available
             .split_whitespace()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
             .map(|c| format!("+{c} "))
             .collect();
         if enable.is_empty() {

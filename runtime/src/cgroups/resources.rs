@@ -491,8 +491,14 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
 }
 
 /// Every container gets a device policy, as from runc: everything denied,
-/// then the config's rules, then the devices every container has.
+/// then the config's rules, then the devices every container has. A host
+/// with neither a v1 devices hierarchy nor v2 gets no policy unless the
+/// config asks for rules, which are then refused.
 fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
+    let asked = rules.is_some_and(|r| !r.is_empty());
+    if !asked && !p.c.dirs.iter().any(|d| d.v2 || d.has("devices")) {
+        return Ok(());
+    }
     let deny_all: LinuxDeviceCgroup =
         serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("valid rule");
     let rules: Vec<&LinuxDeviceCgroup> = std::iter::once(&deny_all)
@@ -691,6 +697,41 @@ mod tests {
         assert!(!rules[0].allow && rules[0].typ.is_none());
         assert_eq!(rules[1].major, Some(1));
         assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED.len());
+    }
+
+    /// A fake cgroupfs: a directory with the v1 memory files.
+    #[test]
+    fn writes_land_in_the_files_and_memsw_goes_first_when_it_must() {
+        let base = std::env::temp_dir().join(format!("berth-fakecg-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let c = Cgroups {
+            dirs: vec![Dir {
+                path: base.clone(),
+                v2: false,
+                controllers: vec!["memory".into()],
+                created: Vec::new(),
+            }],
+        };
+        // The "kernel" refuses a limit above memsw: a directory named like
+        // the file makes the first write fail.
+        std::fs::create_dir(base.join("memory.limit_in_bytes")).unwrap();
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"memory":{"limit":100,"swap":200}}"#).unwrap();
+        let planned = plan(&c, Some(&r)).unwrap();
+        let err = apply_limits(&planned).unwrap_err().to_string();
+        // memsw was written before the limit was tried again.
+        assert_eq!(
+            std::fs::read_to_string(base.join("memory.memsw.limit_in_bytes")).unwrap(),
+            "200"
+        );
+        assert!(err.contains("memory.limit_in_bytes"), "{err}");
+        std::fs::remove_dir(base.join("memory.limit_in_bytes")).unwrap();
+        apply_limits(&planned).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(base.join("memory.limit_in_bytes")).unwrap(),
+            "100"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

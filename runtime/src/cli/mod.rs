@@ -149,7 +149,7 @@ struct UpdateArgs {
     #[arg(long = "memory-swap")]
     memory_swap: Option<String>,
     /// CPU shares (relative weight).
-    #[arg(long = "cpu-share")]
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     cpu_share: Option<u64>,
     /// CPU CFS quota in microseconds per period.
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
@@ -254,9 +254,14 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: &Cli) -> berth::Result<i32> {
     if cli.systemd_cgroup {
-        return Err(berth::Error::invalid(
-            "--systemd-cgroup is not supported: berth manages cgroups through cgroupfs only",
-        ));
+        let why = if std::path::Path::new("/run/systemd/system").exists() {
+            "berth manages cgroups through cgroupfs only"
+        } else {
+            "this machine does not run systemd, and berth manages cgroups through cgroupfs only"
+        };
+        return Err(berth::Error::invalid(format!(
+            "--systemd-cgroup is not supported: {why}"
+        )));
     }
     if !matches!(cli.rootless.as_str(), "true" | "false" | "auto") {
         return Err(berth::Error::invalid(format!(
