@@ -204,6 +204,48 @@ fn resources_are_written_to_the_cgroup_files() {
     }
 }
 
+/// The rest of memory and cpu: swap, burst, idle, memory nodes, and on v2
+/// a `unified` key.
+#[test]
+fn swap_burst_idle_mems_and_unified() {
+    let (_f, pid) = sleeper("cgmore", |f| {
+        let mut r = json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 100000, "burst": 10000, "idle": 0, "mems": "0"}
+        });
+        if v2_only() {
+            r["unified"] = json!({"memory.high": "50331648"});
+        } else {
+            r["memory"]["useHierarchy"] = json!(true);
+        }
+        f.config["linux"]["resources"] = r;
+    });
+    if v2_only() {
+        let d = cgroup_dir(pid, "").unwrap();
+        assert_eq!(read(&d.join("memory.swap.max")), "67108864");
+        if !is_runc() {
+            assert_eq!(read(&d.join("cpu.max.burst")), "10000");
+        }
+        assert_eq!(read(&d.join("cpu.idle")), "0");
+        assert_eq!(read(&d.join("cpuset.mems")), "0");
+        assert_eq!(read(&d.join("memory.high")), "50331648");
+    } else {
+        let m = cgroup_dir(pid, "memory").unwrap();
+        assert_eq!(read(&m.join("memory.memsw.limit_in_bytes")), "134217728");
+        assert_eq!(read(&m.join("memory.use_hierarchy")), "1");
+        let c = cgroup_dir(pid, "cpu").unwrap();
+        if !is_runc() {
+            // runc 1.1 predates cpu.burst.
+            assert_eq!(read(&c.join("cpu.cfs_burst_us")), "10000");
+        }
+        assert_eq!(read(&c.join("cpu.idle")), "0");
+        assert_eq!(
+            read(&cgroup_dir(pid, "cpuset").unwrap().join("cpuset.mems")),
+            "0"
+        );
+    }
+}
+
 /// The first block device of the host, as "major:minor".
 fn a_block_device() -> Option<(u64, u64)> {
     let mut devs: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().collect();
