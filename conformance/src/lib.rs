@@ -317,6 +317,31 @@ pub fn probes(f: &mut Fixture, cmds: &[&[&str]]) -> Vec<Value> {
     values
 }
 
+/// One descriptor sent over a unix socket (SCM_RIGHTS): a pty master from
+/// a console socket, a pidfd.
+pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::fs::File {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 4096];
+    let mut cmsg = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a msghdr pointing at live buffers; recvmsg fills them.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.len();
+        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) >= 0);
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS);
+        let fd = *(libc::CMSG_DATA(c) as *const i32);
+        std::fs::File::from_raw_fd(fd)
+    }
+}
+
 /// The mount on `target` in a probe report (the last, topmost one).
 pub fn mount_at<'a>(report: &'a Value, target: &str) -> Option<&'a Value> {
     report["mounts"]

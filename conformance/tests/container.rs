@@ -223,7 +223,7 @@ fn terminal_master_is_sent_over_the_console_socket() {
     let s = sock.to_str().unwrap().to_string();
     let receiver = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        recv_fd(&conn)
+        conformance::recv_fd(&conn)
     });
     let out = f.create(&["--console-socket", &s]);
     assert!(out.status.success(), "create: {}", f.container_output());
@@ -238,29 +238,6 @@ fn terminal_master_is_sent_over_the_console_socket() {
         }
     }
     assert!(text.contains("/dev/pts/"), "{text:?}");
-}
-
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::fs::File {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut buf = [0u8; 4096];
-    let mut cmsg = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: a msghdr pointing at live buffers; recvmsg fills them.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg.len();
-        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) >= 0);
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS);
-        let fd = *(libc::CMSG_DATA(c) as *const i32);
-        std::fs::File::from_raw_fd(fd)
-    }
 }
 
 #[test]

@@ -25,6 +25,18 @@ pub fn from_name(name: &str) -> Option<Capability> {
     Capability::from_str(&full).ok()
 }
 
+/// A capability by name as config.json holds it, for building a process
+/// (`exec --cap`).
+pub fn spec_capability(name: &str) -> Option<oci_spec::runtime::Capability> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    serde_json::from_value(serde_json::Value::String(full)).ok()
+}
+
 /// A set from config.json as a 64-bit mask.
 fn mask(set: Option<&oci_spec::runtime::Capabilities>) -> u64 {
     set.into_iter()

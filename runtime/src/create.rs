@@ -202,6 +202,16 @@ fn spawn(
             .collect(),
         hooks: bundle.spec.hooks().clone(),
         cgroups: Some((*cgroups).clone()),
+        exec: Some(crate::state::ExecTemplate {
+            process: process.clone(),
+            seccomp: linux.seccomp().clone(),
+            namespaces: linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .map(|n| n.typ())
+                .collect(),
+        }),
     };
     let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
@@ -286,7 +296,7 @@ pub struct Seccomp {
 }
 
 impl Seccomp {
-    fn prepare(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Seccomp> {
+    pub fn prepare(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Seccomp> {
         let filter = crate::seccomp::compile(s)?;
         let agent = if filter.notify {
             let path = s.listener_path().as_ref().ok_or_else(|| {
@@ -299,6 +309,28 @@ impl Seccomp {
             None
         };
         Ok(Seccomp { filter, agent })
+    }
+
+    /// As late as possible is right before execve; that needs no_new_privs
+    /// or CAP_SYS_ADMIN kept in the final effective set. Otherwise the
+    /// filter goes on before the capabilities are dropped.
+    pub fn load_late(process: &oci_spec::runtime::Process, caps: &Sets) -> bool {
+        const CAP_SYS_ADMIN: u64 = 1 << 21;
+        process.no_new_privileges().unwrap_or(false) || caps.effective & CAP_SYS_ADMIN != 0
+    }
+
+    /// Loads the filter; a listener goes to the agent at once, as only
+    /// sendmsg stands between it and the filter's first notification.
+    pub fn load(&self, state: &State, status: Status) -> Result<()> {
+        let message = self
+            .agent
+            .as_ref()
+            .map(|(_, metadata)| crate::seccomp::listener::message(state, status, metadata));
+        let listener = crate::seccomp::load(&self.filter)?;
+        if let (Some(fd), Some((agent, _)), Some(msg)) = (listener, &self.agent, message) {
+            crate::seccomp::listener::send(agent, &fd, &msg)?;
+        }
+        Ok(())
     }
 }
 
@@ -335,9 +367,22 @@ fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
 /// clone3(2) with the namespace flags: like fork, the child continues on a
 /// copy of this (single-threaded) process's stack and memory, so it runs
 /// init with the already parsed spec; no re-exec, no serialisation.
-/// Returns the pid and whether clone placed it in the v2 cgroup
-/// (CLONE_INTO_CGROUP, Linux 5.7); without that, the caller moves it.
 fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, bool)> {
+    match clone_process(flags, cgroup)? {
+        (None, _) => init::run(init),
+        (Some(pid), placed) => {
+            drop(init);
+            Ok((pid, placed))
+        }
+    }
+}
+
+/// clone3(2) with namespace flags and, given a v2 cgroup, CLONE_INTO_CGROUP
+/// (Linux 5.7). Like fork, the child continues on a copy of this
+/// (single-threaded) process: no re-exec, no serialisation. Returns None in
+/// the child; in the parent the pid and whether the kernel placed it in the
+/// cgroup (where it could not, the caller moves it).
+pub(crate) fn clone_process(flags: u64, cgroup: Option<&OwnedFd>) -> Result<(Option<Pid>, bool)> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -373,9 +418,6 @@ fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, 
         };
         Errno::result(r)
     };
-    // Where the kernel cannot place the child (older than 5.7, or a cgroup
-    // it refuses), the plain clone's error, or the cgroup.procs write that
-    // follows, says why.
     let (r, placed) = match cgroup {
         Some(fd) => match clone3(flags | CLONE_INTO_CGROUP, fd.as_raw_fd() as u64) {
             Ok(r) => (Ok(r), true),
@@ -383,12 +425,9 @@ fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, 
         },
         None => (clone3(flags, 0), false),
     };
-    match r.sys("clone3 (creating the container's namespaces)")? {
-        0 => init::run(init),
-        pid => {
-            drop(init);
-            Ok((Pid::from_raw(pid as i32), placed))
-        }
+    match r.sys("clone3")? {
+        0 => Ok((None, false)),
+        pid => Ok((Some(Pid::from_raw(pid as i32)), placed)),
     }
 }
 

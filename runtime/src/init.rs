@@ -37,11 +37,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
-use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use crate::capabilities::{self, Sets};
+use crate::capabilities::Sets;
 use crate::create::Seccomp;
 use crate::error::{Error, Result, SysResult};
 use crate::mountinfo::CgroupMount;
@@ -52,7 +52,7 @@ use crate::spec::Bundle;
 use crate::state::{State, Status};
 use crate::sync::Msg;
 use crate::syscall::Linux;
-use crate::{hooks, keyring, lsm, process_attrs, rlimits, sync, terminal};
+use crate::{hooks, keyring, lsm, process_attrs, sync, terminal};
 
 /// Everything init needs, prepared by the parent before clone.
 pub struct Init<'a> {
@@ -199,13 +199,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     rootfs::finish(&sys, spec)?;
 
     // 9.
-    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(p) = process.io_priority() {
-        process_attrs::io_priority(p)?;
-    }
-    if let Some(s) = process.scheduler() {
-        process_attrs::scheduler(s)?;
-    }
+    process::set_limits(process)?;
     let args = process.args().as_deref().expect("validated");
     let env = process::environment(process, init.listen_fds);
     let program = process::lookup(&args[0], &env)?;
@@ -216,14 +210,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     if !load_seccomp_late(init) {
         load_seccomp(init, &state, Status::Creating)?;
     }
-    capabilities::drop_bounding(&init.caps)?;
-    capabilities::keep_across_setuid(true)?;
-    process::switch_user(process.user())?;
-    capabilities::keep_across_setuid(false)?;
-    capabilities::apply(&init.caps)?;
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().sys("prctl(PR_SET_NO_NEW_PRIVS)")?;
-    }
+    process::become_user(process, &init.caps)?;
 
     // 11.
     // pdeathsig off first: `create` exits as soon as it reads "ready".
@@ -272,39 +259,27 @@ fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::con
         nonempty(process.apparmor_profile()).as_deref(),
         nonempty(process.selinux_label()).as_deref(),
     )?;
-    close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
+    process::close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
     // chdir only now: with every host descriptor closed, a cwd such as
     // /proc/self/fd/N cannot lead out of the container.
     nix::unistd::chdir(&p.cwd).sys_path("chdir to process.cwd", &p.cwd)?;
-    reset_signals();
+    process::reset_signals();
     if load_seccomp_late(init) {
         load_seccomp(init, &p.state, Status::Created)?;
     }
     nix::unistd::execve(&p.program, &p.args, &p.env).sys(format_args!("exec {:?}", p.program))
 }
-/// As late as possible is right before execve; that needs no_new_privs or
-/// CAP_SYS_ADMIN kept in the final effective set.
+
 fn load_seccomp_late(init: &Init) -> bool {
-    const CAP_SYS_ADMIN: u64 = 1 << 21;
     let process = init.bundle.spec.process().as_ref().expect("validated");
-    process.no_new_privileges().unwrap_or(false) || init.caps.effective & CAP_SYS_ADMIN != 0
+    Seccomp::load_late(process, &init.caps)
 }
 
-/// Loads the filter; a listener goes to the agent at once, as only
-/// sendmsg stands between it and the filter's first notification.
 fn load_seccomp(init: &Init, state: &State, status: Status) -> Result<()> {
-    let Some(s) = &init.seccomp else {
-        return Ok(());
-    };
-    let message = s
-        .agent
-        .as_ref()
-        .map(|(_, metadata)| crate::seccomp::listener::message(state, status, metadata));
-    let listener = crate::seccomp::load(&s.filter)?;
-    if let (Some(fd), Some((agent, _)), Some(msg)) = (listener, &s.agent, message) {
-        crate::seccomp::listener::send(agent, &fd, &msg)?;
+    match &init.seccomp {
+        Some(s) => s.load(state, status),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// createContainer and startContainer: run by init itself, so in the
@@ -338,29 +313,4 @@ fn wait_for_start(dir: &File) -> Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     nix::unistd::write(&fd, b"0").sys("write the exec fifo")?;
     Ok(fd)
-}
-
-/// Marks every descriptor from `first` on close-on-exec rather than
-/// closing it: the exec fifo must stay open up to execve itself.
-fn close_from(first: u32) {
-    // SAFETY: CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; nothing
-    // is closed under Rust code that owns one.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-}
-
-/// The user program starts with every signal unblocked and at its default
-/// action: Rust ignores SIGPIPE, and `run` blocks signals before clone.
-fn reset_signals() {
-    // SAFETY: restoring default dispositions in a single-threaded process.
-    unsafe {
-        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
-    }
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }

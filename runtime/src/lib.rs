@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod create;
 pub mod devices;
 pub mod error;
+pub mod exec;
 pub mod foreground;
 pub mod hooks;
 pub mod init;

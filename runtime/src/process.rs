@@ -5,6 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Process, User};
 
@@ -70,6 +71,35 @@ fn home_of(uid: u32) -> Option<String> {
     })
 }
 
+/// rlimits, ioPriority and scheduler, while the process may still raise
+/// them.
+pub fn set_limits(process: &Process) -> Result<()> {
+    crate::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(p) = process.io_priority() {
+        crate::process_attrs::io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        crate::process_attrs::scheduler(s)?;
+    }
+    Ok(())
+}
+
+/// The capabilities and user, in the order that keeps each step possible:
+/// the bounding set, keep-caps across the uid switch, the user, then the
+/// effective/permitted/inheritable and ambient sets; then no_new_privs.
+pub fn become_user(process: &Process, caps: &crate::capabilities::Sets) -> Result<()> {
+    use crate::capabilities as c;
+    c::drop_bounding(caps)?;
+    c::keep_across_setuid(true)?;
+    switch_user(process.user())?;
+    c::keep_across_setuid(false)?;
+    c::apply(caps)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().sys("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    }
+    Ok(())
+}
+
 /// Supplementary groups, then gid, then uid: each step needs the
 /// privilege the next one drops.
 pub fn switch_user(user: &User) -> Result<()> {
@@ -100,6 +130,31 @@ pub fn listen_fds() -> u32 {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// Marks every descriptor from `first` on close-on-exec rather than
+/// closing it: the exec fifo must stay open up to execve itself.
+pub fn close_from(first: u32) {
+    // SAFETY: CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; nothing
+    // is closed under Rust code that owns one.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+}
+
+/// The user program starts with every signal unblocked and at its default
+/// action: Rust ignores SIGPIPE, and `run` blocks signals before clone.
+pub fn reset_signals() {
+    // SAFETY: restoring default dispositions in a single-threaded process.
+    unsafe {
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 pub fn cstrings<S: AsRef<[u8]>>(items: &[S]) -> Result<Vec<CString>> {

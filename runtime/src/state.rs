@@ -49,6 +49,20 @@ pub struct State {
     /// The container's cgroups and which of their directories berth made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups: Option<crate::cgroups::Cgroups>,
+    /// What `exec` needs of the config, kept so that exec does not depend
+    /// on the bundle still being there unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecTemplate>,
+}
+
+/// The parts of config.json a process started by `exec` inherits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecTemplate {
+    pub process: oci_spec::runtime::Process,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The namespace types the container has of its own (new or joined).
+    pub namespaces: Vec<oci_spec::runtime::LinuxNamespaceType>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,6 +352,7 @@ mod tests {
             annotations: BTreeMap::new(),
             hooks: None,
             cgroups: None,
+            exec: None,
         };
         dir.save(&state).unwrap();
         let loaded = dir.load().unwrap().unwrap();

@@ -139,11 +139,25 @@ impl Cgroups {
         Cgroups { dirs }
     }
 
+    /// Below every directory: `rel` (for exec --cgroup), made like the
+    /// container's own.
+    pub fn below(&self, rel: &Path) -> Result<Cgroups> {
+        let mut out = self.clone();
+        for d in &mut out.dirs {
+            d.path = d.path.join(rel);
+            d.created.clear();
+        }
+        // Not delegating: the container's v2 cgroup has processes, and
+        // the kernel refuses controllers below a cgroup with processes.
+        out.dirs.iter_mut().try_for_each(|d| create_dir(d, false))?;
+        Ok(out)
+    }
+
     /// Makes the directories (recording the ones berth made) and readies
     /// them for a process: cpuset v1 copies its parent's CPUs and memory
     /// nodes, v2 parents delegate their controllers.
     pub fn create(&mut self) -> Result<()> {
-        let r = self.dirs.iter_mut().try_for_each(create_dir);
+        let r = self.dirs.iter_mut().try_for_each(|d| create_dir(d, true));
         if r.is_err() {
             let _ = self.remove();
         }
@@ -244,6 +258,8 @@ impl Cgroups {
         let mut first_err = None;
         for d in &self.dirs {
             for p in d.created.iter().rev() {
+                // Sub-cgroups made inside (exec --cgroup) go first.
+                remove_children(p);
                 let mut tries = 0;
                 loop {
                     match std::fs::remove_dir(p) {
@@ -278,7 +294,21 @@ impl Cgroups {
     }
 }
 
-fn create_dir(d: &mut Dir) -> Result<()> {
+/// rmdir of every cgroup below `p`, innermost first (a cgroup directory
+/// holds no files that rmdir would refuse).
+fn remove_children(p: &Path) {
+    let Ok(entries) = std::fs::read_dir(p) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_children(&e.path());
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
+fn create_dir(d: &mut Dir, delegate: bool) -> Result<()> {
     let mut missing = Vec::new();
     let mut p = d.path.as_path();
     while !p.exists() {
@@ -298,7 +328,7 @@ fn create_dir(d: &mut Dir) -> Result<()> {
             inherit_cpuset(&dir)?;
         }
     }
-    if d.v2 {
+    if d.v2 && delegate {
         delegate_controllers(d)?;
     }
     Ok(())

@@ -10,5 +10,5 @@ pub fn run(store: &Store, a: &CreateArgs) -> Result<()> {
         &a.options(),
         Console::Socket(a.console_socket.clone()),
     )?;
-    super::run::send_pidfd(a, created.pid)
+    super::run::send_pidfd(a.pidfd_socket.as_deref(), created.pid)
 }

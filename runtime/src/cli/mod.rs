@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -112,6 +113,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
     /// Stream a container's events (stats, OOM) as JSON lines.
     Events {
         /// Print the statistics once and exit.
@@ -131,6 +134,66 @@ enum Command {
     },
     /// Print what this build of berth supports, as JSON.
     Features,
+}
+
+/// runc's `exec` flags.
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// A runtime-spec process JSON to run (instead of the command and flags).
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Unix socket that receives the pty master with --tty.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
+    /// File to write the new process's pid to.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// Give the process a terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Working directory in the container.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional group (repeatable).
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    /// AppArmor profile for the process.
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// Pass N more descriptors (from 3) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: i32,
+    /// Exec even into a paused container.
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Run in this sub-cgroup of the container's ([CONTROLLER:]PATH).
+    #[arg(long)]
+    cgroup: Option<String>,
+    id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 /// runc's `update` flags.
@@ -286,6 +349,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
         Command::Features => features::run().map(|()| 0),
         Command::Pause { id } => pause::run(&store, id, true).map(|()| 0),
         Command::Update(a) => update::run(&store, a).map(|()| 0),
+        Command::Exec(a) => exec::run(&store, a),
         Command::Events {
             stats,
             interval,

@@ -14,7 +14,7 @@ pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i3
     let opts = a.options();
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
-        send_pidfd(a, created.pid)?;
+        send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;
         lifecycle::start(&created.dir)?;
         return Ok(0);
     }
@@ -33,7 +33,7 @@ pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i3
             Some(s) => Some(terminal::recv_master(s.as_raw_fd())?),
             None => None,
         };
-        send_pidfd(a, pid)?;
+        send_pidfd(a.pidfd_socket.as_deref(), pid)?;
         lifecycle::start(&created.dir)?;
         // Let other commands (state, kill) lock the container while it runs.
         drop(created.dir);
@@ -51,8 +51,8 @@ pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i3
 
 /// `--pidfd-socket`: a pidfd of the container's process, sent as runc 1.2
 /// sends it (SCM_RIGHTS over a connected unix socket).
-pub fn send_pidfd(a: &CreateArgs, pid: Pid) -> Result<()> {
-    let Some(path) = &a.pidfd_socket else {
+pub fn send_pidfd(socket: Option<&std::path::Path>, pid: Pid) -> Result<()> {
+    let Some(path) = socket else {
         return Ok(());
     };
     let sock = UnixStream::connect(path).sys_path("connect to the pidfd socket", path)?;

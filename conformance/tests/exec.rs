@@ -1,0 +1,322 @@
+//! exec: a second process in a running container, seen from inside.
+
+use std::io::Read;
+use std::os::unix::net::UnixListener;
+
+use conformance::{is_runc, stderr, stdout, Fixture};
+use serde_json::{json, Value};
+
+/// A running container (sleep) to exec into, and its init's pid.
+fn running(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, i64) {
+    let mut f = Fixture::new(name);
+    f.args(&["sleep", "1000"]);
+    edit(&mut f);
+    let out = f.create(&[]);
+    assert!(out.status.success(), "create: {}", f.container_output());
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let pid = f.state()["pid"].as_i64().unwrap();
+    (f, pid)
+}
+
+fn exec_json(f: &Fixture, args: &[&str]) -> Value {
+    let mut full = vec!["exec"];
+    full.extend_from_slice(args);
+    let out = f.rt(&full);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+}
+
+fn ns(pid: i64, name: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The process joins every namespace and the cgroup of the container, and
+/// gets the container's process settings; its exit status is exec's.
+#[test]
+fn exec_joins_the_container_and_inherits_its_process() {
+    let (f, pid) = running("exec", |f| {
+        f.config["process"]["env"] = json!(["PATH=/bin", "FROM_CONFIG=1"]);
+    });
+    let r = exec_json(&f, &["--env", "EXTRA=2", &f.id, "/bin/probe"]);
+    for name in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+        assert_eq!(r["namespaces"][name], ns(pid, name), "{name}");
+    }
+    // Its cgroup namespace is the container's, rooted at the container's
+    // cgroup (exec_detach_writes_the_pid_file compares the host's view).
+    let cgroups = r["cgroups"].as_array().unwrap();
+    assert!(
+        cgroups.iter().all(|c| c.as_str().unwrap().ends_with(":/")),
+        "{cgroups:?}"
+    );
+    // The config's capabilities (AUDIT_WRITE, KILL, NET_BIND_SERVICE).
+    assert_eq!(r["cap_effective"], "0000000020000420");
+    assert_eq!(r["no_new_privs"], "1");
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"FROM_CONFIG=1") && env.contains(&"EXTRA=2"),
+        "{env:?}"
+    );
+    // Only stdio reaches the process (and the probe's own listing fd).
+    let fds: Vec<&String> = r["fds"].as_object().unwrap().keys().collect();
+    assert!(fds.len() <= 4, "{fds:?}");
+    let o = f.rt(&["exec", &f.id, "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+}
+
+/// The flags build the process: user, groups, cwd, capabilities,
+/// no_new_privs.
+#[test]
+fn exec_flags_set_user_cwd_caps() {
+    let (f, _pid) = running("execflags", |f| {
+        f.config["process"]["noNewPrivileges"] = json!(false);
+        f.config["root"]["readonly"] = json!(false);
+    });
+    let r = exec_json(
+        &f,
+        &[
+            "--user",
+            "1000:1001",
+            "--additional-gids",
+            "5",
+            "--cwd",
+            "/tmp",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "--no-new-privs",
+            &f.id,
+            "/bin/probe",
+        ],
+    );
+    assert_eq!(r["uid"], "1000\t1000\t1000\t1000");
+    assert_eq!(r["gid"], "1001\t1001\t1001\t1001");
+    assert_eq!(r["groups"], "5");
+    assert_eq!(r["cwd"], "/tmp");
+    assert_eq!(r["no_new_privs"], "1");
+    let sys_admin = |r: &Value| {
+        u64::from_str_radix(r["cap_effective"].as_str().unwrap(), 16).unwrap() & (1 << 21) != 0
+    };
+    // berth adds --cap to every set, so a non-root user keeps it across
+    // execve; runc 1.1 leaves it out of the inheritable set, and the
+    // ambient one with it.
+    if !is_runc() {
+        assert!(sys_admin(&r), "{}", r["cap_effective"]);
+    }
+    let r = exec_json(&f, &["--cap", "CAP_SYS_ADMIN", &f.id, "/bin/probe"]);
+    assert!(sys_admin(&r), "{}", r["cap_effective"]);
+}
+
+/// --process takes a runtime-spec process, as containerd and podman pass it.
+#[test]
+fn exec_process_json() {
+    let (f, _pid) = running("execproc", |_| {});
+    let process = json!({
+        "terminal": false,
+        "user": {"uid": 2000, "gid": 2000},
+        "args": ["/bin/probe"],
+        "env": ["PATH=/bin", "ONLY=this"],
+        "cwd": "/",
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+                         "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]},
+        "noNewPrivileges": true
+    });
+    let path = f.dir.join("process.json");
+    std::fs::write(&path, process.to_string()).unwrap();
+    let r = exec_json(&f, &["--process", path.to_str().unwrap(), &f.id]);
+    assert_eq!(r["uid"], "2000\t2000\t2000\t2000");
+    assert_eq!(r["cap_effective"], "0000000000000020");
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"ONLY=this") && !env.iter().any(|e| e.starts_with("TERM=")),
+        "{env:?}"
+    );
+}
+
+/// --detach returns once the process runs; --pid-file names it.
+#[test]
+fn exec_detach_writes_the_pid_file() {
+    let (f, init) = running("execdetach", |_| {});
+    let pidfile = f.dir.join("exec.pid");
+    let o = f.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &f.id,
+        "sleep",
+        "999",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("sleep\u{0}999"), "{cmdline:?}");
+    // In the container's cgroups, as the host sees them.
+    let cg = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    assert_eq!(cg(pid as i64), cg(init));
+}
+
+/// --tty: the pty master goes over --console-socket, and the process's
+/// stdio is the terminal.
+#[test]
+fn exec_tty_over_the_console_socket() {
+    let (f, _pid) = running("exectty", |_| {});
+    let sock = f.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conformance::recv_fd(&conn)
+    });
+    let o = f.rt(&[
+        "exec",
+        "--detach",
+        "--tty",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &f.id,
+        "sh",
+        "-c",
+        "tty; echo done",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut master = receiver.join().unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while !text.contains("done") {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+}
+
+/// The container's seccomp filter applies to exec'd processes too.
+#[test]
+fn exec_gets_the_containers_seccomp_filter() {
+    let (f, _pid) = running("execseccomp", |f| {
+        f.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        });
+    });
+    let r = exec_json(&f, &[&f.id, "/bin/probe", "syscall", "121", "0"]);
+    assert_eq!(r["errno"], 13, "{r}");
+}
+
+/// exec into a stopped container fails; into a paused one only with
+/// --ignore-paused.
+#[test]
+fn exec_needs_a_running_container() {
+    let (f, _pid) = running("execstate", |_| {});
+    assert!(f.rt(&["pause", &f.id]).status.success());
+    let o = f.rt(&["exec", &f.id, "true"]);
+    assert!(!o.status.success());
+    if !is_runc() {
+        assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
+    }
+    assert!(f.rt(&["resume", &f.id]).status.success());
+    assert!(f.rt(&["kill", &f.id, "KILL"]).status.success());
+    assert!(f.wait_status("stopped"));
+    let o = f.rt(&["exec", &f.id, "true"]);
+    assert!(!o.status.success());
+}
+
+/// --preserve-fds passes descriptors on; others stay behind.
+#[test]
+fn exec_preserve_fds() {
+    use std::os::unix::process::CommandExt;
+    let (f, _pid) = running("execfds", |_| {});
+    let mut c = f.runtime_cmd(&["exec", "--preserve-fds", "1", &f.id, "/bin/probe"]);
+    c.stdin(std::process::Stdio::null());
+    // SAFETY: only dup2 and open between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            libc::dup2(null, 3);
+            libc::dup2(null, 4);
+            Ok(())
+        });
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fds = r["fds"].as_object().unwrap();
+    assert!(fds.contains_key("3"), "{fds:?}");
+    assert!(
+        !fds.contains_key("4") || fds["4"].as_str().unwrap_or_default().starts_with("/proc"),
+        "{fds:?}"
+    );
+}
+
+/// In a container with its own user namespace, exec joins it too.
+#[test]
+fn exec_joins_a_user_namespace() {
+    let (f, pid) = running("execuserns", |f| {
+        f.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        f.config["linux"]["uidMappings"] = map.clone();
+        f.config["linux"]["gidMappings"] = map;
+    });
+    let r = exec_json(&f, &[&f.id, "/bin/probe"]);
+    assert_eq!(r["namespaces"]["user"], ns(pid, "user"));
+    assert_eq!(r["uid_map"], json!(["0 100000 65536"]));
+    assert_eq!(r["uid"], "0\t0\t0\t0");
+}
+
+/// --ignore-paused: the process starts in the frozen container and runs
+/// once it is resumed.
+#[test]
+fn exec_ignore_paused() {
+    let (f, _pid) = running("execpaused", |_| {});
+    assert!(f.rt(&["pause", &f.id]).status.success());
+    let mut c = f.runtime_cmd(&["exec", "--ignore-paused", &f.id, "sh", "-c", "echo thawed"]);
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(f.rt(&["resume", &f.id]).status.success());
+    let out = conformance::wait_output(child, std::time::Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "thawed");
+}
+
+/// --cgroup runs the process in a sub-cgroup of the container's.
+#[test]
+fn exec_into_a_sub_cgroup() {
+    if is_runc() {
+        return; // runc 1.1 wants the sub-cgroup made beforehand
+    }
+    let (f, _pid) = running("execsubcg", |f| {
+        f.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "cgroup");
+    });
+    let r = exec_json(&f, &["--cgroup", "sub", &f.id, "/bin/probe"]);
+    let cgroups = r["cgroups"].as_array().unwrap();
+    assert!(
+        cgroups
+            .iter()
+            .all(|c| c.as_str().unwrap().ends_with(&format!("/{}/sub", f.id))),
+        "{cgroups:?}"
+    );
+}
