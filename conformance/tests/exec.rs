@@ -320,3 +320,37 @@ fn exec_into_a_sub_cgroup() {
         "{cgroups:?}"
     );
 }
+
+/// --tty in the foreground without a console socket: the runtime copies
+/// the terminal (run under script(1), which gives it one).
+#[test]
+fn exec_tty_in_the_foreground() {
+    let util_linux = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("util-linux"));
+    if !util_linux {
+        eprintln!("skipped: needs script(1) from util-linux");
+        return;
+    }
+    let (f, _pid) = running("exectty2", |_| {});
+    let cmd = format!(
+        "{} --root {} exec -t {} sh -c 'tty; echo done'",
+        conformance::runtime().display(),
+        f.root.display(),
+        f.id
+    );
+    let child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let out = conformance::wait_output(child, std::time::Duration::from_secs(20));
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("done"),
+        "{text:?}"
+    );
+}
