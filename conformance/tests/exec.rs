@@ -354,3 +354,59 @@ fn exec_tty_in_the_foreground() {
         "{text:?}"
     );
 }
+
+/// --pidfd-socket: a pidfd of the new process arrives on the socket.
+#[test]
+fn exec_sends_a_pidfd() {
+    let (f, _pid) = running("execpidfd", |_| {});
+    let sock = f.dir.join("pidfd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conformance::recv_fd(&conn)
+    });
+    let pidfile = f.dir.join("exec.pid");
+    let o = f.rt(&[
+        "exec",
+        "--detach",
+        "--pidfd-socket",
+        sock.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &f.id,
+        "sleep",
+        "999",
+    ]);
+    if is_runc() && !o.status.success() {
+        return; // --pidfd-socket came with runc 1.2
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pidfd = receiver.join().unwrap();
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(info.contains(&format!("Pid:\t{}", pid.trim())), "{info}");
+}
+
+/// An AppArmor profile or SELinux label for an LSM the host does not run
+/// is an error, as for create.
+#[test]
+fn exec_lsm_flags_need_their_lsm() {
+    let (f, _pid) = running("execlsm", |_| {});
+    let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    if !apparmor_on {
+        let o = f.rt(&["exec", "--apparmor", "berth-test", &f.id, "true"]);
+        assert!(!o.status.success());
+    }
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        let o = f.rt(&[
+            "exec",
+            "--process-label",
+            "system_u:system_r:container_t:s0",
+            &f.id,
+            "true",
+        ]);
+        assert!(!o.status.success());
+    }
+}

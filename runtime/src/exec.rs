@@ -86,6 +86,12 @@ pub fn exec(
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid("exec: no command given"));
     }
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    crate::lsm::validate(
+        nonempty(p.apparmor_profile()).as_deref(),
+        nonempty(p.selinux_label()).as_deref(),
+        None,
+    )?;
     let terminal = p.terminal().unwrap_or(false);
     let (console_socket, kept) = match (&opts.console_socket, terminal, keep_console) {
         (Some(path), true, _) => (
