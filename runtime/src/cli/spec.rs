@@ -3,8 +3,7 @@ use std::path::Path;
 use berth::error::SysResult;
 use berth::{Error, Result};
 
-/// runc's default config, minus what berth does not support yet
-/// (linux.resources), with berth's hostname.
+/// runc's default config, with berth's hostname.
 const DEFAULT: &str = r#"{
   "ociVersion": "1.2.0",
   "process": {
@@ -43,6 +42,9 @@ const DEFAULT: &str = r#"{
       "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
   ],
   "linux": {
+    "resources": {
+      "devices": [{ "allow": false, "access": "rwm" }]
+    },
     "namespaces": [
       { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
       { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
