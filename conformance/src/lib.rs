@@ -342,6 +342,30 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::fs::File {
     }
 }
 
+/// What a pty master gives until `marker` appears or the other side closes.
+pub fn read_until(master: &mut File, marker: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while !text.contains(marker) {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+/// The environment of a probe report, as "K=V" strings.
+pub fn env_of(report: &Value) -> Vec<&str> {
+    report["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect()
+}
+
 /// The mount on `target` in a probe report (the last, topmost one).
 pub fn mount_at<'a>(report: &'a Value, target: &str) -> Option<&'a Value> {
     report["mounts"]

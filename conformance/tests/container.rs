@@ -66,12 +66,7 @@ fn process_identity_env_cwd_and_hostname_follow_the_config() {
     assert_eq!(r["umask"], "0027");
     assert_eq!(r["cwd"], "/tmp/work");
     assert_eq!(r["hostname"], "probe-host");
-    let env: Vec<&str> = r["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let env = conformance::env_of(&r);
     assert!(env.contains(&"FOO=bar baz"), "{env:?}");
     assert!(env.contains(&"PATH=/bin"), "{env:?}");
 }
@@ -213,7 +208,6 @@ fn no_pivot_still_runs_in_the_rootfs() {
 
 #[test]
 fn terminal_master_is_sent_over_the_console_socket() {
-    use std::io::Read;
     use std::os::unix::net::UnixListener;
     let mut f = Fixture::new("tty");
     f.config["process"]["terminal"] = json!(true);
@@ -229,14 +223,7 @@ fn terminal_master_is_sent_over_the_console_socket() {
     assert!(out.status.success(), "create: {}", f.container_output());
     let mut master = receiver.join().unwrap();
     assert!(f.rt(&["start", &f.id]).status.success());
-    let mut text = String::new();
-    let mut buf = [0u8; 1024];
-    while !text.contains("done") {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    let text = conformance::read_until(&mut master, "done");
     assert!(text.contains("/dev/pts/"), "{text:?}");
 }
 

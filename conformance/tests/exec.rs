@@ -1,6 +1,5 @@
 //! exec: a second process in a running container, seen from inside.
 
-use std::io::Read;
 use std::os::unix::net::UnixListener;
 
 use conformance::{is_runc, stderr, stdout, Fixture};
@@ -54,12 +53,7 @@ fn exec_joins_the_container_and_inherits_its_process() {
     // The config's capabilities (AUDIT_WRITE, KILL, NET_BIND_SERVICE).
     assert_eq!(r["cap_effective"], "0000000020000420");
     assert_eq!(r["no_new_privs"], "1");
-    let env: Vec<&str> = r["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = conformance::env_of(&r);
     assert!(
         env.contains(&"FROM_CONFIG=1") && env.contains(&"EXTRA=2"),
         "{env:?}"
@@ -132,12 +126,7 @@ fn exec_process_json() {
     let r = exec_json(&f, &["--process", path.to_str().unwrap(), &f.id]);
     assert_eq!(r["uid"], "2000\t2000\t2000\t2000");
     assert_eq!(r["cap_effective"], "0000000000000020");
-    let env: Vec<&str> = r["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = conformance::env_of(&r);
     assert!(
         env.contains(&"ONLY=this") && !env.iter().any(|e| e.starts_with("TERM=")),
         "{env:?}"
@@ -195,14 +184,7 @@ fn exec_tty_over_the_console_socket() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut master = receiver.join().unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 1024];
-    while !text.contains("done") {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    let text = conformance::read_until(&mut master, "done");
     assert!(text.contains("/dev/pts/"), "{text:?}");
 }
 

@@ -254,12 +254,7 @@ fn socket_activation_descriptors_are_passed_on() {
     assert!(out.status.success(), "{}", stderr(&out));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(fd_numbers(&r), vec![0, 1, 2, 3, 4]);
-    let env: Vec<&str> = r["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+    let env = conformance::env_of(&r);
     assert!(env.contains(&"LISTEN_FDS=2"), "{env:?}");
     assert!(env.contains(&"LISTEN_PID=1"), "{env:?}");
 }

@@ -292,6 +292,26 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     dir.remove()
 }
 
+/// A container that has processes (created, running or paused) and the
+/// cgroups they are in, for the commands that work on those (update,
+/// events).
+pub fn live_cgroups(
+    state: Option<State>,
+    status: Status,
+    id: &str,
+) -> Result<(State, crate::cgroups::Cgroups)> {
+    let state = match (state, status) {
+        (Some(s), Status::Created | Status::Running | Status::Paused) => s,
+        _ => return Err(Error::wrong_state(format!("container {id} is not running"))),
+    };
+    let cgroups = state
+        .cgroups
+        .clone()
+        .filter(|c| !c.dirs.is_empty())
+        .ok_or_else(|| Error::wrong_state(format!("container {id} has no cgroups")))?;
+    Ok((state, cgroups))
+}
+
 /// `pause` and `resume`: the freezer of the container's cgroup.
 pub fn set_paused(dir: &ContainerDir, paused: bool) -> Result<()> {
     let (state, status) = loaded(dir)?;

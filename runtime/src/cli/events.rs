@@ -3,7 +3,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use berth::cgroups::stats;
-use berth::state::{Status, Store};
+use berth::state::Store;
 use berth::{Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::json;
@@ -54,15 +54,7 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> Result<()> {
         let dir = store.open(id)?;
         berth::lifecycle::loaded(&dir)?
     };
-    let state = match (state, status) {
-        (Some(s), Status::Created | Status::Running | Status::Paused) => s,
-        _ => return Err(Error::wrong_state(format!("container {id} is not running"))),
-    };
-    let cgroups = state
-        .cgroups
-        .clone()
-        .filter(|c| !c.dirs.is_empty())
-        .ok_or_else(|| Error::wrong_state(format!("container {id} has no cgroups")))?;
+    let (state, cgroups) = berth::lifecycle::live_cgroups(state, status, id)?;
     let emit = |event: serde_json::Value| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{event}");

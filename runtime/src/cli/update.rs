@@ -2,7 +2,7 @@ use std::io::Read;
 use std::path::Path;
 
 use berth::error::SysResult;
-use berth::state::{Status, Store};
+use berth::state::Store;
 use berth::{Error, Result};
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
@@ -95,17 +95,9 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
     let dir = store.open(&a.id)?;
     let (state, status) = berth::lifecycle::loaded(&dir)?;
     let id = &a.id;
-    let state = match (state, status) {
-        (Some(s), Status::Created | Status::Running | Status::Paused) => s,
-        _ => return Err(Error::wrong_state(format!("container {id} is not running"))),
-    };
-    let cgroups = state
-        .cgroups
-        .as_ref()
-        .filter(|c| !c.dirs.is_empty())
-        .ok_or_else(|| Error::wrong_state(format!("container {id} has no cgroups")))?;
-    check_before_update(cgroups, &r)?;
-    let planned = berth::cgroups::resources::plan(cgroups, Some(&r))?;
+    let (_, cgroups) = berth::lifecycle::live_cgroups(state, status, id)?;
+    check_before_update(&cgroups, &r)?;
+    let planned = berth::cgroups::resources::plan(&cgroups, Some(&r))?;
     berth::cgroups::resources::apply_limits(&planned)
 }
 
