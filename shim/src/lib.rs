@@ -1,0 +1,33 @@
+//! containerd-shim-berth-v2: containerd's task API v2 for berth, or for
+//! any runtime with runc's command line (`binary_name`).
+//!
+//! - `service`: the ttrpc task service and the shim's start/delete actions;
+//! - `task`: containers and processes, and the order of their events;
+//! - `runtime`: the runtime binary, driven as containerd's runc wrapper does;
+//! - `reaper`: the one place exits are collected;
+//! - `stdio`, `rootfs`, `options`, `events`, `metrics`, `oom`: one concern each.
+
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod oom;
+pub mod options;
+pub mod reaper;
+pub mod rootfs;
+pub mod runtime;
+pub mod service;
+pub mod stdio;
+pub mod task;
+
+/// containerd's name for this runtime.
+pub const RUNTIME_ID: &str = "io.containerd.berth.v2";
+
+/// The shim's entry point.
+pub fn run() {
+    let config = containerd_shim::Config {
+        // Exits are collected by `reaper`, which must see every child.
+        no_reaper: true,
+        ..Default::default()
+    };
+    containerd_shim::run::<service::Shim>(RUNTIME_ID, Some(config));
+}

@@ -1,0 +1,961 @@
+//! OOM notifications, for the shim's TaskOOM events.
+//!
+//! One [`OomWatcher`] runs one thread with one epoll set for every watched
+//! container:
+//!
+//! - cgroup v1: an eventfd registered through `cgroup.event_control` on the
+//!   container's `memory.oom_control`; each read of the eventfd is one OOM.
+//!   The kernel also signals it when the cgroup is removed, which is told
+//!   apart by the cgroup's files being gone, and drops the watch silently.
+//! - cgroup v2: inotify on `memory.events` (IN_MODIFY) and on the cgroup
+//!   directory (IN_DELETE_SELF); each change that raises the `oom_kill`
+//!   counter is one OOM notification, however much it rose by. The
+//!   directory's removal drops the watch silently.
+//!
+//! [`OomWatcher::watch`] opens the files and hands the watch to the thread
+//! through a mutex'd list and an eventfd in the epoll set; the thread adds it
+//! to the epoll set. All descriptors are non-blocking, so the thread only
+//! ever sleeps in `epoll_wait`.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The epoll token of the wake-up eventfd; watches get tokens from 1 up.
+const WAKE: u64 = 0;
+
+/// Watches containers' memory cgroups for OOM kills and calls `notify` with
+/// the container's id, from the watcher's own thread.
+pub struct OomWatcher {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    epoll: OwnedFd,
+    /// eventfd in the epoll set: written to when `state` has news.
+    wake: File,
+    state: Mutex<State>,
+}
+
+struct State {
+    next_token: u64,
+    /// Watches made by `watch`, not yet in the epoll set.
+    pending: Vec<(u64, Watch)>,
+    /// Watches in the epoll set, by token.
+    active: HashMap<u64, Watch>,
+    stop: bool,
+}
+
+impl State {
+    /// Takes out every watch of `id`, pending or active.
+    fn take(&mut self, id: &str) -> Vec<(u64, Watch)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].1.id == id {
+                out.push(self.pending.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        let tokens: Vec<u64> = self
+            .active
+            .iter()
+            .filter(|(_, w)| w.id == id)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens {
+            if let Some(w) = self.active.remove(&t) {
+                out.push((t, w));
+            }
+        }
+        out
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the maps usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        if let Err(e) = (&self.wake).write_all(&1u64.to_ne_bytes()) {
+            log::warn!("oom watcher: waking the watcher thread: {e}");
+        }
+    }
+
+    /// Takes `w` out of the epoll set (if it is there) and closes it.
+    fn discard(&self, w: Watch) {
+        // ENOENT for a watch still pending: nothing to undo.
+        let _ = epoll_ctl(
+            self.epoll.as_fd(),
+            libc::EPOLL_CTL_DEL,
+            w.fd(),
+            WAKE, // ignored by EPOLL_CTL_DEL
+        );
+    }
+}
+
+impl OomWatcher {
+    /// Starts the watcher thread. `notify` gets the id of a container each
+    /// time that container's memory cgroup has an OOM kill.
+    pub fn start(notify: impl Fn(&str) + Send + 'static) -> io::Result<OomWatcher> {
+        // SAFETY: epoll_create1 takes no pointers; a non-negative result is
+        // a new descriptor nothing else owns.
+        let epoll = unsafe { owned(libc::epoll_create1(libc::EPOLL_CLOEXEC)) }?;
+        let wake = eventfd()?;
+        epoll_ctl(epoll.as_fd(), libc::EPOLL_CTL_ADD, wake.as_fd(), WAKE)?;
+        let shared = Arc::new(Shared {
+            epoll,
+            wake: File::from(wake),
+            state: Mutex::new(State {
+                next_token: WAKE + 1,
+                pending: Vec::new(),
+                active: HashMap::new(),
+                stop: false,
+            }),
+        });
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("oom-watcher".into())
+            .spawn(move || run(&theirs, notify))?;
+        Ok(OomWatcher { shared })
+    }
+
+    /// Watches the memory cgroup `pid` is in for OOM kills, reporting them
+    /// as `id`'s. A second watch of the same id replaces the first.
+    pub fn watch(&self, id: &str, pid: i32) -> io::Result<()> {
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+        for dir in memory_cgroup_dirs(&cgroup, &mountinfo) {
+            let w = match &dir {
+                CgroupDir::V1(d) if d.join("memory.oom_control").exists() => Watch::v1(id, d)?,
+                CgroupDir::V2(d) if d.join("memory.events").exists() => Watch::v2(id, d)?,
+                _ => continue,
+            };
+            self.add(w);
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no memory cgroup found for pid {pid}"),
+        ))
+    }
+
+    /// Stops watching `id` (no-op when it is not watched).
+    pub fn forget(&self, id: &str) {
+        let gone = self.shared.lock().take(id);
+        for (_, w) in gone {
+            self.shared.discard(w);
+        }
+    }
+
+    fn add(&self, w: Watch) {
+        let old = {
+            let mut st = self.shared.lock();
+            let old = st.take(&w.id);
+            let token = st.next_token;
+            st.next_token += 1;
+            st.pending.push((token, w));
+            old
+        };
+        for (_, w) in old {
+            self.shared.discard(w);
+        }
+        self.shared.wake();
+    }
+}
+
+impl Drop for OomWatcher {
+    /// Tells the thread to stop; it exits at its next wake-up, without being
+    /// joined (a `notify` blocked on the dropping thread cannot deadlock).
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake();
+    }
+}
+
+/// The watcher thread.
+fn run(shared: &Shared, notify: impl Fn(&str)) {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    loop {
+        let n = match epoll_wait(shared.epoll.as_fd(), &mut events) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Should not happen; pause rather than spin.
+                log::warn!("oom watcher: epoll_wait: {e}");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        for ev in &events[..n] {
+            let token = ev.u64;
+            if token == WAKE {
+                let mut buf = [0u8; 8];
+                let _ = (&shared.wake).read(&mut buf);
+                let mut st = shared.lock();
+                if st.stop {
+                    return;
+                }
+                let pending = std::mem::take(&mut st.pending);
+                for (t, w) in pending {
+                    match epoll_ctl(shared.epoll.as_fd(), libc::EPOLL_CTL_ADD, w.fd(), t) {
+                        Ok(()) => {
+                            st.active.insert(t, w);
+                        }
+                        Err(e) => log::warn!("oom watcher: cannot watch {}: {e}", w.id),
+                    }
+                }
+                continue;
+            }
+            let mut fire = None;
+            let mut dead = None;
+            {
+                let mut st = shared.lock();
+                // Forgotten since epoll_wait returned: nothing to do.
+                let Some(w) = st.active.get_mut(&token) else {
+                    continue;
+                };
+                let check = w.check().unwrap_or_else(|e| {
+                    log::warn!("oom watcher: dropping the watch of {}: {e}", w.id);
+                    Check {
+                        oom: false,
+                        gone: true,
+                    }
+                });
+                if check.oom {
+                    fire = Some(w.id.clone());
+                }
+                if check.gone {
+                    dead = st.active.remove(&token);
+                }
+            }
+            if let Some(w) = dead {
+                shared.discard(w);
+            }
+            if let Some(id) = fire {
+                let call = std::panic::AssertUnwindSafe(|| notify(&id));
+                if std::panic::catch_unwind(call).is_err() {
+                    log::warn!("oom watcher: notify panicked for {id}");
+                }
+            }
+        }
+    }
+}
+
+/// One watched container.
+struct Watch {
+    id: String,
+    kind: Kind,
+}
+
+enum Kind {
+    V1 {
+        /// The eventfd the kernel signals on OOM and on the cgroup's removal.
+        event: File,
+        /// Kept open: reading it fails once the cgroup is removed.
+        oom_control: File,
+        dir: PathBuf,
+    },
+    V2 {
+        inotify: File,
+        file_wd: i32,
+        dir_wd: i32,
+        events: PathBuf,
+        last_oom_kill: u64,
+    },
+}
+
+/// What one readiness of a watch's descriptor meant.
+struct Check {
+    oom: bool,
+    gone: bool,
+}
+
+impl Watch {
+    fn v1(id: &str, dir: &Path) -> io::Result<Watch> {
+        let event = File::from(eventfd()?);
+        let oom_control = File::open(dir.join("memory.oom_control"))?;
+        let line = format!("{} {}", event.as_raw_fd(), oom_control.as_raw_fd());
+        OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.event_control"))?
+            .write_all(line.as_bytes())?;
+        Ok(Watch {
+            id: id.to_string(),
+            kind: Kind::V1 {
+                event,
+                oom_control,
+                dir: dir.to_path_buf(),
+            },
+        })
+    }
+
+    fn v2(id: &str, dir: &Path) -> io::Result<Watch> {
+        // SAFETY: inotify_init1 takes no pointers; a non-negative result is
+        // a new descriptor nothing else owns.
+        let inotify = unsafe { owned(libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK)) }?;
+        let events = dir.join("memory.events");
+        // Watch first, then read: an OOM in between is not missed.
+        let file_wd = inotify_add_watch(inotify.as_fd(), &events, libc::IN_MODIFY)?;
+        let dir_wd = inotify_add_watch(inotify.as_fd(), dir, libc::IN_DELETE_SELF)?;
+        let last_oom_kill = oom_kill_count(&std::fs::read_to_string(&events)?).unwrap_or(0);
+        Ok(Watch {
+            id: id.to_string(),
+            kind: Kind::V2 {
+                inotify: File::from(inotify),
+                file_wd,
+                dir_wd,
+                events,
+                last_oom_kill,
+            },
+        })
+    }
+
+    /// The descriptor in the epoll set.
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.kind {
+            Kind::V1 { event, .. } => event.as_fd(),
+            Kind::V2 { inotify, .. } => inotify.as_fd(),
+        }
+    }
+
+    /// Consumes what made the descriptor readable.
+    fn check(&mut self) -> io::Result<Check> {
+        match &mut self.kind {
+            Kind::V1 {
+                event,
+                oom_control,
+                dir,
+            } => {
+                let mut buf = [0u8; 8];
+                match (&*event).read(&mut buf) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(Check {
+                            oom: false,
+                            gone: false,
+                        })
+                    }
+                    Err(e) => return Err(e),
+                }
+                // The kernel signals removal like an OOM: a removed cgroup's
+                // open files fail to read (ENODEV) and its path is gone.
+                let mut probe = [0u8; 128];
+                let alive = oom_control.read_at(&mut probe, 0).is_ok()
+                    && dir.join("memory.oom_control").exists();
+                Ok(Check {
+                    oom: alive,
+                    gone: !alive,
+                })
+            }
+            Kind::V2 {
+                inotify,
+                file_wd,
+                dir_wd,
+                events,
+                last_oom_kill,
+            } => {
+                let (mut modified, mut gone) = (false, false);
+                // Room for many events; a read returns whole events only.
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match (&*inotify).read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    };
+                    for (wd, mask) in inotify_events(&buf[..n]) {
+                        if mask & libc::IN_Q_OVERFLOW != 0 {
+                            modified = true;
+                        }
+                        if wd == *dir_wd && mask & (libc::IN_DELETE_SELF | libc::IN_IGNORED) != 0 {
+                            gone = true;
+                        }
+                        if wd == *file_wd {
+                            modified |= mask & libc::IN_MODIFY != 0;
+                            gone |= mask & libc::IN_IGNORED != 0;
+                        }
+                    }
+                }
+                let mut oom = false;
+                if modified {
+                    match std::fs::read_to_string(&*events) {
+                        Ok(text) => {
+                            // No counter (say, a torn read): keep the last one.
+                            if let Some(now) = oom_kill_count(&text) {
+                                oom = now > *last_oom_kill;
+                                *last_oom_kill = now;
+                            }
+                        }
+                        Err(_) => gone = true,
+                    }
+                }
+                Ok(Check { oom, gone })
+            }
+        }
+    }
+}
+
+/// `(wd, mask)` of each `struct inotify_event` in `buf`.
+fn inotify_events(buf: &[u8]) -> Vec<(i32, u32)> {
+    const HEADER: usize = 16; // wd, mask, cookie, len
+    let word = |b: &[u8]| -> [u8; 4] { [b[0], b[1], b[2], b[3]] };
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + HEADER <= buf.len() {
+        let h = &buf[off..off + HEADER];
+        let wd = i32::from_ne_bytes(word(&h[0..4]));
+        let mask = u32::from_ne_bytes(word(&h[4..8]));
+        let len = u32::from_ne_bytes(word(&h[12..16])) as usize;
+        out.push((wd, mask));
+        off += HEADER + len;
+    }
+    out
+}
+
+/// The `oom_kill` line of memory.events.
+fn oom_kill_count(memory_events: &str) -> Option<u64> {
+    memory_events.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == "oom_kill").then(|| v.trim().parse().ok())?
+    })
+}
+
+/// A memory cgroup directory a process may be in.
+#[derive(Debug, PartialEq, Eq)]
+enum CgroupDir {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+/// A cgroup file system in mountinfo.
+#[derive(Debug, PartialEq, Eq)]
+struct CgroupMount {
+    /// The hierarchy's directory mounted there.
+    root: PathBuf,
+    point: PathBuf,
+    v2: bool,
+    /// A v1 hierarchy with the memory controller.
+    memory: bool,
+}
+
+/// Where the memory cgroup of a process may be, most likely first: its v1
+/// memory cgroup under each mount of the v1 memory hierarchy, then its v2
+/// cgroup under each cgroup2 mount (on a hybrid host the unified hierarchy
+/// has no memory controller; the caller checks which files exist).
+/// `proc_cgroup` is /proc/PID/cgroup, `mountinfo` /proc/self/mountinfo.
+fn memory_cgroup_dirs(proc_cgroup: &str, mountinfo: &str) -> Vec<CgroupDir> {
+    let (v1, v2) = parse_proc_cgroup(proc_cgroup);
+    let mounts = parse_mountinfo(mountinfo);
+    let mut out = Vec::new();
+    for (path, want_v2) in [(v1, false), (v2, true)] {
+        let Some(path) = path else { continue };
+        for m in &mounts {
+            if m.v2 != want_v2 || (!want_v2 && !m.memory) {
+                continue;
+            }
+            let Ok(rel) = Path::new(&path).strip_prefix(&m.root) else {
+                continue;
+            };
+            let dir = m.point.join(rel);
+            let dir = if want_v2 {
+                CgroupDir::V2(dir)
+            } else {
+                CgroupDir::V1(dir)
+            };
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+    }
+    out
+}
+
+/// From /proc/PID/cgroup: the v1 memory cgroup's path and the v2 path.
+fn parse_proc_cgroup(text: &str) -> (Option<String>, Option<String>) {
+    let (mut v1, mut v2) = (None, None);
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if id == "0" && controllers.is_empty() {
+            v2 = Some(path.to_string());
+        } else if controllers.split(',').any(|c| c == "memory") {
+            v1 = Some(path.to_string());
+        }
+    }
+    (v1, v2)
+}
+
+/// The cgroup (v1 and v2) mounts in mountinfo.
+fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
+    text.lines()
+        .filter_map(|line| {
+            // id parent major:minor root point options [optional...] - type source super-options
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let mut post = post.split(' ');
+            let (fstype, _source) = (post.next()?, post.next()?);
+            let options = post.next().unwrap_or("");
+            let v2 = match fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => return None,
+            };
+            Some(CgroupMount {
+                root: unescape(pre.get(3)?),
+                point: unescape(pre.get(4)?),
+                v2,
+                memory: !v2 && options.split(',').any(|o| o == "memory"),
+            })
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| {
+            b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) && d[0] <= b'3'
+        });
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Takes ownership of a descriptor a syscall just returned, or its error.
+///
+/// # Safety
+/// `fd` must be a syscall's return value: negative on error, else a new
+/// descriptor that nothing else owns or will close.
+unsafe fn owned(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the caller guarantees fd is new and unowned.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a non-negative result is a new
+    // descriptor nothing else owns.
+    unsafe { owned(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK)) }
+}
+
+fn epoll_ctl(epoll: BorrowedFd, op: libc::c_int, fd: BorrowedFd, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: token,
+    };
+    // SAFETY: both descriptors are open for the call (borrowed), and `ev` is
+    // a valid epoll_event that outlives it; the kernel copies it.
+    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn epoll_wait(epoll: BorrowedFd, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+    let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: the kernel writes at most `max` entries into `events`, a
+    // buffer we own exclusively for the call; the descriptor is open.
+    let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max, -1) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+fn inotify_add_watch(inotify: BorrowedFd, path: &Path, mask: u32) -> io::Result<i32> {
+    let c = CString::new(OsStr::as_bytes(path.as_os_str()))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: the descriptor is open and `c` is a NUL-terminated string that
+    // outlives the call; the kernel only reads it.
+    let wd = unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), c.as_ptr(), mask) };
+    if wd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(wd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    const HYBRID_MOUNTINFO: &str = "\
+24 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:9 - cgroup cgroup rw,cpu,cpuacct
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+";
+
+    const HYBRID_CGROUP: &str = "\
+9:name=systemd:/default/c1
+8:pids:/default/c1
+4:memory:/default/c1
+1:cpu,cpuacct:/default/c1
+0::/default/c1
+";
+
+    #[test]
+    fn hybrid_prefers_v1_memory() {
+        assert_eq!(
+            memory_cgroup_dirs(HYBRID_CGROUP, HYBRID_MOUNTINFO),
+            vec![
+                CgroupDir::V1("/sys/fs/cgroup/memory/default/c1".into()),
+                CgroupDir::V2("/sys/fs/cgroup/unified/default/c1".into()),
+            ]
+        );
+        // Not in a v1 memory cgroup: only the v2 one.
+        let only_v2 = "1:cpu:/x\n0::/default/c1\n";
+        assert_eq!(
+            memory_cgroup_dirs(only_v2, HYBRID_MOUNTINFO),
+            vec![CgroupDir::V2("/sys/fs/cgroup/unified/default/c1".into())]
+        );
+    }
+
+    #[test]
+    fn unified_host() {
+        let mountinfo = "\
+25 30 0:23 / /proc rw,nosuid - proc proc rw
+26 24 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+        let cgroup = "0::/system.slice/containerd.service/k8s.io/abc\n";
+        assert_eq!(
+            memory_cgroup_dirs(cgroup, mountinfo),
+            vec![CgroupDir::V2(
+                "/sys/fs/cgroup/system.slice/containerd.service/k8s.io/abc".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn mount_roots_and_escapes() {
+        // The hierarchy mounted from a sub-directory (say, in a container),
+        // twice, once at a path with a space; and a memory mount elsewhere.
+        let mountinfo = "\
+50 40 0:32 /kubepods /host\\040cg/memory ro master:1 - cgroup cgroup rw,memory
+51 40 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+52 40 0:32 /other /mnt rw - cgroup cgroup rw,memory
+";
+        let cgroup = "4:memory:/kubepods/pod1/c1\n";
+        assert_eq!(
+            memory_cgroup_dirs(cgroup, mountinfo),
+            vec![
+                CgroupDir::V1("/host cg/memory/pod1/c1".into()),
+                CgroupDir::V1("/sys/fs/cgroup/memory/kubepods/pod1/c1".into()),
+            ]
+        );
+        // A prefix that is not a whole path component does not count.
+        assert_eq!(
+            memory_cgroup_dirs("4:memory:/kubepodsX/c1\n", mountinfo),
+            vec![CgroupDir::V1("/sys/fs/cgroup/memory/kubepodsX/c1".into())]
+        );
+        assert_eq!(
+            unescape("a\\134b\\011c\\\\d\\9"),
+            PathBuf::from("a\\b\tc\\\\d\\9")
+        );
+    }
+
+    #[test]
+    fn nothing_found() {
+        assert!(memory_cgroup_dirs("", HYBRID_MOUNTINFO).is_empty());
+        assert!(memory_cgroup_dirs(HYBRID_CGROUP, "").is_empty());
+        assert!(memory_cgroup_dirs("garbage\n::\n", "garbage - x\n - \n").is_empty());
+    }
+
+    #[test]
+    fn memory_events_counter() {
+        let text = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 1\n";
+        assert_eq!(oom_kill_count(text), Some(2));
+        assert_eq!(oom_kill_count("oom 3\n"), None);
+        assert_eq!(oom_kill_count(""), None);
+    }
+
+    fn collector() -> (OomWatcher, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel();
+        let w = OomWatcher::start(move |id| {
+            let _ = tx.send(id.to_string());
+        })
+        .unwrap();
+        (w, rx)
+    }
+
+    /// Waits until the watcher thread has no watches left.
+    fn wait_empty(w: &OomWatcher) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let st = w.shared.lock();
+            if st.active.is_empty() && st.pending.is_empty() {
+                return true;
+            }
+            drop(st);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Removes a directory tree on drop, even if the test failed.
+    struct TempDir(PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The v2 logic on plain files: inotify behaves the same on them.
+    #[test]
+    fn v2_counts_oom_kills_and_drops_removed_cgroups() {
+        let dir = std::env::temp_dir().join(format!("berth-oom-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let guard = TempDir(dir.clone());
+        let events = dir.join("memory.events");
+        let write = |oom_kill: u64, max: u64| {
+            let text = format!("low 0\nhigh 0\nmax {max}\noom {oom_kill}\noom_kill {oom_kill}\n");
+            std::fs::write(&events, text).unwrap();
+        };
+        write(4, 0);
+
+        let (w, rx) = collector();
+        w.add(Watch::v2("c2", &dir).unwrap());
+        // Changes without a new OOM kill: nothing.
+        write(4, 1);
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        write(5, 2);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "c2");
+        write(5, 3);
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        write(7, 3);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "c2");
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+
+        // Removal: dropped silently.
+        drop(guard);
+        assert!(wait_empty(&w), "watch not dropped after removal");
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn forget_and_replace() {
+        let dir = std::env::temp_dir().join(format!("berth-oom-forget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let _guard = TempDir(dir.clone());
+        let events = dir.join("memory.events");
+        std::fs::write(&events, "oom_kill 0\n").unwrap();
+
+        let (w, rx) = collector();
+        w.add(Watch::v2("a", &dir).unwrap());
+        w.add(Watch::v2("a", &dir).unwrap());
+        w.add(Watch::v2("b", &dir).unwrap());
+        w.forget("b");
+        w.forget("nobody");
+        std::fs::write(&events, "oom_kill 1\n").unwrap();
+        // One watch of "a" (the second replaced the first), none of "b".
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "a");
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        w.forget("a");
+        assert!(wait_empty(&w));
+        std::fs::write(&events, "oom_kill 2\n").unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn watch_fails_cleanly() {
+        let (w, _rx) = collector();
+        assert!(w.watch("x", i32::MAX).is_err());
+        assert!(w.watch("x", -5).is_err());
+    }
+
+    /// The cgroup and the child in it, cleaned up on drop.
+    struct V1Cgroup {
+        dir: PathBuf,
+        child: Option<libc::pid_t>,
+    }
+
+    impl V1Cgroup {
+        fn cleanup(&mut self) {
+            if let Some(pid) = self.child.take() {
+                // SAFETY: plain syscalls on our own child's pid; status is a
+                // valid out-pointer for waitpid.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut status = 0;
+                    libc::waitpid(pid, &mut status, 0);
+                }
+            }
+            // The cgroup is empty once the child is reaped; retry in case
+            // the kernel is still tearing it down.
+            for _ in 0..50 {
+                match std::fs::remove_dir(&self.dir) {
+                    Ok(()) => return,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+            eprintln!("could not remove {}", self.dir.display());
+        }
+    }
+
+    impl Drop for V1Cgroup {
+        fn drop(&mut self) {
+            self.cleanup();
+        }
+    }
+
+    #[test]
+    fn v1_oom_kill_is_reported() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping v1_oom_kill_is_reported: not root");
+            return;
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let Some(mount) = parse_mountinfo(&mountinfo)
+            .into_iter()
+            .find(|m| m.memory && m.root == Path::new("/"))
+        else {
+            eprintln!("skipping v1_oom_kill_is_reported: no cgroup v1 memory controller");
+            return;
+        };
+        let dir = mount
+            .point
+            .join(format!("berth-oom-test-{}", std::process::id()));
+        let mut cg = V1Cgroup {
+            dir: dir.clone(),
+            child: None,
+        };
+        std::fs::create_dir(&dir).unwrap();
+        let limit = (8u64 << 20).to_string();
+        std::fs::write(dir.join("memory.limit_in_bytes"), &limit).unwrap();
+        if dir.join("memory.memsw.limit_in_bytes").exists() {
+            std::fs::write(dir.join("memory.memsw.limit_in_bytes"), &limit).unwrap();
+        }
+        let _ = std::fs::write(dir.join("memory.swappiness"), "0");
+
+        let procs = OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+            .unwrap();
+        let (mut ready_r, ready_w) = std::io::pipe().unwrap();
+        let (go_r, mut go_w) = std::io::pipe().unwrap();
+        let (procs_fd, ready_fd, go_fd) =
+            (procs.as_raw_fd(), ready_w.as_raw_fd(), go_r.as_raw_fd());
+
+        // SAFETY: the child only makes async-signal-safe calls (write, read,
+        // mmap, _exit) on descriptors and memory prepared before the fork,
+        // and never returns into Rust code, so the other test threads' state
+        // (locks, allocator) copied into it does not matter.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above; all pointers are to live local buffers.
+            unsafe {
+                if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+                    libc::_exit(2);
+                }
+                libc::write(ready_fd, b"r".as_ptr().cast(), 1);
+                let mut b = 0u8;
+                if libc::read(go_fd, (&mut b as *mut u8).cast(), 1) != 1 {
+                    libc::_exit(3);
+                }
+                let size = 64usize << 20;
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if p == libc::MAP_FAILED {
+                    libc::_exit(4);
+                }
+                let p = p.cast::<u8>();
+                let mut off = 0;
+                while off < size {
+                    std::ptr::write_volatile(p.add(off), 1);
+                    off += 4096;
+                }
+                libc::_exit(0);
+            }
+        }
+        assert!(pid > 0, "fork: {}", io::Error::last_os_error());
+        cg.child = Some(pid);
+        drop((ready_w, go_r, procs));
+
+        let mut b = [0u8; 1];
+        assert_eq!(
+            ready_r.read(&mut b).unwrap(),
+            1,
+            "child did not join the cgroup"
+        );
+
+        let (w, rx) = collector();
+        w.watch("oom-test", pid).unwrap();
+        {
+            let st = w.shared.lock();
+            let kind = st
+                .pending
+                .iter()
+                .map(|(_, w)| &w.kind)
+                .chain(st.active.values().map(|w| &w.kind))
+                .next();
+            assert!(matches!(kind, Some(Kind::V1 { dir: d, .. }) if *d == dir));
+        }
+        go_w.write_all(b"g").unwrap();
+
+        let got = rx.recv_timeout(Duration::from_secs(10));
+        assert_eq!(got.as_deref(), Ok("oom-test"), "no OOM notification");
+
+        // The child was the OOM killer's victim.
+        let mut status = 0;
+        // SAFETY: waiting for our own child; status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        cg.child = None;
+        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
+        let oom_control = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap();
+        assert!(
+            oom_kill_count(&oom_control).unwrap_or(0) >= 1,
+            "{oom_control}"
+        );
+
+        // Removing the cgroup signals the eventfd too: dropped, not reported.
+        cg.cleanup();
+        assert!(!dir.exists());
+        assert!(
+            wait_empty(&w),
+            "watch not dropped after the cgroup's removal"
+        );
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+}

@@ -1,0 +1,583 @@
+//! A container process's stdio, kept by the shim so it outlives containerd.
+//!
+//! containerd names each stream by URI:
+//! - a plain path (or `fifo://`): a fifo containerd reads or writes. The
+//!   process gets a pipe and a shim thread copies between pipe and fifo,
+//!   so the process never sees containerd come and go. Output fifos are
+//!   opened read-write, so a missing reader blocks rather than breaks the
+//!   process, as containerd's own shim does.
+//! - `file:///path`: the process writes to the file directly, no copy.
+//! - `binary:///path?k=v`: a logging program gets the read ends of the
+//!   stdout and stderr pipes as fds 3 and 4 and closes fd 5 when ready.
+//!
+//! With a terminal, the runtime sends the pty master through a console
+//! socket; stdin and stdout are copied to and from it.
+//!
+//! Copy loops poll a cancel pipe beside their source, so delete can stop a
+//! copy that would otherwise wait for a writer that never comes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Error, Result};
+use crate::reaper;
+use crate::runtime::ChildIo;
+
+/// The stdio a task or exec request asks for.
+#[derive(Clone, Debug, Default)]
+pub struct StdioSpec {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// Who owns the pipes (`io_uid`/`io_gid`), so a non-root process can
+/// reopen its own /proc/self/fd/N.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What the logging binary is told about the container.
+pub struct LogContext<'a> {
+    pub namespace: &'a str,
+    pub id: &'a str,
+}
+
+type SharedWriter = Arc<Mutex<Option<File>>>;
+
+/// The shim's side of one process's stdio.
+pub struct ProcessIo {
+    spec: StdioSpec,
+    owner: Owner,
+    /// Where stdin data goes (a pipe, or the pty master); None once closed.
+    stdin: SharedWriter,
+    console: Option<File>,
+    copies: Vec<JoinHandle<()>>,
+    stdin_copy: Option<JoinHandle<()>>,
+    /// Writing a byte here (or closing it) stops every copy loop.
+    cancel: OwnedFd,
+    cancel_reader: Arc<OwnedFd>,
+}
+
+/// A listening console socket in a private directory.
+pub struct ConsoleSocket {
+    dir: PathBuf,
+    listener: UnixListener,
+}
+
+impl ProcessIo {
+    /// Sets up the shim side and returns the process side of its stdio,
+    /// plus the console socket the runtime must send a pty master to.
+    pub fn prepare(
+        spec: &StdioSpec,
+        owner: Owner,
+        log: LogContext,
+    ) -> Result<(ProcessIo, ChildIo, Option<ConsoleSocket>)> {
+        let (cancel_reader, cancel) = pipe()?;
+        let mut pio = ProcessIo {
+            spec: spec.clone(),
+            owner,
+            stdin: Arc::new(Mutex::new(None)),
+            console: None,
+            copies: Vec::new(),
+            stdin_copy: None,
+            cancel,
+            cancel_reader: Arc::new(cancel_reader),
+        };
+        if spec.terminal {
+            return Ok((pio, ChildIo::default(), Some(ConsoleSocket::new()?)));
+        }
+        let mut child = ChildIo::default();
+        if !spec.stdin.is_empty() {
+            let (r, w) = pio.owned_pipe()?;
+            child.stdin = Some(r);
+            *pio.stdin.lock().unwrap() = Some(File::from(w));
+            pio.start_stdin_copy(fifo_path(&spec.stdin)?);
+        }
+        match Uri::parse(&spec.stdout)? {
+            Uri::None => {}
+            Uri::Fifo(path) => {
+                let (r, w) = pio.owned_pipe()?;
+                child.stdout = Some(w);
+                pio.start_output_copy(r, path);
+            }
+            Uri::File(path) => {
+                let f = open_log_file(&path)?;
+                child.stderr = Some(
+                    f.try_clone()
+                        .map_err(Error::io(format!("dup {}", path.display())))?
+                        .into(),
+                );
+                child.stdout = Some(f.into());
+                return Ok((pio, child, None));
+            }
+            Uri::Binary(path, args) => {
+                let (out_r, out_w) = pio.owned_pipe()?;
+                let (err_r, err_w) = pio.owned_pipe()?;
+                start_logger(&path, &args, &log, out_r, err_r)?;
+                child.stdout = Some(out_w);
+                child.stderr = Some(err_w);
+                return Ok((pio, child, None));
+            }
+        }
+        match Uri::parse(&spec.stderr)? {
+            Uri::Fifo(path) => {
+                let (r, w) = pio.owned_pipe()?;
+                child.stderr = Some(w);
+                pio.start_output_copy(r, path);
+            }
+            Uri::None => {}
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "stderr {:?}: file and binary logging are set through stdout",
+                    spec.stderr
+                )))
+            }
+        }
+        Ok((pio, child, None))
+    }
+
+    /// Takes the pty master the runtime sent and starts copying.
+    pub fn attach_console(&mut self, socket: ConsoleSocket) -> Result<()> {
+        let master = socket.receive()?;
+        let dup = master
+            .try_clone()
+            .map_err(Error::io("dup the console master"))?;
+        if !self.spec.stdin.is_empty() {
+            *self.stdin.lock().unwrap() = Some(
+                master
+                    .try_clone()
+                    .map_err(Error::io("dup the console master"))?,
+            );
+            self.start_stdin_copy(fifo_path(&self.spec.stdin)?);
+        }
+        if let Uri::Fifo(path) = Uri::parse(&self.spec.stdout)? {
+            self.start_output_copy(dup.into(), path);
+        }
+        self.console = Some(master);
+        Ok(())
+    }
+
+    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        let Some(master) = &self.console else {
+            return Err(Error::FailedPrecondition(
+                "the process has no terminal".into(),
+            ));
+        };
+        let ws = libc::winsize {
+            ws_row: height as u16,
+            ws_col: width as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is
+        // valid for the duration of the call; the fd is an open pty master.
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(Error::Io {
+                context: "ioctl TIOCSWINSZ on the console".into(),
+                err: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
+    /// CloseIO: the process sees end of file on stdin.
+    pub fn close_stdin(&self) {
+        self.stdin.lock().unwrap().take();
+    }
+
+    /// Waits for the output copies to drain (the process and everything
+    /// holding its stdout gone), at most `limit`, then stops every copy.
+    pub fn finish(mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.copies.iter().any(|c| !c.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = nix::unistd::write(&self.cancel, b"x");
+        for c in self.copies.drain(..).chain(self.stdin_copy.take()) {
+            let _ = c.join();
+        }
+    }
+
+    fn owned_pipe(&self) -> Result<(OwnedFd, OwnedFd)> {
+        let (r, w) = pipe()?;
+        for fd in [&r, &w] {
+            nix::unistd::fchown(
+                fd.as_raw_fd(),
+                Some(self.owner.uid.into()),
+                Some(self.owner.gid.into()),
+            )
+            .map_err(|e| Error::Io {
+                context: "fchown a stdio pipe to io_uid/io_gid".into(),
+                err: e.into(),
+            })?;
+        }
+        Ok((r, w))
+    }
+
+    fn start_stdin_copy(&mut self, fifo: PathBuf) {
+        let dest = self.stdin.clone();
+        let cancel = self.cancel_reader.clone();
+        self.stdin_copy = Some(copy_thread("stdin", move || {
+            // Non-blocking open never waits for a writer; poll reports
+            // POLLHUP only once a writer has come and gone.
+            let Ok(src) = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+            else {
+                log::warn!("open stdin fifo {}", fifo.display());
+                return;
+            };
+            copy_loop(&src, &cancel, |data| match dest.lock().unwrap().as_mut() {
+                Some(w) => w.write_all(data).is_ok(),
+                None => false,
+            });
+            // End of input: the process sees EOF.
+            dest.lock().unwrap().take();
+        }));
+    }
+
+    fn start_output_copy(&mut self, src: OwnedFd, fifo: PathBuf) {
+        let cancel = self.cancel_reader.clone();
+        self.copies.push(copy_thread("output", move || {
+            let Ok(mut dest) = OpenOptions::new().read(true).write(true).open(&fifo) else {
+                log::warn!("open output fifo {}", fifo.display());
+                return;
+            };
+            copy_loop(&File::from(src), &cancel, |data| {
+                dest.write_all(data).is_ok()
+            });
+        }));
+    }
+}
+
+fn copy_thread(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(format!("io-{name}"))
+        .stack_size(64 * 1024)
+        .spawn(f)
+        .expect("spawn an io thread")
+}
+
+/// Copies from `src` until end of file, an error, `sink` refusing, or the
+/// cancel pipe becoming readable.
+fn copy_loop(src: &File, cancel: &OwnedFd, mut sink: impl FnMut(&[u8]) -> bool) {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut src_ref = src;
+    loop {
+        let mut fds = [
+            PollFd::new(src.as_fd(), PollFlags::POLLIN),
+            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        if fds[1].any().unwrap_or(true) {
+            return;
+        }
+        let ready = fds[0].revents().unwrap_or(PollFlags::empty());
+        if ready.is_empty() {
+            continue;
+        }
+        match src_ref.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if !sink(&buf[..n]) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if ready.contains(PollFlags::POLLHUP) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EIO: every pty slave is closed.
+            Err(_) => return,
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::Io {
+        context: "pipe2".into(),
+        err: e.into(),
+    })
+}
+
+enum Uri {
+    None,
+    Fifo(PathBuf),
+    File(PathBuf),
+    Binary(PathBuf, Vec<(String, String)>),
+}
+
+impl Uri {
+    fn parse(s: &str) -> Result<Uri> {
+        if s.is_empty() {
+            return Ok(Uri::None);
+        }
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Ok(Uri::Fifo(PathBuf::from(s)));
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let path = PathBuf::from(percent_decode(path));
+        if !path.is_absolute() {
+            return Err(Error::InvalidArgument(format!(
+                "stdio URI {s:?}: the path must be absolute"
+            )));
+        }
+        match scheme {
+            "fifo" => Ok(Uri::Fifo(path)),
+            "file" => Ok(Uri::File(path)),
+            "binary" => {
+                let args = query
+                    .split('&')
+                    .filter(|kv| !kv.is_empty())
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        (percent_decode(k), percent_decode(v))
+                    })
+                    .collect();
+                Ok(Uri::Binary(path, args))
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "stdio URI {s:?}: unknown scheme {other:?} (fifo, file and binary are supported)"
+            ))),
+        }
+    }
+}
+
+fn fifo_path(s: &str) -> Result<PathBuf> {
+    match Uri::parse(s)? {
+        Uri::Fifo(p) => Ok(p),
+        _ => Err(Error::InvalidArgument(format!(
+            "stdin {s:?} must be a fifo"
+        ))),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn open_log_file(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("mkdir {}", dir.display())))?;
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(Error::io(format!("open log file {}", path.display())))
+}
+
+/// Starts a logging binary the way containerd's shims do: stdout and
+/// stderr pipes on fds 3 and 4, and fd 5 closed once it is ready.
+fn start_logger(
+    path: &Path,
+    args: &[(String, String)],
+    log: &LogContext,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let (ready_r, ready_w) = pipe()?;
+    let mut cmd = Command::new(path);
+    for (k, v) in args {
+        if v.is_empty() {
+            cmd.arg(k);
+        } else {
+            cmd.arg(k).arg(v);
+        }
+    }
+    cmd.env("CONTAINER_ID", log.id)
+        .env("CONTAINER_NAMESPACE", log.namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let fds = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_w.as_raw_fd()];
+    // SAFETY: between fork and exec the closure only calls dup2, which is
+    // async-signal-safe; the source fds stay open in the parent until
+    // spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in fds.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    reaper::spawn_unwatched(&mut cmd).map_err(Error::io(format!(
+        "start logging binary {}",
+        path.display()
+    )))?;
+    drop((stdout, stderr, ready_w));
+    // The logger closes (or writes to) fd 5 once it reads its pipes.
+    let mut ready = File::from(ready_r);
+    let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+    let mut b = [0u8; 1];
+    let _ = ready.read(&mut b);
+    Ok(())
+}
+
+impl ConsoleSocket {
+    fn new() -> Result<ConsoleSocket> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "berth-shim-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(Error::io(format!("mkdir {}", dir.display())))?;
+        let path = dir.join("pty.sock");
+        match UnixListener::bind(&path) {
+            Ok(listener) => Ok(ConsoleSocket { dir, listener }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                Err(Error::Io {
+                    context: format!("bind console socket {}", path.display()),
+                    err: e,
+                })
+            }
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("pty.sock")
+    }
+
+    /// Receives the pty master. The runtime sent it before its `create` or
+    /// `exec` returned, so it is already queued on the socket.
+    fn receive(self) -> Result<File> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let fail = |what: &str| {
+            Error::FailedPrecondition(format!("console socket {}: {what}", self.path().display()))
+        };
+        self.listener
+            .set_nonblocking(true)
+            .map_err(Error::io("console socket"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let conn = loop {
+            match self.listener.accept() {
+                Ok((c, _)) => break c,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(_) => return Err(fail("the runtime sent no terminal")),
+            }
+        };
+        conn.set_nonblocking(false)
+            .map_err(Error::io("console socket"))?;
+        let mut buf = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| Error::Io {
+            context: "recvmsg on the console socket".into(),
+            err: e.into(),
+        })?;
+        for cmsg in msg.cmsgs().map_err(|_| fail("bad control message"))? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                if let Some(&fd) = fds.first() {
+                    for extra in &fds[1..] {
+                        // SAFETY: the kernel just gave us these fds; nothing
+                        // else owns them.
+                        drop(unsafe { OwnedFd::from_raw_fd(*extra) });
+                    }
+                    // SAFETY: as above: a fresh fd owned by nobody else.
+                    return Ok(unsafe { File::from_raw_fd(fd) });
+                }
+            }
+        }
+        Err(fail("no file descriptor in the message"))
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.path());
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert!(matches!(Uri::parse("").unwrap(), Uri::None));
+        assert!(
+            matches!(Uri::parse("/run/x/stdout").unwrap(), Uri::Fifo(p) if p == Path::new("/run/x/stdout"))
+        );
+        assert!(
+            matches!(Uri::parse("file:///var/log/a%20b.log").unwrap(), Uri::File(p) if p == Path::new("/var/log/a b.log"))
+        );
+        match Uri::parse("binary:///usr/bin/logger?id=abc&flag").unwrap() {
+            Uri::Binary(p, args) => {
+                assert_eq!(p, Path::new("/usr/bin/logger"));
+                assert_eq!(
+                    args,
+                    vec![("id".into(), "abc".into()), ("flag".into(), String::new())]
+                );
+            }
+            _ => panic!("binary URI"),
+        }
+        assert!(Uri::parse("http://x/y").is_err());
+        assert!(Uri::parse("file://relative").is_err());
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
+}
