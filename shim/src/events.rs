@@ -36,11 +36,10 @@ impl Outbox {
             .name("events".into())
             .stack_size(128 * 1024)
             .spawn(move || {
+                let mut publisher = Some(publisher);
                 for event in rx {
                     let (topic, msg) = to_proto(event);
-                    if let Err(e) = publisher.publish(Context::default(), topic, &namespace, msg) {
-                        log::warn!("publish {topic}: {e}");
-                    }
+                    publish(&mut publisher, topic, &namespace, msg);
                     outbox.pending.fetch_sub(1, Ordering::SeqCst);
                 }
             })
@@ -62,6 +61,37 @@ impl Outbox {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// Publishes one event, reconnecting while containerd restarts: a broken
+/// connection is not repaired by ttrpc. Gives up after about five seconds;
+/// a restarted containerd asks for the state of every task anyway.
+fn publish(
+    publisher: &mut Option<RemotePublisher>,
+    topic: &str,
+    namespace: &str,
+    msg: Box<dyn MessageDyn>,
+) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 0..8 {
+        if publisher.is_none() {
+            *publisher = std::env::var("TTRPC_ADDRESS")
+                .ok()
+                .and_then(|a| RemotePublisher::new(a).ok());
+        }
+        if let Some(p) = publisher.as_ref() {
+            match p.publish(Context::default(), topic, namespace, msg.clone_box()) {
+                Ok(()) => return,
+                Err(e) => {
+                    log::warn!("publish {topic} (attempt {}): {e}", attempt + 1);
+                    *publisher = None;
+                }
+            }
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+    log::error!("event {topic} lost: containerd unreachable");
 }
 
 pub fn timestamp(t: SystemTime) -> MessageField<Timestamp> {

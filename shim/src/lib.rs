@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod events;
+pub mod info;
 pub mod metrics;
 pub mod oom;
 pub mod options;
@@ -24,6 +25,17 @@ pub const RUNTIME_ID: &str = "io.containerd.berth.v2";
 
 /// The shim's entry point.
 pub fn run() {
+    // The crate parses -info but leaves answering it to the shim.
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "-info" || a == "--info")
+    {
+        if let Err(e) = info::print() {
+            eprintln!("{RUNTIME_ID}: -info: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let config = containerd_shim::Config {
         // Exits are collected by `reaper`, which must see every child.
         no_reaper: true,
