@@ -94,6 +94,43 @@ fn frozen(pid: u32) -> Option<bool> {
 
 /// Kills the task with SIGKILL, waits for STOPPED, deletes task and
 /// container; returns what `ctr tasks delete` said on stderr.
+/// `ctr events`, once its subscription provably sees events.
+fn live_events(cd: &Containerd) -> conformance::containerd::Background {
+    let events = cd.background(&["events"]);
+    for n in 0.. {
+        let tag = format!("docker.io/library/berth-probe:{n}");
+        cd.ctr_ok(&["images", "tag", IMAGE, &tag]);
+        if events.wait_for(&tag, secs(1)) {
+            break;
+        }
+        assert!(n < 20, "ctr events shows nothing: {}", events.text());
+    }
+    events
+}
+
+/// The topics of the task events of container `id`, in the order
+/// containerd received them.
+fn task_topics(events: &str, id: &str) -> Vec<String> {
+    let needle = format!("\"container_id\":\"{id}\"");
+    events
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(String::from)
+        .collect()
+}
+
+/// The parent of a process: the shim, for a task's init.
+fn parent_pid(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 fn kill_and_delete(cd: &Containerd, id: &str) -> String {
     cd.ctr_ok(&["tasks", "kill", "-s", "SIGKILL", id]);
     assert!(
@@ -391,16 +428,7 @@ fn metrics_report_memory_and_pids() {
 #[test]
 fn a_memory_hog_is_oom_killed_with_an_event() {
     let cd = containerd();
-    let events = cd.background(&["events"]);
-    // The subscription is live once it shows an event of ours.
-    for n in 0.. {
-        let tag = format!("docker.io/library/berth-probe:{n}");
-        cd.ctr_ok(&["images", "tag", IMAGE, &tag]);
-        if events.wait_for(&tag, secs(1)) {
-            break;
-        }
-        assert!(n < 20, "ctr events shows nothing: {}", events.text());
-    }
+    let events = live_events(&cd);
     let id = cd.id("oom");
     let o = cd.run(
         &["--rm", "--memory-limit", &(32 << 20).to_string()],
@@ -624,4 +652,161 @@ fn runc_root_is_where_the_runtime_keeps_state() {
     // The image is still there for the next container.
     let images = cd.ctr_ok(&["images", "ls", "-q"]);
     assert!(images.contains(IMAGE));
+}
+
+/// containerd needs a task's events in lifecycle order: an exec's exit
+/// before the init's, and the delete last.
+#[test]
+fn events_come_in_lifecycle_order() {
+    let cd = containerd();
+    let events = live_events(&cd);
+    let id = cd.id("order");
+    cd.run_detached(&[], &id, &["sleep", "1000"]);
+    let o = cd.exec(&id, "e1", &[], &["sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    kill_and_delete(&cd, &id);
+    assert!(
+        events.wait_for("/tasks/delete", secs(10)),
+        "{}",
+        events.text()
+    );
+    assert_eq!(
+        task_topics(&events.text(), &id),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "{}",
+        events.text()
+    );
+}
+
+/// Containers that share a group annotation (a Kubernetes pod) share one
+/// shim, which leaves when the last of them is deleted.
+#[test]
+fn a_group_shares_one_shim() {
+    let cd = containerd();
+    let group = format!("io.containerd.runc.v2.group={}", cd.id("pod"));
+    let (a, b) = (cd.id("member-a"), cd.id("member-b"));
+    cd.run_detached(&["--annotation", &group], &a, &["sleep", "1000"]);
+    cd.run_detached(&["--annotation", &group], &b, &["sleep", "1000"]);
+    let shim_a = parent_pid(cd.task_pid(&a));
+    assert_ne!(shim_a, 0);
+    assert_eq!(
+        shim_a,
+        parent_pid(cd.task_pid(&b)),
+        "one shim serves the group"
+    );
+    let alone = cd.id("alone");
+    cd.run_detached(&[], &alone, &["sleep", "1000"]);
+    assert_ne!(parent_pid(cd.task_pid(&alone)), shim_a);
+    kill_and_delete(&cd, &a);
+    assert!(
+        std::path::Path::new(&format!("/proc/{shim_a}")).exists(),
+        "the shim stays while a member lives"
+    );
+    let o = cd.exec(&b, "e1", &[], &["echo", "still-served"]);
+    assert_eq!(stdout(&o), "still-served\n", "{}", stderr(&o));
+    kill_and_delete(&cd, &b);
+    kill_and_delete(&cd, &alone);
+    let deadline = std::time::Instant::now() + secs(10);
+    while std::path::Path::new(&format!("/proc/{shim_a}/exe")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shim outlived its group"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runtime options for runtime types other than runc come as a TOML
+/// file (`runtimeoptions.v1.Options`, ctr's --runtime-config-path, CRI).
+#[test]
+fn runtime_options_from_a_config_file() {
+    if shim_is_runc() {
+        eprintln!("skipped: containerd's runc shim takes only runc's options");
+        return;
+    }
+    let cd = containerd();
+    let root = cd.dir.join("runc-state");
+    let config = cd.dir.join("runtime.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# runc, in berth's shim\nBinaryName = \"{}\"\nRoot = \"{}\"\n",
+            runc().display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let id = cd.id("toml");
+    let config = config.to_string_lossy().into_owned();
+    cd.run_detached(&["--runtime-config-path", &config], &id, &["sleep", "1000"]);
+    assert!(
+        root.join(&id).join("state.json").exists(),
+        "runc's state is not under the configured root {}",
+        root.display()
+    );
+    kill_and_delete(&cd, &id);
+}
+
+/// `file://` and `binary://` log URIs: output goes to a file, or to a
+/// logging program that gets stdout and stderr as fds 3 and 4.
+#[test]
+fn log_uris_send_output_to_a_file_or_a_program() {
+    let cd = containerd();
+    let file = cd.dir.join("logs/out.log");
+    let id = cd.id("logfile");
+    let uri = format!("file://{}", file.display());
+    let o = cd.run(
+        &["--log-uri", &uri],
+        &id,
+        &["sh", "-c", "echo to-out; echo to-err >&2"],
+    );
+    cd.assert_ok(&o, &["run", &id]);
+    cd.ctr_ok(&["containers", "delete", &id]);
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        text.contains("to-out") && text.contains("to-err"),
+        "{text:?}"
+    );
+
+    let logger = cd.dir.join("logger.sh");
+    let captured = cd.dir.join("captured");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\n# ready: close fd 5, then drain the container's stdout (3) and stderr (4)\nexec 5>&-\ncat <&4 > \"$2.err\" &\ncat <&3 > \"$2.out\"\nwait\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = cd.id("logbin");
+    let uri = format!("binary://{}?out={}", logger.display(), captured.display());
+    let o = cd.run(
+        &["--log-uri", &uri],
+        &id,
+        &["sh", "-c", "echo via-logger; echo err-logger >&2"],
+    );
+    cd.assert_ok(&o, &["run", &id]);
+    cd.ctr_ok(&["containers", "delete", &id]);
+    let out = captured.with_extension("out");
+    let err = captured.with_extension("err");
+    let deadline = std::time::Instant::now() + secs(10);
+    while std::fs::read_to_string(&err).unwrap_or_default().is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "via-logger\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&err).unwrap_or_default(),
+        "err-logger\n"
+    );
 }
