@@ -10,11 +10,15 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{Message, MessageField};
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
+use containerd_shim::protos::shim::events_ttrpc::EventsClient;
 use containerd_shim::protos::topics;
+use containerd_shim::protos::ttrpc;
 use containerd_shim::protos::types::mount::Mount;
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::Context;
 
 use crate::task::Event;
@@ -25,8 +29,9 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Starts the publishing thread.
-    pub fn start(publisher: RemotePublisher, namespace: String) -> &'static Outbox {
+    /// Starts the publishing thread, which connects to containerd's ttrpc
+    /// address.
+    pub fn start(address: String, namespace: String) -> &'static Outbox {
         let (tx, rx) = channel::<Event>();
         let outbox: &'static Outbox = Box::leak(Box::new(Outbox {
             tx: Mutex::new(tx),
@@ -36,10 +41,17 @@ impl Outbox {
             .name("events".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                let mut publisher = Some(publisher);
+                let mut client = None;
                 for event in rx {
-                    let (topic, msg) = to_proto(event);
-                    publish(&mut publisher, topic, &namespace, msg);
+                    let (topic, any) = to_proto(event);
+                    let envelope = Envelope {
+                        timestamp: timestamp(SystemTime::now()),
+                        namespace: namespace.clone(),
+                        topic: topic.into(),
+                        event: MessageField::some(any),
+                        ..Default::default()
+                    };
+                    publish(&mut client, &address, envelope);
                     outbox.pending.fetch_sub(1, Ordering::SeqCst);
                 }
             })
@@ -66,25 +78,30 @@ impl Outbox {
 /// Publishes one event, reconnecting while containerd restarts: a broken
 /// connection is not repaired by ttrpc. Gives up after about five seconds;
 /// a restarted containerd asks for the state of every task anyway.
-fn publish(
-    publisher: &mut Option<RemotePublisher>,
-    topic: &str,
-    namespace: &str,
-    msg: Box<dyn MessageDyn>,
-) {
+///
+/// The envelope is built by hand rather than by the crate's publisher,
+/// which names each event through protobuf reflection: building the
+/// descriptors costs each shim about half a megabyte of heap.
+fn publish(client: &mut Option<EventsClient>, address: &str, envelope: Envelope) {
+    let topic = envelope.topic.clone();
+    let req = ForwardRequest {
+        envelope: MessageField::some(envelope),
+        ..Default::default()
+    };
     let mut delay = Duration::from_millis(50);
     for attempt in 0..8 {
-        if publisher.is_none() {
-            *publisher = std::env::var("TTRPC_ADDRESS")
+        if client.is_none() {
+            *client = containerd_shim::util::connect(address)
                 .ok()
-                .and_then(|a| RemotePublisher::new(a).ok());
+                .and_then(|fd| ttrpc::Client::new(fd).ok())
+                .map(EventsClient::new);
         }
-        if let Some(p) = publisher.as_ref() {
-            match p.publish(Context::default(), topic, namespace, msg.clone_box()) {
-                Ok(()) => return,
+        if let Some(c) = client.as_ref() {
+            match c.forward(Context::default(), &req) {
+                Ok(_) => return,
                 Err(e) => {
                     log::warn!("publish {topic} (attempt {}): {e}", attempt + 1);
-                    *publisher = None;
+                    *client = None;
                 }
             }
         }
@@ -92,6 +109,14 @@ fn publish(
         delay = (delay * 2).min(Duration::from_secs(1));
     }
     log::error!("event {topic} lost: containerd unreachable");
+}
+
+/// An event as containerd's typeurl names it: the message's full name.
+fn any(name: &str, msg: &impl Message) -> Any {
+    let mut any = Any::new();
+    any.type_url = name.into();
+    any.value = msg.write_to_bytes().unwrap_or_default();
+    any
 }
 
 pub fn timestamp(t: SystemTime) -> MessageField<Timestamp> {
@@ -102,7 +127,7 @@ pub fn timestamp(t: SystemTime) -> MessageField<Timestamp> {
     MessageField::some(ts)
 }
 
-fn to_proto(event: Event) -> (&'static str, Box<dyn MessageDyn>) {
+fn to_proto(event: Event) -> (&'static str, Any) {
     match event {
         Event::Create {
             id,
@@ -112,53 +137,65 @@ fn to_proto(event: Event) -> (&'static str, Box<dyn MessageDyn>) {
             pid,
         } => (
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
-                container_id: id,
-                bundle: bundle.to_string_lossy().into_owned(),
-                rootfs: rootfs
-                    .into_iter()
-                    .map(|m| Mount {
-                        type_: m.kind,
-                        source: m.source,
-                        options: m.options,
+            any(
+                "containerd.events.TaskCreate",
+                &TaskCreate {
+                    container_id: id,
+                    bundle: bundle.to_string_lossy().into_owned(),
+                    rootfs: rootfs
+                        .into_iter()
+                        .map(|m| Mount {
+                            type_: m.kind,
+                            source: m.source,
+                            options: m.options,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    io: MessageField::some(TaskIO {
+                        stdin: stdio.0,
+                        stdout: stdio.1,
+                        stderr: stdio.2,
+                        terminal: stdio.3,
                         ..Default::default()
-                    })
-                    .collect(),
-                io: MessageField::some(TaskIO {
-                    stdin: stdio.0,
-                    stdout: stdio.1,
-                    stderr: stdio.2,
-                    terminal: stdio.3,
+                    }),
+                    pid,
                     ..Default::default()
-                }),
-                pid,
-                ..Default::default()
-            }),
+                },
+            ),
         ),
         Event::Start { id, pid } => (
             topics::TASK_START_EVENT_TOPIC,
-            Box::new(TaskStart {
-                container_id: id,
-                pid,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskStart",
+                &TaskStart {
+                    container_id: id,
+                    pid,
+                    ..Default::default()
+                },
+            ),
         ),
         Event::ExecAdded { id, exec_id } => (
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
-                container_id: id,
-                exec_id,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskExecAdded",
+                &TaskExecAdded {
+                    container_id: id,
+                    exec_id,
+                    ..Default::default()
+                },
+            ),
         ),
         Event::ExecStarted { id, exec_id, pid } => (
             topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(TaskExecStarted {
-                container_id: id,
-                exec_id,
-                pid,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskExecStarted",
+                &TaskExecStarted {
+                    container_id: id,
+                    exec_id,
+                    pid,
+                    ..Default::default()
+                },
+            ),
         ),
         Event::Exit {
             id,
@@ -167,51 +204,66 @@ fn to_proto(event: Event) -> (&'static str, Box<dyn MessageDyn>) {
             exit,
         } => (
             topics::TASK_EXIT_EVENT_TOPIC,
-            Box::new(TaskExit {
-                // containerd names the init process by the container id.
-                id: if exec_id.is_empty() {
-                    id.clone()
-                } else {
-                    exec_id
+            any(
+                "containerd.events.TaskExit",
+                &TaskExit {
+                    // containerd names the init process by the container id.
+                    id: if exec_id.is_empty() {
+                        id.clone()
+                    } else {
+                        exec_id
+                    },
+                    container_id: id,
+                    pid,
+                    exit_status: exit.status,
+                    exited_at: timestamp(exit.at),
+                    ..Default::default()
                 },
-                container_id: id,
-                pid,
-                exit_status: exit.status,
-                exited_at: timestamp(exit.at),
-                ..Default::default()
-            }),
+            ),
         ),
         Event::Delete { id, pid, exit } => (
             topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
-                container_id: id.clone(),
-                id,
-                pid,
-                exit_status: exit.status,
-                exited_at: timestamp(exit.at),
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskDelete",
+                &TaskDelete {
+                    container_id: id.clone(),
+                    id,
+                    pid,
+                    exit_status: exit.status,
+                    exited_at: timestamp(exit.at),
+                    ..Default::default()
+                },
+            ),
         ),
         Event::Oom { id } => (
             topics::TASK_OOM_EVENT_TOPIC,
-            Box::new(TaskOOM {
-                container_id: id,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskOOM",
+                &TaskOOM {
+                    container_id: id,
+                    ..Default::default()
+                },
+            ),
         ),
         Event::Paused { id } => (
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
-                container_id: id,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskPaused",
+                &TaskPaused {
+                    container_id: id,
+                    ..Default::default()
+                },
+            ),
         ),
         Event::Resumed { id } => (
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
-                container_id: id,
-                ..Default::default()
-            }),
+            any(
+                "containerd.events.TaskResumed",
+                &TaskResumed {
+                    container_id: id,
+                    ..Default::default()
+                },
+            ),
         ),
     }
 }

@@ -109,9 +109,12 @@ impl shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Service {
+        // Events go through a connection of our own (see events::publish).
+        drop(publisher);
         let (exits_tx, exits_rx) = std::sync::mpsc::channel();
         reaper::start(exits_tx);
-        let outbox = Outbox::start(publisher, self.namespace.clone());
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let outbox = Outbox::start(address, self.namespace.clone());
         let oom = OomWatcher::start(move |id| outbox.send(task::Event::Oom { id: id.into() }))
             .map_err(|e| log::warn!("no OOM events: {e}"))
             .ok();

@@ -16,6 +16,7 @@
 //! Copy loops poll a cancel pipe beside their source, so delete can stop a
 //! copy that would otherwise wait for a writer that never comes.
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -234,8 +235,9 @@ impl ProcessIo {
         let dest = self.stdin.clone();
         let cancel = self.cancel_reader.clone();
         self.stdin_copy = Some(copy_thread("stdin", move || {
-            // Non-blocking open never waits for a writer; poll reports
-            // POLLHUP only once a writer has come and gone.
+            // A non-blocking open never waits for a writer; poll reports
+            // POLLHUP only once a writer has come and gone. Reads are
+            // blocking again after, so splice never sees EAGAIN.
             let Ok(src) = OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NONBLOCK)
@@ -244,9 +246,12 @@ impl ProcessIo {
                 log::warn!("open stdin fifo {}", fifo.display());
                 return;
             };
-            copy_loop(&src, &cancel, |data| match dest.lock().unwrap().as_mut() {
-                Some(w) => w.write_all(data).is_ok(),
-                None => false,
+            let _ = nix::fcntl::fcntl(
+                src.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()),
+            );
+            copy_loop(&src, &cancel, |src| {
+                dest.lock().unwrap().as_ref().map(|w| splice(src, w))
             });
             // End of input: the process sees EOF.
             dest.lock().unwrap().take();
@@ -256,13 +261,11 @@ impl ProcessIo {
     fn start_output_copy(&mut self, src: OwnedFd, fifo: PathBuf) {
         let cancel = self.cancel_reader.clone();
         self.copies.push(copy_thread("output", move || {
-            let Ok(mut dest) = OpenOptions::new().read(true).write(true).open(&fifo) else {
+            let Ok(dest) = OpenOptions::new().read(true).write(true).open(&fifo) else {
                 log::warn!("open output fifo {}", fifo.display());
                 return;
             };
-            copy_loop(&File::from(src), &cancel, |data| {
-                dest.write_all(data).is_ok()
-            });
+            copy_loop(&File::from(src), &cancel, |src| Some(splice(src, &dest)));
         }));
     }
 }
@@ -275,11 +278,18 @@ fn copy_thread(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> 
         .expect("spawn an io thread")
 }
 
-/// Copies from `src` until end of file, an error, `sink` refusing, or the
-/// cancel pipe becoming readable.
-fn copy_loop(src: &File, cancel: &OwnedFd, mut sink: impl FnMut(&[u8]) -> bool) {
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut src_ref = src;
+/// Moves data from `src` until end of file, an error, `move_to` refusing
+/// (None), or the cancel pipe becoming readable.
+///
+/// Every stream has a pipe on at least one side (the process's pipe or
+/// containerd's fifo), so the data moves with splice(2) inside the
+/// kernel: no buffer in the shim, which keeps its memory per container
+/// small.
+fn copy_loop(
+    src: &File,
+    cancel: &OwnedFd,
+    mut move_to: impl FnMut(&File) -> Option<std::io::Result<usize>>,
+) {
     loop {
         let mut fds = [
             PollFd::new(src.as_fd(), PollFlags::POLLIN),
@@ -297,23 +307,60 @@ fn copy_loop(src: &File, cancel: &OwnedFd, mut sink: impl FnMut(&[u8]) -> bool) 
         if ready.is_empty() {
             continue;
         }
-        match src_ref.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if !sink(&buf[..n]) {
+        match move_to(src) {
+            None | Some(Ok(0)) => return,
+            Some(Ok(_)) => {}
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if ready.contains(PollFlags::POLLHUP) && !ready.contains(PollFlags::POLLIN) {
                     return;
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if ready.contains(PollFlags::POLLHUP) {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // EIO: every pty slave is closed.
-            Err(_) => return,
+            Some(Err(_)) => return,
         }
     }
+}
+
+thread_local! {
+    /// Set once splice(2) refused this thread's stream (a tty on a kernel
+    /// without tty splice): it then copies through a small buffer.
+    static NO_SPLICE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Moves up to a pipe's worth of data from `src` to `dst`, called once
+/// poll says `src` has data (or hung up: then it returns 0). Both fds are
+/// blocking, so a full destination waits, as a write would.
+fn splice(src: &File, dst: &File) -> std::io::Result<usize> {
+    if !NO_SPLICE.get() {
+        match splice_once(src, dst) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => NO_SPLICE.set(true),
+            other => return other,
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let n = (&mut &*src).read(&mut buf)?;
+    (&mut &*dst).write_all(&buf[..n])?;
+    Ok(n)
+}
+
+fn splice_once(src: &File, dst: &File) -> std::io::Result<usize> {
+    // SAFETY: both fds are open for the duration of the call; null
+    // offsets mean "the file position", as required for pipes.
+    let n = unsafe {
+        libc::splice(
+            src.as_raw_fd(),
+            std::ptr::null_mut(),
+            dst.as_raw_fd(),
+            std::ptr::null_mut(),
+            64 * 1024,
+            libc::SPLICE_F_MOVE,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
