@@ -110,6 +110,48 @@ fn kill_defaults_to_sigterm() {
     assert!(f.container_output().contains("got-TERM"));
 }
 
+/// `kill --all` still reaches what a stopped container left behind in its
+/// cgroup (no pid namespace of its own), as runc's does: containerd's
+/// shims rely on it when such a task's init exits.
+#[test]
+fn kill_all_reaches_leftovers_of_a_stopped_container() {
+    let mut f = Fixture::new("killall");
+    f.config["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}]);
+    f.args(&["sh", "-c", "sleep 1000 & exit 0"]);
+    assert!(f.create(&[]).status.success());
+    assert!(f.rt(&["start", &f.id]).status.success());
+    assert!(f.wait_status("stopped"));
+    let procs = || -> Vec<String> {
+        let out = f.rt(&["ps", "--format", "json", &f.id]);
+        serde_json::from_slice::<Vec<i64>>(&out.stdout)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    };
+    assert_eq!(
+        procs().len(),
+        1,
+        "the background sleep is left: {:?}",
+        procs()
+    );
+    let k = f.rt(&["kill", "--all", &f.id, "KILL"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !procs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there: {:?}",
+            procs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !f.rt(&["kill", &f.id, "KILL"]).status.success(),
+        "kill without --all of a stopped container succeeds"
+    );
+}
+
 #[test]
 fn delete_force_of_a_missing_container_succeeds() {
     let f = Fixture::new("nothing");

@@ -190,6 +190,15 @@ pub(crate) fn run_hooks_after(state: &State, kind: hooks::Kind, status: Status) 
 pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
     let (state, status) = loaded(dir)?;
     let id = &dir.id;
+    // `--all` reaches the processes an exited init left behind, as runc
+    // does: containerd's shims send it when a task without its own pid
+    // namespace exits.
+    if let (true, Some(state), Status::Stopped) = (all, &state, status) {
+        for pid in members(state).unwrap_or_default() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+        return Ok(());
+    }
     let (Some(state), Status::Created | Status::Running | Status::Paused) = (state, status) else {
         return Err(Error::wrong_state(format!("container {id} is not running")));
     };

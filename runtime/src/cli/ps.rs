@@ -12,11 +12,15 @@ use super::PsFormat;
 pub fn run(store: &Store, id: &str, format: PsFormat, ps_args: &[String]) -> Result<()> {
     let dir = store.open(id)?;
     let (state, status) = berth::lifecycle::loaded(&dir)?;
-    let Some(state) = state.filter(|_| status != Status::Stopped) else {
+    let Some(state) = state else {
         return Err(Error::wrong_state(format!("container {id} is not running")));
     };
+    // A stopped container may still hold processes its init left in its
+    // cgroup; runc lists them too.
     let mut pids = berth::lifecycle::members(&state)?;
-    pids.push(state.pid);
+    if status != Status::Stopped {
+        pids.push(state.pid);
+    }
     pids.sort_unstable();
     pids.dedup();
     let mut out = std::io::stdout().lock();
