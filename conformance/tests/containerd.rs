@@ -810,3 +810,123 @@ fn log_uris_send_output_to_a_file_or_a_program() {
         "err-logger\n"
     );
 }
+
+/// What ctr 1.6 cannot ask, asked over the shim's own ttrpc socket:
+/// Update (OCI resources JSON, applied by the runtime's `update`),
+/// Connect, and Checkpoint (a clear "not implemented" from berth's shim).
+#[test]
+fn update_connect_and_checkpoint_over_ttrpc() {
+    use containerd_shim_protos::api::{CheckpointTaskRequest, ConnectRequest, UpdateTaskRequest};
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::protobuf::MessageField;
+    use containerd_shim_protos::ttrpc;
+    use containerd_shim_protos::TaskClient;
+
+    let cd = containerd();
+    let id = cd.id("update");
+    cd.run_detached(
+        &["--memory-limit", &(64 << 20).to_string()],
+        &id,
+        &["sleep", "1000"],
+    );
+    let bundle = cd
+        .dir
+        .join("state/io.containerd.runtime.v2.task")
+        .join(conformance::containerd::NAMESPACE)
+        .join(&id);
+    let address = std::fs::read_to_string(bundle.join("address")).unwrap();
+    let client = TaskClient::new(ttrpc::Client::connect(address.trim()).unwrap());
+    let ctx = || {
+        let mut c = ttrpc::context::with_timeout(10_000_000_000);
+        c.add(
+            "containerd-namespace-ttrpc".into(),
+            conformance::containerd::NAMESPACE.into(),
+        );
+        c
+    };
+
+    let mut resources = Any::new();
+    resources.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+    resources.value = br#"{"memory":{"limit":134217728},"pids":{"limit":50}}"#.to_vec();
+    let req = UpdateTaskRequest {
+        id: id.clone(),
+        resources: MessageField::some(resources),
+        ..Default::default()
+    };
+    client.update(ctx(), &req).expect("Update");
+    let read = |file: &str| {
+        cgroup_dirs(&id)
+            .iter()
+            .find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+            .map(|t| t.trim().to_string())
+    };
+    let memory = read("memory.limit_in_bytes").or_else(|| read("memory.max"));
+    assert_eq!(memory.as_deref(), Some("134217728"));
+    assert_eq!(read("pids.max").as_deref(), Some("50"));
+
+    let req = ConnectRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let c = client.connect(ctx(), &req).expect("Connect");
+    let task = cd.task_pid(&id);
+    assert_eq!(c.task_pid, task);
+    assert_eq!(c.shim_pid, parent_pid(task));
+
+    if !shim_is_runc() {
+        let req = CheckpointTaskRequest {
+            id: id.clone(),
+            path: cd.dir.join("checkpoint").to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        match client.checkpoint(ctx(), &req) {
+            Err(ttrpc::Error::RpcStatus(s)) => {
+                assert_eq!(s.code(), ttrpc::Code::UNIMPLEMENTED, "{s:?}");
+                assert!(s.message().contains("checkpoint"), "{s:?}");
+            }
+            other => panic!("Checkpoint: {other:?}"),
+        }
+    }
+    kill_and_delete(&cd, &id);
+}
+
+/// A task without a pid namespace of its own: when its init exits, the
+/// shim ends the rest of its processes before reporting the exit, since
+/// no kernel namespace teardown will.
+#[test]
+fn init_exit_ends_the_rest_without_a_pid_namespace() {
+    let cd = containerd();
+    let host = cd.id("pidns-host");
+    cd.run_detached(&[], &host, &["sleep", "1000"]);
+    let ns = format!("pid:/proc/{}/ns/pid", cd.task_pid(&host));
+    let guest = cd.id("pidns-guest");
+    cd.run_detached(
+        &["--with-ns", &ns],
+        &guest,
+        &["sh", "-c", "sleep 1000 & sleep 1"],
+    );
+    assert!(
+        cd.wait_status(&guest, "STOPPED", secs(20)),
+        "{guest} is {:?}",
+        cd.task_status(&guest)
+    );
+    let procs = || -> Vec<String> {
+        cgroup_dirs(&guest)
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|t| t.lines().map(String::from).collect::<Vec<_>>())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + secs(5);
+    while !procs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background sleep outlived its init: {:?}",
+            procs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_and_delete(&cd, &host);
+    cd.ctr_ok(&["tasks", "delete", &guest]);
+    cd.ctr_ok(&["containers", "delete", &guest]);
+}
