@@ -16,6 +16,7 @@ pub mod options;
 pub mod reaper;
 pub mod rootfs;
 pub mod runtime;
+pub mod serve;
 pub mod service;
 pub mod stdio;
 pub mod task;
@@ -35,6 +36,25 @@ pub fn run() {
             std::process::exit(1);
         }
         return;
+    }
+    // One malloc arena: glibc would give each of the shim's threads that
+    // allocates an arena of its own, about 100 KiB resident per shim for
+    // threads that mostly sleep (hack/bench-shim, USS per shim).
+    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    // containerd runs the shim with an action (start, delete) for short
+    // jobs, and without one for the long-lived server, served here.
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if let Ok(flags) = containerd_shim::parse(&args) {
+        if flags.action.is_empty() && !flags.socket.is_empty() && !flags.version {
+            if let Err(e) = serve::serve(&flags) {
+                eprintln!("{RUNTIME_ID}: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
     }
     let config = containerd_shim::Config {
         // Exits are collected by `reaper`, which must see every child.

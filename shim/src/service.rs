@@ -111,34 +111,7 @@ impl shim::Shim for Shim {
     fn create_task_service(&self, publisher: RemotePublisher) -> Service {
         // Events go through a connection of our own (see events::publish).
         drop(publisher);
-        let (exits_tx, exits_rx) = std::sync::mpsc::channel();
-        reaper::start(exits_tx);
-        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
-        let outbox = Outbox::start(address, self.namespace.clone());
-        let oom = OomWatcher::start(move |id| outbox.send(task::Event::Oom { id: id.into() }))
-            .map_err(|e| log::warn!("no OOM events: {e}"))
-            .ok();
-        let tasks = Arc::new(Tasks::new(
-            &self.namespace,
-            Box::new(move |e| outbox.send(e)),
-            oom,
-        ));
-        let handler = tasks.clone();
-        std::thread::Builder::new()
-            .name("exits".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                for (pid, exit) in exits_rx {
-                    handler.process_exited(pid as u32, exit);
-                }
-            })
-            .expect("start the exits thread");
-        Service {
-            tasks,
-            outbox,
-            exit: self.exit.clone(),
-            namespace: self.namespace.clone(),
-        }
+        Service::start(&self.namespace, self.exit.clone())
     }
 }
 
@@ -159,6 +132,41 @@ pub struct Service {
     outbox: &'static Outbox,
     exit: Arc<ExitSignal>,
     namespace: String,
+}
+
+impl Service {
+    /// Starts the threads a serving shim needs (reaper, exits, events, OOM)
+    /// and returns the task service; `exit` is signalled by Shutdown.
+    pub fn start(namespace: &str, exit: Arc<ExitSignal>) -> Service {
+        let (exits_tx, exits_rx) = std::sync::mpsc::channel();
+        reaper::start(exits_tx);
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let outbox = Outbox::start(address, namespace.to_string());
+        let oom = OomWatcher::start(move |id| outbox.send(task::Event::Oom { id: id.into() }))
+            .map_err(|e| log::warn!("no OOM events: {e}"))
+            .ok();
+        let tasks = Arc::new(Tasks::new(
+            namespace,
+            Box::new(move |e| outbox.send(e)),
+            oom,
+        ));
+        let handler = tasks.clone();
+        std::thread::Builder::new()
+            .name("exits".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                for (pid, exit) in exits_rx {
+                    handler.process_exited(pid as u32, exit);
+                }
+            })
+            .expect("start the exits thread");
+        Service {
+            tasks,
+            outbox,
+            exit,
+            namespace: namespace.to_string(),
+        }
+    }
 }
 
 fn status(s: Status) -> api::Status {
@@ -222,6 +230,13 @@ impl shim::Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         let pid = self.tasks.start(&req.id, &req.exec_id)?;
+        // The shim now idles for the container's lifetime: hand the heap
+        // that create and start used (config, command output) back to the
+        // kernel rather than keep it resident in every shim.
+        // SAFETY: malloc_trim only releases free memory of the allocator.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         Ok(api::StartResponse {
             pid,
             ..Default::default()

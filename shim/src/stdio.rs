@@ -24,7 +24,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -68,11 +68,28 @@ pub struct ProcessIo {
     /// Where stdin data goes (a pipe, or the pty master); None once closed.
     stdin: SharedWriter,
     console: Option<File>,
-    copies: Vec<JoinHandle<()>>,
-    stdin_copy: Option<JoinHandle<()>>,
-    /// Writing a byte here (or closing it) stops every copy loop.
+    /// Streams gathered until the copier thread starts.
+    streams: Vec<Stream>,
+    copier: Option<JoinHandle<()>>,
+    /// Set by the copier once every output stream has ended.
+    outputs_done: Arc<AtomicBool>,
+    /// The copier's control pipe: `x` stops it, `w` wakes it to look at
+    /// its streams again (stdin closed).
     cancel: OwnedFd,
-    cancel_reader: Arc<OwnedFd>,
+    cancel_reader: Option<OwnedFd>,
+}
+
+/// One direction of copying: from a process's pipe (or the pty master) to
+/// containerd's fifo, or from containerd's stdin fifo to the process.
+struct Stream {
+    src: File,
+    dst: Sink,
+}
+
+enum Sink {
+    Output(File),
+    /// stdin, which CloseIO may close under the copier.
+    Input(SharedWriter),
 }
 
 /// A listening console socket in a private directory.
@@ -95,27 +112,41 @@ impl ProcessIo {
             owner,
             stdin: Arc::new(Mutex::new(None)),
             console: None,
-            copies: Vec::new(),
-            stdin_copy: None,
+            streams: Vec::new(),
+            copier: None,
+            outputs_done: Arc::new(AtomicBool::new(false)),
             cancel,
-            cancel_reader: Arc::new(cancel_reader),
+            cancel_reader: Some(cancel_reader),
         };
+        let child = pio.prepare_streams(log)?;
+        let console = if spec.terminal {
+            Some(ConsoleSocket::new()?)
+        } else {
+            pio.start_copier();
+            None
+        };
+        Ok((pio, child, console))
+    }
+
+    fn prepare_streams(&mut self, log: LogContext) -> Result<ChildIo> {
+        let pio = self;
+        let spec = pio.spec.clone();
         if spec.terminal {
-            return Ok((pio, ChildIo::default(), Some(ConsoleSocket::new()?)));
+            return Ok(ChildIo::default());
         }
         let mut child = ChildIo::default();
         if !spec.stdin.is_empty() {
             let (r, w) = pio.owned_pipe()?;
             child.stdin = Some(r);
             *pio.stdin.lock().unwrap() = Some(File::from(w));
-            pio.start_stdin_copy(fifo_path(&spec.stdin)?);
+            pio.copy_stdin(fifo_path(&spec.stdin)?)?;
         }
         match Uri::parse(&spec.stdout)? {
             Uri::None => {}
             Uri::Fifo(path) => {
                 let (r, w) = pio.owned_pipe()?;
                 child.stdout = Some(w);
-                pio.start_output_copy(r, path);
+                pio.copy_output(r, &path)?;
             }
             Uri::File(path) => {
                 let f = open_log_file(&path)?;
@@ -125,7 +156,7 @@ impl ProcessIo {
                         .into(),
                 );
                 child.stdout = Some(f.into());
-                return Ok((pio, child, None));
+                return Ok(child);
             }
             Uri::Binary(path, args) => {
                 let (out_r, out_w) = pio.owned_pipe()?;
@@ -133,14 +164,14 @@ impl ProcessIo {
                 start_logger(&path, &args, &log, out_r, err_r)?;
                 child.stdout = Some(out_w);
                 child.stderr = Some(err_w);
-                return Ok((pio, child, None));
+                return Ok(child);
             }
         }
         match Uri::parse(&spec.stderr)? {
             Uri::Fifo(path) => {
                 let (r, w) = pio.owned_pipe()?;
                 child.stderr = Some(w);
-                pio.start_output_copy(r, path);
+                pio.copy_output(r, &path)?;
             }
             Uri::None => {}
             _ => {
@@ -150,7 +181,7 @@ impl ProcessIo {
                 )))
             }
         }
-        Ok((pio, child, None))
+        Ok(child)
     }
 
     /// Takes the pty master the runtime sent and starts copying.
@@ -165,12 +196,13 @@ impl ProcessIo {
                     .try_clone()
                     .map_err(Error::io("dup the console master"))?,
             );
-            self.start_stdin_copy(fifo_path(&self.spec.stdin)?);
+            self.copy_stdin(fifo_path(&self.spec.stdin)?)?;
         }
         if let Uri::Fifo(path) = Uri::parse(&self.spec.stdout)? {
-            self.start_output_copy(dup.into(), path);
+            self.copy_output(dup.into(), &path)?;
         }
         self.console = Some(master);
+        self.start_copier();
         Ok(())
     }
 
@@ -200,17 +232,22 @@ impl ProcessIo {
     /// CloseIO: the process sees end of file on stdin.
     pub fn close_stdin(&self) {
         self.stdin.lock().unwrap().take();
+        // The copier holds a duplicate while it polls: wake it to drop it.
+        let _ = nix::unistd::write(&self.cancel, b"w");
     }
 
     /// Waits for the output copies to drain (the process and everything
-    /// holding its stdout gone), at most `limit`, then stops every copy.
+    /// holding its stdout gone), at most `limit`, then stops the copier.
     pub fn finish(mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.copies.iter().any(|c| !c.is_finished()) && Instant::now() < deadline {
+        while self.copier.is_some()
+            && !self.outputs_done.load(Ordering::SeqCst)
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         let _ = nix::unistd::write(&self.cancel, b"x");
-        for c in self.copies.drain(..).chain(self.stdin_copy.take()) {
+        if let Some(c) = self.copier.take() {
             let _ = c.join();
         }
     }
@@ -231,95 +268,164 @@ impl ProcessIo {
         Ok((r, w))
     }
 
-    fn start_stdin_copy(&mut self, fifo: PathBuf) {
-        let dest = self.stdin.clone();
-        let cancel = self.cancel_reader.clone();
-        self.stdin_copy = Some(copy_thread("stdin", move || {
-            // A non-blocking open never waits for a writer; poll reports
-            // POLLHUP only once a writer has come and gone. Reads are
-            // blocking again after, so splice never sees EAGAIN.
-            let Ok(src) = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&fifo)
-            else {
-                log::warn!("open stdin fifo {}", fifo.display());
-                return;
-            };
-            let _ = nix::fcntl::fcntl(
-                src.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()),
-            );
-            copy_loop(&src, &cancel, |src| {
-                dest.lock().unwrap().as_ref().map(|w| splice(src, w))
-            });
-            // End of input: the process sees EOF.
-            dest.lock().unwrap().take();
-        }));
+    fn copy_stdin(&mut self, fifo: PathBuf) -> Result<()> {
+        // A non-blocking open never waits for a writer; poll reports
+        // POLLHUP only once a writer has come and gone.
+        let src = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .map_err(Error::io(format!("open stdin fifo {}", fifo.display())))?;
+        self.streams.push(Stream {
+            src,
+            dst: Sink::Input(self.stdin.clone()),
+        });
+        Ok(())
     }
 
-    fn start_output_copy(&mut self, src: OwnedFd, fifo: PathBuf) {
-        let cancel = self.cancel_reader.clone();
-        self.copies.push(copy_thread("output", move || {
-            let Ok(dest) = OpenOptions::new().read(true).write(true).open(&fifo) else {
-                log::warn!("open output fifo {}", fifo.display());
-                return;
-            };
-            copy_loop(&File::from(src), &cancel, |src| Some(splice(src, &dest)));
-        }));
+    fn copy_output(&mut self, src: OwnedFd, fifo: &Path) -> Result<()> {
+        // Read-write: the open never waits for containerd, and a reader
+        // that goes away leaves a full pipe, not EPIPE.
+        let dst = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fifo)
+            .map_err(Error::io(format!("open output fifo {}", fifo.display())))?;
+        self.streams.push(Stream {
+            src: File::from(src),
+            dst: Sink::Output(dst),
+        });
+        Ok(())
+    }
+
+    /// One thread per process moves every stream of it.
+    fn start_copier(&mut self) {
+        let streams = std::mem::take(&mut self.streams);
+        let done = self.outputs_done.clone();
+        let Some(cancel) = self.cancel_reader.take() else {
+            return;
+        };
+        if streams.is_empty() {
+            done.store(true, Ordering::SeqCst);
+            return;
+        }
+        self.copier = Some(
+            std::thread::Builder::new()
+                .name("io".into())
+                .stack_size(64 * 1024)
+                .spawn(move || copy_all(streams, &cancel, &done))
+                .expect("spawn the io thread"),
+        );
     }
 }
 
-fn copy_thread(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("io-{name}"))
-        .stack_size(64 * 1024)
-        .spawn(f)
-        .expect("spawn an io thread")
-}
-
-/// Moves data from `src` until end of file, an error, `move_to` refusing
-/// (None), or the cancel pipe becoming readable.
+/// Moves data for every stream until each ends (end of file, an error,
+/// stdin closed by CloseIO) or the cancel pipe becomes readable.
 ///
 /// Every stream has a pipe on at least one side (the process's pipe or
-/// containerd's fifo), so the data moves with splice(2) inside the
-/// kernel: no buffer in the shim, which keeps its memory per container
-/// small.
-fn copy_loop(
-    src: &File,
-    cancel: &OwnedFd,
-    mut move_to: impl FnMut(&File) -> Option<std::io::Result<usize>>,
-) {
-    loop {
-        let mut fds = [
-            PollFd::new(src.as_fd(), PollFlags::POLLIN),
-            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
-        ];
+/// containerd's fifo), so data moves with splice(2) inside the kernel: no
+/// buffer in the shim. Splices are non-blocking; a stream whose
+/// destination is full waits for it to drain (POLLOUT) rather than block
+/// the others: a process blocked writing stdout must still get its stdin.
+fn copy_all(mut streams: Vec<Stream>, cancel: &OwnedFd, outputs_done: &AtomicBool) {
+    // For each stream: waiting for its destination to drain?
+    let mut blocked = vec![false; streams.len()];
+    let mark_outputs = |streams: &[Stream]| {
+        if !streams.iter().any(|s| matches!(s.dst, Sink::Output(_))) {
+            outputs_done.store(true, Ordering::SeqCst);
+        }
+    };
+    mark_outputs(&streams);
+    while !streams.is_empty() {
+        // stdin's writer is duplicated for the round: CloseIO may close
+        // the original under us.
+        let inputs: Vec<Option<File>> = streams.iter().map(Stream::input).collect();
+        let sinks: Vec<Option<&File>> = streams
+            .iter()
+            .zip(&inputs)
+            .map(|(s, i)| match &s.dst {
+                Sink::Output(f) => Some(f),
+                Sink::Input(_) => i.as_ref(),
+            })
+            .collect();
+        let mut fds = vec![PollFd::new(cancel.as_fd(), PollFlags::POLLIN)];
+        for (n, s) in streams.iter().enumerate() {
+            fds.push(match (sinks[n], blocked[n]) {
+                (Some(dst), true) => PollFd::new(dst.as_fd(), PollFlags::POLLOUT),
+                _ => PollFd::new(s.src.as_fd(), PollFlags::POLLIN),
+            });
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return,
         }
-        if fds[1].any().unwrap_or(true) {
-            return;
-        }
-        let ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        if ready.is_empty() {
-            continue;
-        }
-        match move_to(src) {
-            None | Some(Ok(0)) => return,
-            Some(Ok(_)) => {}
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if ready.contains(PollFlags::POLLHUP) && !ready.contains(PollFlags::POLLIN) {
-                    return;
-                }
+        if fds[0].any().unwrap_or(true) {
+            let mut byte = [0u8; 1];
+            match nix::unistd::read(cancel.as_raw_fd(), &mut byte) {
+                Ok(1) if byte[0] == b'w' => continue,
+                _ => return,
             }
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // EIO: every pty slave is closed.
-            Some(Err(_)) => return,
+        }
+        let ready: Vec<PollFlags> = fds[1..]
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        let mut ended = Vec::new();
+        for (n, s) in streams.iter().enumerate() {
+            if ready[n].is_empty() {
+                continue;
+            }
+            let Some(dst) = sinks[n] else {
+                ended.push(n);
+                continue;
+            };
+            blocked[n] = false;
+            match splice(&s.src, dst) {
+                Ok(0) => ended.push(n),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if writable(dst) {
+                        // Nothing to read after all; a hang-up with no
+                        // data left ends the stream.
+                        if ready[n].contains(PollFlags::POLLHUP) {
+                            ended.push(n);
+                        }
+                    } else {
+                        blocked[n] = true;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EIO: every pty slave is closed.
+                Err(_) => ended.push(n),
+            }
+        }
+        for n in ended.into_iter().rev() {
+            let s = streams.remove(n);
+            blocked.remove(n);
+            if let Sink::Input(w) = &s.dst {
+                // End of input: the process sees EOF.
+                w.lock().unwrap().take();
+            }
+        }
+        mark_outputs(&streams);
+    }
+}
+
+impl Stream {
+    /// A duplicate of stdin's writer; None once closed (or for outputs).
+    fn input(&self) -> Option<File> {
+        match &self.dst {
+            Sink::Output(_) => None,
+            Sink::Input(w) => w.lock().unwrap().as_ref().and_then(|f| f.try_clone().ok()),
         }
     }
+}
+
+fn writable(f: &File) -> bool {
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLOUT)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
 }
 
 thread_local! {
@@ -329,8 +435,8 @@ thread_local! {
 }
 
 /// Moves up to a pipe's worth of data from `src` to `dst`, called once
-/// poll says `src` has data (or hung up: then it returns 0). Both fds are
-/// blocking, so a full destination waits, as a write would.
+/// poll says `src` has data (or hung up: then it returns 0). EAGAIN means
+/// one side is not ready.
 fn splice(src: &File, dst: &File) -> std::io::Result<usize> {
     if !NO_SPLICE.get() {
         match splice_once(src, dst) {
@@ -354,7 +460,7 @@ fn splice_once(src: &File, dst: &File) -> std::io::Result<usize> {
             dst.as_raw_fd(),
             std::ptr::null_mut(),
             64 * 1024,
-            libc::SPLICE_F_MOVE,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
         )
     };
     if n < 0 {
@@ -621,6 +727,55 @@ mod tests {
         }
         assert!(Uri::parse("http://x/y").is_err());
         assert!(Uri::parse("file://relative").is_err());
+    }
+
+    /// A stream whose destination is full must not hold up the others: a
+    /// process blocked on stdout still gets its stdin.
+    #[test]
+    fn a_full_destination_blocks_only_its_own_stream() {
+        let (a_src_r, a_src_w) = pipe().unwrap();
+        let (a_dst_r, a_dst_w) = pipe().unwrap();
+        let (b_src_r, b_src_w) = pipe().unwrap();
+        let (b_dst_r, b_dst_w) = pipe().unwrap();
+        let (cancel_r, cancel_w) = pipe().unwrap();
+        let fill = File::from(a_dst_w);
+        nix::fcntl::fcntl(
+            fill.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let mut filled = 0;
+        while (&fill).write(&[0u8; 4096]).is_ok() {
+            filled += 4096;
+        }
+        let streams = vec![
+            Stream {
+                src: File::from(a_src_r),
+                dst: Sink::Output(fill),
+            },
+            Stream {
+                src: File::from(b_src_r),
+                dst: Sink::Output(File::from(b_dst_w)),
+            },
+        ];
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let copier = std::thread::spawn(move || copy_all(streams, &cancel_r, &d));
+        let (mut a_in, mut b_in) = (File::from(a_src_w), File::from(b_src_w));
+        a_in.write_all(b"stuck").unwrap();
+        b_in.write_all(b"hello").unwrap();
+        let mut got = [0u8; 5];
+        File::from(b_dst_r).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        // Drain A's destination: its data follows.
+        let mut a_out = File::from(a_dst_r);
+        let mut all = vec![0u8; filled + 5];
+        a_out.read_exact(&mut all).unwrap();
+        assert_eq!(&all[filled..], b"stuck");
+        drop((a_in, b_in));
+        copier.join().unwrap();
+        assert!(done.load(Ordering::SeqCst), "every output ended");
+        drop(cancel_w);
     }
 
     #[test]

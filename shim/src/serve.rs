@@ -1,0 +1,100 @@
+//! The long-lived shim process: what `containerd_shim::run` does for a
+//! serving shim, done here so that the ttrpc server's threads are ours to
+//! size. The crate still handles the `start` and `delete` actions.
+//!
+//! In order: become the subreaper of everything the runtime starts; make
+//! SIGTERM and SIGINT harmless (a handler, so the runtime's children get
+//! the default back at exec) and SIGPIPE an error; log to containerd's
+//! fifo; listen on the socket (or, if another shim of the group already
+//! does, record its address and leave); serve until Shutdown.
+
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use containerd_shim::protos::shim::shim_ttrpc::create_task;
+use containerd_shim::protos::ttrpc;
+use containerd_shim::{ExitSignal, Flags, Task};
+
+use crate::service::Service;
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+pub fn serve(flags: &Flags) -> Result<(), String> {
+    // SAFETY: prctl and sigaction with a valid handler and an empty mask;
+    // no other thread exists yet.
+    unsafe {
+        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
+            return Err(format!(
+                "prctl PR_SET_CHILD_SUBREAPER: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        for sig in [libc::SIGTERM, libc::SIGINT] {
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    if let Err(e) = containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)
+    {
+        eprintln!("{}: logger: {e}", crate::RUNTIME_ID);
+    }
+    let path = flags
+        .socket
+        .strip_prefix("unix://")
+        .unwrap_or(&flags.socket);
+    let listener = match listen(path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                // Another shim of this group serves the socket already.
+                containerd_shim::util::write_address(&flags.socket).map_err(|e| e.to_string())?;
+                server_started();
+                return Ok(());
+            }
+            let _ = std::fs::remove_file(path);
+            listen(path).map_err(|e| format!("listen on {path}: {e}"))?
+        }
+        Err(e) => return Err(format!("listen on {path}: {e}")),
+    };
+    let exit = Arc::new(ExitSignal::default());
+    let service = Service::start(&flags.namespace, exit.clone());
+    let task: Box<dyn Task + Send + Sync> = Box::new(service);
+    // Few idle workers per connection (ttrpc wants min < default < max;
+    // its defaults are 1, 3 and 5), more only while requests keep them
+    // busy (a Wait holds one for the task's lifetime): every thread costs
+    // resident memory for as long as it lives.
+    let mut server = ttrpc::Server::new()
+        .set_thread_count_default(2)
+        .set_thread_count_min(1)
+        .set_thread_count_max(3)
+        .add_listener(listener.into_raw_fd())
+        .map_err(|e| e.to_string())?
+        .register_service(create_task(Arc::from(task)));
+    server.start().map_err(|e| e.to_string())?;
+    server_started();
+    exit.wait();
+    server.shutdown();
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+fn listen(path: &str) -> std::io::Result<UnixListener> {
+    if let Some(dir) = Path::new(path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    UnixListener::bind(path)
+}
+
+/// The `start` process reads our stdout until it closes: closing it says
+/// the socket is ready.
+fn server_started() {
+    // SAFETY: dup2 of two standard descriptors.
+    unsafe {
+        libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO);
+    }
+}
