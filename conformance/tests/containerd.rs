@@ -930,3 +930,49 @@ fn init_exit_ends_the_rest_without_a_pid_namespace() {
     cd.ctr_ok(&["tasks", "delete", &guest]);
     cd.ctr_ok(&["containers", "delete", &guest]);
 }
+
+/// An exec with a terminal: its own pty, sized, with input and its exit
+/// code; the container goes on.
+#[test]
+fn an_exec_gets_a_terminal_of_its_own() {
+    let cd = containerd();
+    let id = cd.id("exectty");
+    cd.run_detached(&[], &id, &["sleep", "1000"]);
+    let script = "tty; i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); \
+                  [ -n \"$s\" ] && [ \"$s\" != '0 0' ] && break; i=$((i+1)); sleep 0.1; done; \
+                  echo \"size:$s\"; echo ready; read x; echo \"got:$x\"; exit 4";
+    let fifo_dir = cd.fifo_dir();
+    let mut pty = cd.ctr_pty(
+        &[
+            "tasks",
+            "exec",
+            "-t",
+            "--fifo-dir",
+            &fifo_dir,
+            "--exec-id",
+            "t1",
+            &id,
+            "sh",
+            "-c",
+            script,
+        ],
+        21,
+        66,
+    );
+    let text = pty.read_until("ready", secs(30));
+    assert!(
+        text.contains("ready"),
+        "no prompt: {text:?}\n{}",
+        cd.log_tail(30)
+    );
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(lines.iter().any(|l| l.starts_with("/dev/pts/")), "{text:?}");
+    assert!(lines.contains(&"size:21 66"), "size not passed: {text:?}");
+    pty.write(b"xyz\r");
+    let text = pty.read_until("got:xyz", secs(20));
+    assert!(text.contains("got:xyz"), "input not passed: {text:?}");
+    let status = pty.wait(secs(20)).expect("ctr tasks exec -t did not exit");
+    assert_eq!(status.code(), Some(4));
+    assert_eq!(cd.task_status(&id), "RUNNING");
+    kill_and_delete(&cd, &id);
+}
