@@ -135,6 +135,35 @@ fn masked_directories_are_empty_and_read_only() {
     assert_eq!(std::fs::read_to_string(dir.join("file")).unwrap(), "hidden");
 }
 
+/// `tmpcopyup` (runc's and crun's extension, podman's `--read-only`): the
+/// tmpfs starts with the image's files, owners and modes, and takes writes
+/// that never reach the image.
+#[test]
+fn tmpcopyup_fills_a_tmpfs_with_what_it_hides() {
+    let mut f = Fixture::new("copyup");
+    let dir = mkdir(&rootfs(&f).join("seeded")).to_path_buf();
+    mkdir(&dir.join("sub"));
+    std::fs::write(dir.join("sub/file"), "from the image").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("link")).unwrap();
+    add_mount(
+        &mut f,
+        json!({"destination": "/seeded", "type": "tmpfs", "source": "tmpfs",
+               "options": ["tmpcopyup", "nosuid", "mode=755"]}),
+    );
+    let r = probes(
+        &mut f,
+        &[
+            &["read", "/seeded/sub/file"],
+            &["stat", "/seeded/link"],
+            &["write", "/seeded/sub/new", "x"],
+        ],
+    );
+    assert_eq!(r[0], json!({"ok": true, "content": "from the image"}));
+    assert_eq!(r[1]["/seeded/link"]["type"], "l", "{}", r[1]);
+    assert_eq!(r[2], json!({"ok": true}), "the tmpfs is writable");
+    assert!(!dir.join("sub/new").exists(), "a write reached the image");
+}
+
 /// readonlyPaths stay readable but writes to them fail with EROFS.
 #[test]
 fn readonly_paths_can_be_read_but_not_written() {

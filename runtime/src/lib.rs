@@ -6,6 +6,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod copy_up;
 pub mod create;
 pub mod devices;
 pub mod error;

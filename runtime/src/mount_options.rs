@@ -26,6 +26,8 @@ pub struct MountOptions {
     /// own uidMappings/gidMappings, or the container's user namespace
     /// mappings when the mount has none.
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of the directory it hides.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -36,6 +38,7 @@ impl Default for MountOptions {
             data: String::new(),
             recursive: None,
             idmap: None,
+            copy_up: false,
         }
     }
 }
@@ -210,10 +213,6 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
     })
 }
 
-/// Options berth refuses rather than pass to the kernel as data, where
-/// passing them on would silently do something else than asked.
-const NOT_YET: &[&str] = &["tmpcopyup"];
-
 pub fn parse(options: &[String]) -> Result<MountOptions, String> {
     let mut out = MountOptions::default();
     let mut data: Vec<&str> = Vec::new();
@@ -229,10 +228,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
             out.propagation.push(p);
         } else if let Some(rec) = idmap_option(opt) {
             out.idmap = Some(rec);
-        } else if NOT_YET.contains(&opt.as_str()) {
-            return Err(format!(
-                "mount option {opt:?} is not supported by berth yet"
-            ));
+        } else if opt == "tmpcopyup" {
+            out.copy_up = true;
         } else if !recursive.apply(opt) {
             data.push(opt);
         }
@@ -259,7 +256,7 @@ pub fn known_options() -> impl Iterator<Item = &'static str> {
         ])
         .chain(REC_FLAGS.iter().map(|(n, _, _)| *n))
         .chain(REC_ATIME.iter().copied())
-        .chain(["idmap", "ridmap"])
+        .chain(["idmap", "ridmap", "tmpcopyup"])
 }
 
 #[cfg(test)]
@@ -288,8 +285,10 @@ mod tests {
     }
 
     #[test]
-    fn tmpcopyup_is_refused() {
-        assert!(parse(&["tmpcopyup".to_string()]).is_err());
+    fn tmpcopyup_is_an_option_not_data() {
+        let o = parse(&["tmpcopyup".to_string(), "mode=755".to_string()]).unwrap();
+        assert!(o.copy_up);
+        assert_eq!(o.data, "mode=755");
     }
 
     fn attr(set: u64, clr: u64) -> Option<MountAttr> {
@@ -390,9 +389,9 @@ mod tests {
             "nosymfollow",
             "idmap",
             "ridmap",
+            "tmpcopyup",
         ] {
             assert!(known.contains(&name), "{name} missing");
         }
-        assert!(!known.contains(&"tmpcopyup"));
     }
 }

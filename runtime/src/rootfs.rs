@@ -146,6 +146,11 @@ fn mount_one(
             _ => opts.data.clone(),
         };
         let data = (!data.is_empty()).then_some(data.as_str());
+        // tmpcopyup: open what the tmpfs will hide before it does.
+        let hidden = match opts.copy_up && typ == "tmpfs" {
+            true => Some(sys.open_dir(&t.path)?),
+            false => None,
+        };
         match sys.mount(Some(&src), &t.path, Some(typ), opts.flags, data) {
             // A user namespace may not mount sysfs for a network namespace
             // it does not own: the host's /sys is bound instead, as runc
@@ -165,6 +170,11 @@ fn mount_one(
                 )?;
             }
             r => r?,
+        }
+        if let Some(hidden) = hidden {
+            // Resolved again: it now names the new tmpfs.
+            let t = sys.target_in_root(rootfs, dest, false)?;
+            sys.copy_tree(hidden.as_fd(), &t.path)?;
         }
     }
     // After the remount above, which would otherwise reset them on the
@@ -575,6 +585,38 @@ mod tests {
         );
         // /dev bind-mounted from the host: no device nodes are made.
         assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
+    }
+
+    #[test]
+    fn tmpcopyup_opens_the_hidden_directory_before_the_mount_and_copies_after() {
+        let sys = Recorder::default();
+        let s = spec(
+            r#"[{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["tmpcopyup","nosuid"]}]"#,
+        );
+        let host = HostView {
+            cgroup_mounts: &[],
+            own_cgroups: "",
+            cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
+        };
+        prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
+        let l: Vec<_> = sys
+            .lines()
+            .into_iter()
+            .skip_while(|l| !l.starts_with("open /b/r/run"))
+            .take(4)
+            .collect();
+        assert_eq!(
+            l,
+            [
+                "open /b/r/run",
+                "mount tmpfs /b/r/run tmpfs MS_NOSUID -",
+                "target /b/r/run file=false",
+                "copyup to /b/r/run"
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! of every mount are unit-tested with [`fake::Recorder`], without root.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -46,6 +46,11 @@ pub trait Syscall {
     /// Attaches a detached mount tree (an idmapped bind mount prepared by
     /// the parent) at `target`.
     fn attach_tree(&self, tree: BorrowedFd, source: &Path, target: &Path) -> Result<()>;
+    /// Opens a resolved target as a readable directory (what a mount is
+    /// about to hide, for `tmpcopyup`).
+    fn open_dir(&self, target: &Path) -> Result<OwnedFd>;
+    /// Copies the tree below `from` into the directory `to` (`tmpcopyup`).
+    fn copy_tree(&self, from: BorrowedFd, to: &Path) -> Result<()>;
 }
 
 pub struct Linux;
@@ -151,6 +156,24 @@ impl Syscall for Linux {
 
     fn attach_tree(&self, tree: BorrowedFd, source: &Path, target: &Path) -> Result<()> {
         crate::mount_attr::attach_tree(tree, source, target)
+    }
+
+    fn open_dir(&self, target: &Path) -> Result<OwnedFd> {
+        nix::fcntl::open(
+            target,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map(|fd| {
+            // SAFETY: a fresh fd from open(2).
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .sys_path("open", target)
+    }
+
+    fn copy_tree(&self, from: BorrowedFd, to: &Path) -> Result<()> {
+        let to = self.open_dir(to)?;
+        crate::copy_up::copy_tree(from, to.as_fd())
     }
 
     fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()> {
@@ -337,6 +360,16 @@ pub mod fake {
                 source.display(),
                 target.display()
             ));
+            Ok(())
+        }
+        fn open_dir(&self, target: &Path) -> Result<OwnedFd> {
+            self.push(format!("open {}", target.display()));
+            std::fs::File::open("/")
+                .map(OwnedFd::from)
+                .map_err(|_| Error::path("open", target, Errno::EIO))
+        }
+        fn copy_tree(&self, _from: BorrowedFd, to: &Path) -> Result<()> {
+            self.push(format!("copyup to {}", to.display()));
             Ok(())
         }
     }
