@@ -83,8 +83,8 @@ pub fn create_from_spec(sys: &dyn Syscall, rootfs: &Path, devices: &[LinuxDevice
                 return Err(Error::invalid("type \"a\" is only for cgroup rules")).with_context(ctx)
             }
         };
-        if !d.path().is_absolute() || d.path().parent().is_none_or(|p| p == Path::new("/")) {
-            return Err(Error::invalid("path must be absolute, below /")).with_context(ctx);
+        if !d.path().is_absolute() || d.path().parent().is_none() {
+            return Err(Error::invalid("path must be absolute and not /")).with_context(ctx);
         }
         let (major, minor) = (d.major(), d.minor());
         if kind != SFlag::S_IFIFO && (major < 0 || minor < 0) {

@@ -3,7 +3,7 @@
 //! Every error carries a message that already names what failed (the
 //! container, the path, the syscall); callers add context with
 //! [`Context::context`] as the error travels up, so the final line reads like
-//! `container web: mount proc on /proc: EPERM: Operation not permitted`.
+//! `container web: mount proc on /proc: EPERM: operation not permitted`.
 
 use std::fmt;
 use std::path::Path;
@@ -109,10 +109,19 @@ impl Error {
     }
 }
 
-/// `EPERM: Operation not permitted`: the symbolic name is what people grep
-/// for, the description is what they understand.
+/// `EPERM: operation not permitted`: the symbolic name is what people grep
+/// for, the description is what they understand, in lower case as Go (and
+/// so runc) prints it: engines look for "no such file or directory" in a
+/// runtime's error to tell a missing command (Docker's client does so case
+/// by case).
 fn errno_text(errno: Errno) -> String {
-    format!("{errno:?}: {}", errno.desc())
+    let desc = errno.desc();
+    let mut chars = desc.chars();
+    let lower: String = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    format!("{errno:?}: {lower}")
 }
 
 impl fmt::Display for Error {
@@ -192,7 +201,7 @@ mod tests {
         let e = r.context("container web").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "container web: mount proc on /proc: EPERM: Operation not permitted"
+            "container web: mount proc on /proc: EPERM: operation not permitted"
         );
         assert_eq!(e.kind(), Kind::Sys);
         assert_eq!(e.errno(), Some(Errno::EPERM));

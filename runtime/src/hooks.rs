@@ -723,7 +723,7 @@ mod tests {
         let e = run1(&hook("/nonexistent/berth-hook", &[])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "createRuntime hook /nonexistent/berth-hook: start: ENOENT: No such file or directory"
+            "createRuntime hook /nonexistent/berth-hook: start: ENOENT: no such file or directory"
         );
         assert_eq!(e.errno(), Some(Errno::ENOENT));
         let e = run1(&hook("true", &[])).unwrap_err();

@@ -182,21 +182,32 @@ fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
         return Ok(());
     };
     let d = p.dir("memory", "memory")?.clone();
+    // 0 leaves a value as it is, as runc reads it: Docker's update sends
+    // every memory field, 0 for those it does not change.
+    let nonzero = |v: Option<i64>| v.filter(|&v| v != 0);
+    let (limit, reservation) = (nonzero(m.limit()), nonzero(m.reservation()));
+    let mut swap = nonzero(m.swap());
+    // On v1 an unlimited memory with no word on swap lifts memsw too, or
+    // the old memory+swap limit would still cap the memory.
+    let memsw = d.file("memory.memsw.limit_in_bytes");
+    if !d.v2 && limit == Some(-1) && swap.is_none() && memsw.exists() {
+        swap = Some(-1);
+    }
     if m.kernel().is_some() || m.kernel_tcp().is_some() {
         log::warn!(
             "linux.resources.memory.kernel and kernelTCP are deprecated and ignored, as by runc"
         );
     }
     if d.v2 {
-        if let Some(v) = m.reservation() {
+        if let Some(v) = reservation {
             p.push(&d, "memory.low", max_or(v));
         }
-        if let Some(v) = m.limit() {
+        if let Some(v) = limit {
             p.push(&d, "memory.max", max_or(v));
         }
-        if let Some(swap) = m.swap() {
+        if let Some(swap) = swap {
             // v1's memsw is memory plus swap; v2 limits swap alone.
-            let value = match (swap, m.limit()) {
+            let value = match (swap, limit) {
                 (s, _) if s < 0 => "max".to_string(),
                 (s, Some(l)) if l >= 0 => {
                     if s < l {
@@ -226,13 +237,13 @@ fn memory(p: &mut Plan, r: &LinuxResources) -> Result<()> {
             ));
         }
     } else {
-        if let Some(v) = m.reservation() {
+        if let Some(v) = reservation {
             p.push(&d, "memory.soft_limit_in_bytes", v);
         }
-        if let Some(v) = m.limit() {
+        if let Some(v) = limit {
             p.push(&d, "memory.limit_in_bytes", v);
         }
-        if let Some(v) = m.swap() {
+        if let Some(v) = swap {
             p.push(&d, "memory.memsw.limit_in_bytes", v);
         }
         if let Some(v) = m.swappiness() {
@@ -631,6 +642,19 @@ mod tests {
         assert_eq!(blkio_to_io_weight(10), 1);
         assert_eq!(blkio_to_io_weight(500), 4950);
         assert_eq!(blkio_to_io_weight(1000), 10000);
+    }
+
+    /// Docker's update sends every memory field, 0 for "unchanged".
+    #[test]
+    fn zero_memory_values_leave_the_files_alone() {
+        for v2 in [false, true] {
+            let w = writes(
+                v2,
+                r#"{"memory":{"limit":0,"reservation":0,"swap":0},"pids":{"limit":50}}"#,
+            );
+            assert!(w.iter().all(|l| !l.contains("memory.")), "{w:?}");
+            assert!(w.iter().any(|l| l.contains("pids.max = 50")), "{w:?}");
+        }
     }
 
     #[test]
