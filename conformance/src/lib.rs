@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod containerd;
+pub mod docker;
+pub mod podman;
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,0 +1,613 @@
+//! A private podman for running containers with the runtime under test.
+//!
+//! [`Podman::new`] makes a fresh temp dir and writes a `containers.conf`
+//! and a `storage.conf` that keep every piece of podman's state in it:
+//! graph root and run root (`root/`, `runroot/`), libpod's tmp dir with
+//! its locks, events and exit files (`libpod/`; `lock_type = "file"`, so no
+//! lock is taken from the machine-wide /dev/shm/libpod_lock), volumes,
+//! network configs, hooks, `TMPDIR`, `HOME` and the XDG dirs, and
+//! c/image's blob info cache while the image is loaded
+//! ([`with_private_var_lib`]). The runtime under test
+//! ([`crate::runtime`]) is the default runtime under its file name
+//! (`berth`, or `runc` when checking the tests against runc), with
+//! JSON errors, cgroupfs, file events, no network (`netns = "none"`) and
+//! default ulimits below this machine's hard limits (podman's own default
+//! of 1048576 open files and processes cannot be set here). The busybox
+//! image from `hack/image` is loaded as [`IMAGE`].
+//!
+//! Only the runtime keeps its state elsewhere: podman passes it no
+//! `--root`, so it uses its default (/run/berth, /run/runc) as it does
+//! under any podman. (A `--runtime-flag root=…` would reach `create` but
+//! not the `delete` of podman's exit command, which does not carry runtime
+//! flags: the container's state and cgroups would be left behind.)
+//!
+//! Drop removes every container (`podman rm -af -t 0`), kills what still
+//! names the dir on its command line (conmon, podman's cleanup commands,
+//! a foreground `podman run`) with its descendants (the containers),
+//! deletes what the runtime still knows of our containers and their
+//! cgroups, unmounts what is mounted below the dir and removes it, also
+//! when a test fails. `BERTH_KEEP_PODMAN` keeps the dir for a post-mortem.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::containerd::{busybox_image, run_with_timeout, unmount_below};
+pub use crate::containerd::{Background, Pty};
+use crate::runtime;
+
+/// The name `hack/image` gives the busybox image.
+pub const IMAGE: &str = "docker.io/library/berth-busybox:latest";
+/// How long a single podman command may take.
+pub const PODMAN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default ulimits of our containers.conf.
+pub const DEFAULT_ULIMITS: [&str; 2] = ["nofile=10000:10000", "nproc=10000:10000"];
+
+const PODMAN: &str = "/usr/bin/podman";
+
+/// podman 4.3 wants netavark (or CNI) at hand even when no container has
+/// a network; this one answers `--version` and refuses the rest.
+const NETAVARK_STUB: &str = r#"#!/bin/sh
+if [ "$1" = --version ]; then echo 'netavark 1.4.0 (berth conformance stub)'; exit 0; fi
+echo "berth conformance: no container networks here (use --network none)" >&2
+exit 1
+"#;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The runtime under test, as an absolute path without symlinks (the path
+/// podman reports for it).
+pub fn runtime_path() -> PathBuf {
+    let rt = runtime();
+    std::fs::canonicalize(&rt).unwrap_or_else(|e| panic!("runtime {}: {e}", rt.display()))
+}
+
+/// The runtime's name in our containers.conf: its file name.
+pub fn runtime_name() -> String {
+    runtime()
+        .file_name()
+        .expect("runtime has a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The runtime's default `--root`, where its state is under podman.
+pub fn runtime_state_root() -> PathBuf {
+    Path::new("/run").join(runtime_name())
+}
+
+/// One private podman; see the module documentation.
+pub struct Podman {
+    pub dir: PathBuf,
+    env: Vec<(&'static str, OsString)>,
+}
+
+impl Podman {
+    /// A private podman with the busybox image loaded.
+    pub fn new() -> Podman {
+        let pm = Self::empty();
+        let tar = busybox_image().to_string_lossy().into_owned();
+        let args = ["load", "-q", "-i", &tar];
+        let mut load = pm.cmd(&args);
+        with_private_var_lib(&mut load, &pm.dir.join("var-lib"));
+        let o = run_with_timeout(&mut load, None, &pm.dir.join("out"), PODMAN_TIMEOUT)
+            .unwrap_or_else(|o| panic!("podman load timed out: {}", crate::stderr(&o)));
+        assert_ok(&o, &args);
+        let images = pm.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        assert!(
+            images.lines().any(|l| l == IMAGE),
+            "{IMAGE} not loaded: {images}"
+        );
+        pm
+    }
+
+    /// A private podman with no image.
+    pub fn empty() -> Podman {
+        let dir = std::env::temp_dir().join(format!("berth-podman-{}", unique()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["tmp", "xdg", "home", "net", "hooks", "helpers", "out"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let d = dir.display();
+        let name = runtime_name();
+        let path = runtime_path();
+        let ulimits: Vec<String> = DEFAULT_ULIMITS.iter().map(|u| format!("{u:?}")).collect();
+        std::fs::write(
+            dir.join("containers.conf"),
+            format!(
+                r#"[containers]
+default_ulimits = [{ulimits}]
+netns = "none"
+
+[engine]
+runtime = "{name}"
+runtime_supports_json = ["crun", "runc", "{name}"]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "{d}/libpod"
+static_dir = "{d}/root/libpod"
+volume_path = "{d}/volumes"
+hooks_dir = ["{d}/hooks"]
+# A netavark that only says its version (see NETAVARK_STUB) and no other
+# network helper: a container with a network fails rather than set up a
+# bridge, firewall rules and ip_forward on the host.
+helper_binaries_dir = ["{d}/helpers"]
+
+[engine.runtimes]
+{name} = ["{path}"]
+
+[network]
+network_backend = "netavark"
+network_config_dir = "{d}/net"
+cni_plugin_dirs = ["{d}/helpers"]
+"#,
+                ulimits = ulimits.join(", "),
+                path = path.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("storage.conf"),
+            format!(
+                r#"[storage]
+driver = "overlay"
+graphroot = "{d}/root"
+runroot = "{d}/runroot"
+"#
+            ),
+        )
+        .unwrap();
+        let stub = dir.join("helpers/netavark");
+        std::fs::write(&stub, NETAVARK_STUB).unwrap();
+        std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // No registry to search: a missing image fails at once.
+        std::fs::write(dir.join("registries.conf"), "").unwrap();
+        let env = vec![
+            ("CONTAINERS_CONF", dir.join("containers.conf").into()),
+            ("CONTAINERS_STORAGE_CONF", dir.join("storage.conf").into()),
+            (
+                "CONTAINERS_REGISTRIES_CONF",
+                dir.join("registries.conf").into(),
+            ),
+            ("TMPDIR", dir.join("tmp").into()),
+            ("HOME", dir.join("home").into()),
+            ("XDG_RUNTIME_DIR", dir.join("xdg").into()),
+            ("XDG_CONFIG_HOME", dir.join("xdg").into()),
+            ("XDG_DATA_HOME", dir.join("xdg").into()),
+        ];
+        Podman { dir, env }
+    }
+
+    /// `podman GLOBAL… ARGS…`, not yet run: the global flags repeat what
+    /// the config files say (graph and run root, tmp dir, driver, cgroup
+    /// manager, events backend).
+    pub fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut c = Command::new(PODMAN);
+        c.arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("runroot"))
+            .arg("--tmpdir")
+            .arg(self.dir.join("libpod"))
+            .args(["--storage-driver", "overlay"])
+            .args(["--cgroup-manager", "cgroupfs"])
+            .args(["--events-backend", "file"])
+            .args(args)
+            .env_remove("CONTAINER_HOST")
+            .env_remove("CONTAINER_CONNECTION")
+            .env_remove("CONTAINERS_HOOKS_DIR")
+            .current_dir(&self.dir);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `podman ARGS…` with `input` on stdin; panics after
+    /// [`PODMAN_TIMEOUT`] with what it printed.
+    pub fn podman_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Output {
+        let mut cmd = self.cmd(args);
+        run_with_timeout(&mut cmd, input, &self.dir.join("out"), PODMAN_TIMEOUT).unwrap_or_else(
+            |o| {
+                panic!(
+                    "podman {args:?} timed out after {PODMAN_TIMEOUT:?}\nstdout: {}\nstderr: {}",
+                    crate::stdout(&o),
+                    crate::stderr(&o)
+                )
+            },
+        )
+    }
+
+    /// Runs `podman ARGS…` (see [`Podman::cmd`]).
+    pub fn podman(&self, args: &[&str]) -> Output {
+        self.podman_stdin(args, None)
+    }
+
+    /// [`Podman::podman`] that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.podman(args);
+        assert_ok(&o, args);
+        crate::stdout(&o)
+    }
+
+    /// A container name unique in this machine: `NAME-PID-N`.
+    pub fn name(&self, name: &str) -> String {
+        format!("{name}-{}", unique())
+    }
+
+    /// The arguments of `podman run --pull never --network none OPTS…
+    /// IMAGE CMD…`.
+    pub fn run_args(opts: &[&str], cmd: &[&str]) -> Vec<String> {
+        let mut args = vec!["run", "--pull", "never", "--network", "none"];
+        args.extend_from_slice(opts);
+        args.push(IMAGE);
+        args.extend_from_slice(cmd);
+        args.into_iter().map(String::from).collect()
+    }
+
+    /// `podman run --rm OPTS… IMAGE CMD…` in the foreground.
+    pub fn run(&self, opts: &[&str], cmd: &[&str]) -> Output {
+        self.run_stdin(opts, cmd, None)
+    }
+
+    /// [`Podman::run`] with `input` on stdin (pass `-i` to forward it).
+    pub fn run_stdin(&self, opts: &[&str], cmd: &[&str], input: Option<&[u8]>) -> Output {
+        let mut all = vec!["--rm"];
+        all.extend_from_slice(opts);
+        let args = Self::run_args(&all, cmd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.podman_stdin(&args, input)
+    }
+
+    /// [`Podman::run`] that must succeed; returns its stdout.
+    pub fn run_ok(&self, opts: &[&str], cmd: &[&str]) -> String {
+        let o = self.run(opts, cmd);
+        assert_ok(&o, &[&["run"], opts, cmd].concat());
+        crate::stdout(&o)
+    }
+
+    /// Starts `cmd` detached as container `name` and waits until it runs;
+    /// returns its ID.
+    pub fn run_detached(&self, name: &str, opts: &[&str], cmd: &[&str]) -> String {
+        let mut all = vec!["-d", "--name", name];
+        all.extend_from_slice(opts);
+        let args = Self::run_args(&all, cmd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let id = self.ok(&args).trim().to_string();
+        assert!(
+            self.wait_status(name, "running", Duration::from_secs(20)),
+            "{name} is not running but {:?}",
+            self.status(name)
+        );
+        id
+    }
+
+    /// `podman inspect --format FORMAT NAME`, trimmed; "" if that fails.
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        let o = self.podman(&["inspect", "--type", "container", "--format", format, name]);
+        if o.status.success() {
+            crate::stdout(&o).trim().to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The container's `.State.Status` (running, paused, exited…).
+    pub fn status(&self, name: &str) -> String {
+        self.inspect(name, "{{.State.Status}}")
+    }
+
+    /// The host PID of the container's first process.
+    pub fn pid(&self, name: &str) -> u32 {
+        let pid = self.inspect(name, "{{.State.Pid}}");
+        pid.parse()
+            .unwrap_or_else(|_| panic!("no PID for {name}: {pid:?}"))
+    }
+
+    /// Polls until the container has `status` or `timeout` passes.
+    pub fn wait_status(&self, name: &str, status: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status(name) == status {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `podman ARGS…` in the background with its output in a file.
+    pub fn background(&self, args: &[&str]) -> Background {
+        let out = self.dir.join("out").join(format!("bg-{}.out", unique()));
+        let f = File::create(&out).unwrap();
+        let child = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .expect("spawn podman");
+        Background { child, out }
+    }
+
+    /// Runs `podman ARGS…` in a new session whose controlling terminal is
+    /// a fresh pseudo-terminal of `rows` × `cols` (for `run -it`).
+    pub fn pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
+        use std::os::fd::FromRawFd;
+        let (mut master, mut slave) = (-1, -1);
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: out-pointers to two ints; no name, default termios.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and are owned here;
+        // close-on-exec keeps them out of other tests' children.
+        let (master, slave) = unsafe {
+            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
+            (File::from_raw_fd(master), File::from_raw_fd(slave))
+        };
+        let mut cmd = self.cmd(args);
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn podman");
+        // The parent's copies of the slave go with `cmd`.
+        drop(cmd);
+        Pty { master, child }
+    }
+
+    /// The IDs of the containers in our storage (each has a directory
+    /// named by its ID), whether podman still knows them or not.
+    pub fn container_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.join("root/overlay-containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect()
+    }
+
+    /// Processes of this podman: whatever names our dir on its command
+    /// line (podman, conmon, podman's cleanup commands) and all their
+    /// descendants (the containers).
+    pub fn processes(&self) -> Vec<i32> {
+        processes_of(&self.dir)
+    }
+}
+
+impl Default for Podman {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `cmd` in a mount namespace of its own where `dir` (created here)
+/// is mounted over /var/lib. podman 4.3 copies an image (`load`, `pull`)
+/// with c/image's blob info cache in /var/lib/containers/cache for root,
+/// whatever its graph root; this keeps that cache in our dir. Nothing
+/// else under /var/lib is read by `podman load` (strace), and what it
+/// mounts there goes with its namespace.
+pub fn with_private_var_lib(cmd: &mut Command, dir: &Path) {
+    use std::ffi::CString;
+    std::fs::create_dir_all(dir).unwrap();
+    let source = CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: only async-signal-safe calls between fork and exec, on
+    // strings made before the fork; the child is single-threaded, so it
+    // may unshare its mount namespace.
+    unsafe {
+        cmd.pre_exec(move || {
+            let root = c"/";
+            let var_lib = c"/var/lib";
+            if libc::unshare(libc::CLONE_NEWNS) < 0
+                || libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) < 0
+                || libc::mount(
+                    source.as_ptr(),
+                    var_lib.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Panics with podman's output unless `o` is a success.
+pub fn assert_ok(o: &Output, args: &[&str]) {
+    assert!(
+        o.status.success(),
+        "podman {args:?} failed ({})\nstdout: {}\nstderr: {}",
+        o.status,
+        crate::stdout(o),
+        crate::stderr(o)
+    );
+}
+
+/// The cgroup directories of container `id` that exist: podman's
+/// cgroupfs manager puts it in /libpod_parent/libpod-ID, on each v1
+/// hierarchy or on v2.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let leaf = Path::new("libpod_parent").join(format!("libpod-{id}"));
+    let mut dirs = vec![Path::new("/sys/fs/cgroup").join(&leaf)];
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        dirs.push(h.path().join(&leaf));
+    }
+    dirs.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+/// The host path of file `v1` of `controller` for process `pid` (cgroup
+/// v1), or of file `v2` of its v2 cgroup when that controller is not on
+/// v1; `None` if neither is there.
+pub fn cgroup_file(pid: u32, controller: &str, v1: &str, v2: &str) -> Option<PathBuf> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        if controllers.split(',').any(|c| c == controller) {
+            let p = PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}/{v1}"));
+            return p.exists().then_some(p);
+        }
+    }
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let p = PathBuf::from(format!("/sys/fs/cgroup{path}/{v2}"));
+    p.exists().then_some(p)
+}
+
+/// Processes whose command line names `dir` (as `DIR/…`) and all their
+/// descendants.
+fn processes_of(dir: &Path) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    // DIR/ and not DIR: berth-podman-1-1 is a prefix of …-1-10.
+    let mut needle = dir.as_os_str().as_bytes().to_vec();
+    needle.push(b'/');
+    let mut parent: HashMap<i32, i32> = HashMap::new();
+    let mut ours = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // pid (comm) state ppid …: comm may hold spaces and parens.
+            if let Some(ppid) = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok())
+            {
+                parent.insert(pid, ppid);
+            }
+        }
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if cmdline
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice())
+            {
+                ours.push(pid);
+            }
+        }
+    }
+    let mut all = ours;
+    loop {
+        let more: Vec<i32> = parent
+            .iter()
+            .filter(|(pid, ppid)| all.contains(ppid) && !all.contains(pid) && **pid != me)
+            .map(|(pid, _)| *pid)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        all.extend(more);
+    }
+    all
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let ids = self.container_ids();
+        if !ids.is_empty() {
+            let mut rm = self.cmd(&["rm", "-af", "-t", "0"]);
+            let _ = run_with_timeout(
+                &mut rm,
+                None,
+                &self.dir.join("out"),
+                Duration::from_secs(30),
+            );
+        }
+        // conmon outlives podman, and so may a cleanup command or a
+        // `podman run` of a test; containers are their descendants.
+        for _ in 0..5 {
+            let pids = self.processes();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in &pids {
+                // SAFETY: signalling processes found above.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // What podman could not delete: the runtime's state (in its
+        // default root) and the cgroups that its `delete` removes.
+        for id in &ids {
+            if runtime_state_root().join(id).exists() {
+                let mut del = Command::new(runtime());
+                del.args(["delete", "--force", id]);
+                let _ = run_with_timeout(
+                    &mut del,
+                    None,
+                    &std::env::temp_dir(),
+                    Duration::from_secs(15),
+                );
+            }
+            for d in cgroup_dirs(id) {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        unmount_below(&self.dir);
+        if std::env::var_os("BERTH_KEEP_PODMAN").is_some() {
+            eprintln!("kept {}", self.dir.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
