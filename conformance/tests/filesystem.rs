@@ -468,6 +468,48 @@ fn assert_run_fails_cleanly(f: &Fixture) {
     assert_eq!(f.status(), "");
 }
 
+/// Nothing but a proc filesystem on /proc, and inside /proc only the
+/// files lxcfs replaces, as runc (CVE-2019-16884: a mount over
+/// /proc/self/attr defeats the LSM label), also through a symbolic link
+/// in the image that leads into /proc.
+#[test]
+fn mounts_on_or_inside_proc_are_refused() {
+    for (name, dest) in [
+        ("procover", "/proc"),
+        ("procattr", "/proc/self/attr/current"),
+        ("procver", "/proc/version"),
+        ("proclink", "/evil/current"),
+    ] {
+        let mut f = Fixture::new(name);
+        f.config["root"]["readonly"] = json!(false);
+        std::os::unix::fs::symlink("/proc/self/attr", rootfs(&f).join("evil")).unwrap();
+        let src = f.bundle.join("src");
+        std::fs::write(&src, "x").unwrap();
+        add_mount(
+            &mut f,
+            json!({"destination": dest, "type": "bind", "source": src, "options": ["bind"]}),
+        );
+        let out = f.run();
+        assert!(!out.status.success(), "{dest}: the mount was made");
+        assert!(
+            stderr(&out).contains("/proc") || stderr(&out).contains(dest),
+            "{dest}: {}",
+            stderr(&out)
+        );
+        f.assert_clean(&f.id);
+    }
+    // The files lxcfs replaces may be mounted over.
+    let mut f = Fixture::new("proclxcfs");
+    let src = f.bundle.join("uptime");
+    std::fs::write(&src, "1.00 2.00\n").unwrap();
+    add_mount(
+        &mut f,
+        json!({"destination": "/proc/uptime", "type": "bind", "source": src, "options": ["bind"]}),
+    );
+    let r = probes(&mut f, &[&["read", "/proc/uptime"]]);
+    assert_eq!(r[0], json!({"ok": true, "content": "1.00 2.00\n"}));
+}
+
 /// A mount with an unknown option fails the run and leaves nothing behind.
 #[test]
 fn an_unknown_mount_option_fails_cleanly() {

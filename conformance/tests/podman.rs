@@ -6,9 +6,7 @@
 //! `--network none`.
 //!
 //! Where runc's messages differ from berth's, the tests accept runc's
-//! (runc 1.1 names an rlimit by its number). `mounts_inside_proc_are_refused`
-//! is ignored: it holds for runc and not yet for berth
-//! (`cargo test -p conformance --test podman -- --ignored`).
+//! (runc 1.1 names an rlimit by its number).
 
 use std::time::{Duration, Instant};
 
@@ -744,7 +742,6 @@ fn state_stays_in_the_private_dir_and_goes_with_it() {
 /// stat, uptime, …): a volume over /proc/self/attr/* could otherwise
 /// defeat the LSM label written there (CVE-2019-16884).
 #[test]
-#[ignore = "berth deviation: mounts inside /proc are not refused (passes with runc)"]
 fn mounts_inside_proc_are_refused() {
     let pm = Podman::new();
     let src = pm.dir.join("src");

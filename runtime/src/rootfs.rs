@@ -109,6 +109,7 @@ fn mount_one(
         mount_options::parse(m.options().as_deref().unwrap_or_default()).map_err(Error::invalid)?;
     let typ = m.typ().as_deref().unwrap_or("none");
     let dest = m.destination();
+    check_proc_mount(sys, rootfs, dest, typ, m.source().as_deref(), bundle)?;
     if opts.is_bind() || typ == "bind" {
         let src = m
             .source()
@@ -184,6 +185,94 @@ fn mount_one(
         sys.set_recursive(&t.path, attr)?;
     }
     apply_propagation(sys, rootfs, dest, &opts)
+}
+
+/// The files of /proc that lxcfs replaces, the only mount destinations
+/// inside /proc that runc allows.
+const PROC_MOUNTS_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// runc's rule against CVE-2019-16884 (a mount over /proc/self/attr/*
+/// defeats the LSM label init writes there): on /proc itself only a proc
+/// filesystem, and inside /proc only the files lxcfs replaces. The
+/// destination is checked as written and where it resolves: a symbolic
+/// link in the image that leads into the mounted /proc counts as inside.
+fn check_proc_mount(
+    sys: &dyn Syscall,
+    rootfs: &Path,
+    dest: &Path,
+    typ: &str,
+    source: Option<&Path>,
+    bundle: &Path,
+) -> Result<()> {
+    let lexical = lexical_in_root(dest);
+    let on_proc = lexical == Path::new("/proc");
+    let inside = !on_proc && lexical.starts_with("/proc");
+    let resolves_into_proc = || -> bool {
+        sys.target_in_root(rootfs, dest, false)
+            .is_ok_and(|t| sys.is_procfs(&t.path))
+    };
+    if on_proc {
+        let source_is_proc = source.is_some_and(|s| sys.is_procfs(&bundle.join(s)));
+        if typ == "proc" || source_is_proc {
+            return Ok(());
+        }
+        return Err(Error::invalid(format!(
+            "{:?} cannot be mounted because it is not of type proc",
+            dest
+        )));
+    }
+    if typ == "proc" && !inside {
+        return Ok(());
+    }
+    if PROC_MOUNTS_ALLOWED.iter().any(|a| lexical == Path::new(a)) {
+        return Ok(());
+    }
+    if inside || (lexical_may_resolve(rootfs, dest) && resolves_into_proc()) {
+        return Err(Error::invalid(format!(
+            "{:?} cannot be mounted because it is inside /proc",
+            dest
+        )));
+    }
+    Ok(())
+}
+
+/// The destination as the container sees it: `..` never climbs above /.
+fn lexical_in_root(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in dest.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the destination could resolve anywhere but where it reads: only
+/// through a symbolic link on the way (lstat of each component, cheaper
+/// than resolving every mount's target a second time).
+fn lexical_may_resolve(rootfs: &Path, dest: &Path) -> bool {
+    let rel = lexical_in_root(dest);
+    let rel = rel.strip_prefix("/").unwrap_or(&rel);
+    rel.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .any(|a| {
+            std::fs::symlink_metadata(rootfs.join(a)).is_ok_and(|m| m.file_type().is_symlink())
+        })
 }
 
 /// Idmapped bind mounts (`mounts[].uidMappings`, or the `idmap` option with
@@ -585,6 +674,43 @@ mod tests {
         );
         // /dev bind-mounted from the host: no device nodes are made.
         assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
+    }
+
+    /// runc's rule (CVE-2019-16884): /proc takes only a proc filesystem,
+    /// and inside /proc only the files lxcfs replaces.
+    #[test]
+    fn mounts_on_or_inside_proc_are_refused_but_for_lxcfs_files() {
+        let sys = Recorder::default();
+        let (root, b) = (Path::new("/nonexistent/r"), Path::new("/nonexistent"));
+        let check = |dest: &str, typ: &str, src: Option<&str>| {
+            check_proc_mount(&sys, root, Path::new(dest), typ, src.map(Path::new), b)
+        };
+        assert!(check("/proc", "proc", Some("proc")).is_ok());
+        assert!(
+            check("/proc", "bind", Some("/proc")).is_ok(),
+            "a bind of a procfs"
+        );
+        let e = check("/proc", "bind", Some("/srv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not of type proc"), "{e}");
+        assert!(check("/proc/cpuinfo", "bind", Some("/srv/cpuinfo")).is_ok());
+        assert!(check("/proc/sys/kernel/ns_last_pid", "bind", Some("/x")).is_ok());
+        for dest in [
+            "/proc/self/attr/current",
+            "/proc/version",
+            "/proc/../proc/sys",
+            "/proc/proc",
+        ] {
+            let e = check(dest, "bind", Some("/x")).unwrap_err().to_string();
+            assert!(e.contains("inside /proc"), "{dest}: {e}");
+        }
+        assert!(check("/procfoo", "tmpfs", None).is_ok());
+        assert!(check("/mnt/proc", "tmpfs", None).is_ok());
+        assert!(
+            check("/proc/sub", "proc", Some("proc")).is_err(),
+            "proc on a subdirectory"
+        );
     }
 
     #[test]

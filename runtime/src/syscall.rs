@@ -51,6 +51,8 @@ pub trait Syscall {
     fn open_dir(&self, target: &Path) -> Result<OwnedFd>;
     /// Copies the tree below `from` into the directory `to` (`tmpcopyup`).
     fn copy_tree(&self, from: BorrowedFd, to: &Path) -> Result<()>;
+    /// Whether `path` is on a proc filesystem.
+    fn is_procfs(&self, path: &Path) -> bool;
 }
 
 pub struct Linux;
@@ -174,6 +176,11 @@ impl Syscall for Linux {
     fn copy_tree(&self, from: BorrowedFd, to: &Path) -> Result<()> {
         let to = self.open_dir(to)?;
         crate::copy_up::copy_tree(from, to.as_fd())
+    }
+
+    fn is_procfs(&self, path: &Path) -> bool {
+        nix::sys::statfs::statfs(path)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
     }
 
     fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()> {
@@ -371,6 +378,10 @@ pub mod fake {
         fn copy_tree(&self, _from: BorrowedFd, to: &Path) -> Result<()> {
             self.push(format!("copyup to {}", to.display()));
             Ok(())
+        }
+        /// Paths named …/proc… are "on procfs" (no call recorded).
+        fn is_procfs(&self, path: &Path) -> bool {
+            path.components().any(|c| c.as_os_str() == "proc")
         }
     }
 }
