@@ -305,6 +305,14 @@ impl Drop for Pty {
 }
 
 /// One private containerd; see the module documentation.
+/// Live instances: the last removes the namespace's parent cgroups, which
+/// runtimes leave as runc does (see `SharedParents`).
+static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn namespace_parents() -> Vec<PathBuf> {
+    crate::in_every_hierarchy(NAMESPACE)
+}
+
 pub struct Containerd {
     pub dir: PathBuf,
     pub address: PathBuf,
@@ -312,6 +320,8 @@ pub struct Containerd {
     pub log: PathBuf,
     child: Option<Child>,
     ids: std::sync::Mutex<Vec<String>>,
+    /// Dropped after `drop` has deleted this instance's containers.
+    _parents: crate::SharedParents,
 }
 
 impl Containerd {
@@ -384,6 +394,7 @@ disabled_plugins = [
             config,
             child: None,
             ids: Default::default(),
+            _parents: crate::SharedParents::lease(&LIVE, namespace_parents),
         };
         cd.spawn();
         cd
@@ -981,6 +992,16 @@ impl Drop for Containerd {
                 let _ = std::fs::remove_dir(dir);
             }
         }
+        // The namespace's parent cgroups, which runtimes leave as runc does:
+        // the last test to finish finds them empty and removes them.
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(NAMESPACE));
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(NAMESPACE));
         unmount_below(&self.dir);
         if std::env::var_os("BERTH_KEEP_CONTAINERD").is_some() {
             eprintln!("kept {}", self.dir.display());

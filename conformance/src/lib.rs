@@ -440,3 +440,48 @@ pub fn host_ns(name: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Parent cgroups that engines make and never remove (containerd's
+/// `/NAMESPACE`, podman's `libpod_parent`), shared by the tests of one
+/// process: each engine instance holds a [`SharedParents`] lease, and the
+/// last one to go removes the parents. The count and the removal are under
+/// one lock, so no engine can be starting a container under a parent
+/// while it is removed.
+pub struct SharedParents {
+    count: &'static std::sync::Mutex<usize>,
+    dirs: fn() -> Vec<PathBuf>,
+}
+
+impl SharedParents {
+    pub fn lease(count: &'static std::sync::Mutex<usize>, dirs: fn() -> Vec<PathBuf>) -> Self {
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        SharedParents { count, dirs }
+    }
+}
+
+impl Drop for SharedParents {
+    fn drop(&mut self) {
+        let mut n = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            // Children first: remove_dir only takes empty directories.
+            for d in (self.dirs)() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// `name` (a relative cgroup path) in every hierarchy under /sys/fs/cgroup
+/// and at its root (a cgroup2-only host).
+pub fn in_every_hierarchy(name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|h| h.path().join(name))
+        .collect();
+    dirs.push(root.join(name));
+    dirs
+}

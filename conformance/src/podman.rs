@@ -91,9 +91,21 @@ pub fn runtime_state_root() -> PathBuf {
 }
 
 /// One private podman; see the module documentation.
+/// Live instances: the last removes podman's cgroupfs parents
+/// (`libpod_parent` and its `conmon`), which podman never removes.
+static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn podman_parents() -> Vec<PathBuf> {
+    let mut dirs = crate::in_every_hierarchy("libpod_parent/conmon");
+    dirs.extend(crate::in_every_hierarchy("libpod_parent"));
+    dirs
+}
+
 pub struct Podman {
     pub dir: PathBuf,
     env: Vec<(&'static str, OsString)>,
+    /// Dropped after `drop` has removed this instance's containers.
+    _parents: crate::SharedParents,
 }
 
 impl Podman {
@@ -191,7 +203,11 @@ runroot = "{d}/runroot"
             ("XDG_CONFIG_HOME", dir.join("xdg").into()),
             ("XDG_DATA_HOME", dir.join("xdg").into()),
         ];
-        Podman { dir, env }
+        Podman {
+            dir,
+            env,
+            _parents: crate::SharedParents::lease(&LIVE, podman_parents),
+        }
     }
 
     /// `podman GLOBAL… ARGS…`, not yet run: the global flags repeat what
@@ -602,6 +618,17 @@ impl Drop for Podman {
             for d in cgroup_dirs(id) {
                 let _ = std::fs::remove_dir(d);
             }
+        }
+        // podman's cgroupfs parents (conmon's and the containers'), which
+        // podman never removes: the last test to finish finds them empty.
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let parent = h.path().join("libpod_parent");
+            let _ = std::fs::remove_dir(parent.join("conmon"));
+            let _ = std::fs::remove_dir(&parent);
         }
         unmount_below(&self.dir);
         if std::env::var_os("BERTH_KEEP_PODMAN").is_some() {

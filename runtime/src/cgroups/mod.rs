@@ -258,6 +258,12 @@ impl Cgroups {
         let mut first_err = None;
         for d in &self.dirs {
             for p in d.created.iter().rev() {
+                if *p != d.path {
+                    // A parent berth made: other containers may live there
+                    // now (containerd's /NAMESPACE), so it goes only if empty.
+                    let _ = std::fs::remove_dir(p);
+                    continue;
+                }
                 // Sub-cgroups made inside (exec --cgroup) go first.
                 remove_children(p);
                 let mut tries = 0;
@@ -451,6 +457,13 @@ mod tests {
         };
         c.create().unwrap();
         assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);
+        // A sibling that came later (another container under the same
+        // parent) keeps the parent, and is not touched.
+        std::fs::create_dir(base.join("a/sibling")).unwrap();
+        c.remove().unwrap();
+        assert!(!base.join("a/b").exists());
+        assert!(base.join("a/sibling").exists());
+        std::fs::remove_dir(base.join("a/sibling")).unwrap();
         c.remove().unwrap();
         assert!(!base.join("a").exists());
         std::fs::remove_dir(&base).unwrap();
