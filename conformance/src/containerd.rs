@@ -306,11 +306,17 @@ impl Drop for Pty {
 
 /// One private containerd; see the module documentation.
 /// Live instances: the last removes the namespace's parent cgroups, which
-/// runtimes leave as runc does (see `SharedParents`).
+/// runtimes leave as runc does, and the runtimes' empty roots for it (see
+/// `SharedParents`).
 static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
 
 fn namespace_parents() -> Vec<PathBuf> {
-    crate::in_every_hierarchy(NAMESPACE)
+    let mut dirs = crate::in_every_hierarchy(NAMESPACE);
+    // The runtimes' roots for the namespace (the shims' default --root).
+    for runtime in ["berth", "runc"] {
+        dirs.push(Path::new("/run/containerd").join(runtime).join(NAMESPACE));
+    }
+    dirs
 }
 
 pub struct Containerd {
