@@ -41,7 +41,7 @@ const CTR: &str = "/usr/bin/ctr";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     format!(
         "{}-{}",
         std::process::id(),
@@ -754,49 +754,7 @@ disabled_plugins = [
     /// Runs `ctr ARGS…` in a new session whose controlling terminal is a
     /// fresh pseudo-terminal of `rows` × `cols` (for `ctr run -t`).
     pub fn ctr_pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
-        use std::os::fd::FromRawFd;
-        let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: out-pointers to two ints; no name, default termios.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened and are owned here;
-        // close-on-exec keeps them out of other tests' children.
-        let (master, slave) = unsafe {
-            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
-            (File::from_raw_fd(master), File::from_raw_fd(slave))
-        };
-        let mut cmd = self.ctr_cmd(args);
-        cmd.stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn ctr");
-        // The parent's copies of the slave go with `cmd`.
-        drop(cmd);
-        Pty { master, child }
+        spawn_in_pty(self.ctr_cmd(args), rows, cols)
     }
 
     /// Kills and deletes what is left, with short timeouts and no panics.
@@ -829,7 +787,7 @@ disabled_plugins = [
 
 /// Processes whose command line names `dir` (containerd, ctr, shims with
 /// `-address DIR/containerd.sock`) and all their descendants.
-fn processes_of(dir: &Path) -> Vec<i32> {
+pub(crate) fn processes_of(dir: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     // DIR/ and not DIR: berth-containerd-1-1 is a prefix of …-1-10.
     let mut needle = dir.as_os_str().as_bytes().to_vec();
@@ -897,7 +855,7 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// The paths of the unix sockets under /run/containerd that `pids` hold
 /// (a shim's ttrpc socket).
-fn listening_sockets(pids: &[i32]) -> Vec<PathBuf> {
+pub(crate) fn listening_sockets(pids: &[i32]) -> Vec<PathBuf> {
     let mut inodes = Vec::new();
     for pid in pids {
         for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -976,22 +934,7 @@ impl Drop for Containerd {
         self.stop();
         // Shims (and their containers) outlive containerd; so may a ctr.
         // A killed shim leaves its socket in /run/containerd/s behind.
-        let mut sockets = Vec::new();
-        for _ in 0..3 {
-            let pids = processes_of(&self.dir);
-            if pids.is_empty() {
-                break;
-            }
-            sockets.extend(listening_sockets(&pids));
-            for pid in &pids {
-                // SAFETY: signalling processes found above.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        for s in sockets {
-            let _ = std::fs::remove_file(s);
-        }
+        kill_processes_of(&self.dir);
         // Cgroups of containers that were killed rather than deleted.
         for id in self.ids.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             for dir in cgroup_dirs(id) {
@@ -1014,5 +957,75 @@ impl Drop for Containerd {
             return;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `cmd` in a new session whose controlling terminal is a fresh
+/// pseudo-terminal of `rows` × `cols` (an engine's `run -t`), for every
+/// engine harness.
+pub fn spawn_in_pty(mut cmd: Command, rows: u16, cols: u16) -> Pty {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: out-pointers to two ints; no name, default termios.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here;
+    // close-on-exec keeps them out of other tests' children.
+    let (master, slave) = unsafe {
+        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
+        (File::from_raw_fd(master), File::from_raw_fd(slave))
+    };
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("spawn a command in a pty");
+    // The parent's copies of the slave go with `cmd`.
+    drop(cmd);
+    Pty { master, child }
+}
+
+/// Kills every process of an engine instance (`processes_of`), again
+/// until none is left, and removes the shim sockets they held: a killed
+/// shim leaves its socket in /run/containerd/s behind.
+pub(crate) fn kill_processes_of(dir: &Path) {
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let pids = processes_of(dir);
+        if pids.is_empty() {
+            break;
+        }
+        sockets.extend(listening_sockets(&pids));
+        for pid in &pids {
+            // SAFETY: signalling processes found above.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
     }
 }

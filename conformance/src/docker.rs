@@ -35,17 +35,17 @@
 //! `BERTH_DOCKER_LOG_LEVEL=debug` makes dockerd's log (D/dockerd.log,
 //! whose end failure messages show) say more.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::containerd::{busybox_image, run_with_timeout, unmount_below, wait_deadline, Pty};
+use crate::containerd::{
+    busybox_image, kill_processes_of, run_with_timeout, spawn_in_pty, unique, unmount_below,
+    wait_deadline, Pty,
+};
 use crate::runtime;
 
 /// The image's name in the private dockerd.
@@ -70,16 +70,6 @@ pub const OUTSIDE: &[&str] = &[
     "/opt/containerd/lib",
     "/opt/containerd",
 ];
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// The docker client: `BERTH_DOCKER`, else Debian's /usr/bin/docker
 /// (the daemon's own version), else `docker` in PATH.
@@ -414,49 +404,7 @@ impl Docker {
     /// Runs `docker ARGS…` in a new session whose controlling terminal is
     /// a fresh pseudo-terminal of `rows` × `cols` (for `docker run -it`).
     pub fn pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
-        use std::os::fd::FromRawFd;
-        let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: out-pointers to two ints; no name, default termios.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened and are owned here;
-        // close-on-exec keeps them out of other tests' children.
-        let (master, slave) = unsafe {
-            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
-            (File::from_raw_fd(master), File::from_raw_fd(slave))
-        };
-        let mut cmd = self.cmd(args);
-        cmd.stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn docker");
-        // The parent's copies of the slave go with `cmd`.
-        drop(cmd);
-        Pty { master, child }
+        spawn_in_pty(self.cmd(args), rows, cols)
     }
 
     /// The cgroup directory of `pid` in the v1 hierarchy of `controller`
@@ -537,95 +485,6 @@ impl Docker {
     }
 }
 
-/// Processes whose command line names `dir` (containerd with its config
-/// in D/exec, shims with `-address D/exec/…`) and all their descendants.
-fn processes_of(dir: &Path) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    // DIR/ and not DIR: berth-docker-1-1 is a prefix of …-1-10.
-    let mut needle = dir.as_os_str().as_bytes().to_vec();
-    needle.push(b'/');
-    let mut parent: HashMap<i32, i32> = HashMap::new();
-    let mut ours = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // pid (comm) state ppid …: comm may hold spaces and parens.
-            if let Some(ppid) = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok())
-            {
-                parent.insert(pid, ppid);
-            }
-        }
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if cmdline
-                .windows(needle.len())
-                .any(|w| w == needle.as_slice())
-            {
-                ours.push(pid);
-            }
-        }
-    }
-    let mut all = ours;
-    loop {
-        let more: Vec<i32> = parent
-            .iter()
-            .filter(|(pid, ppid)| all.contains(ppid) && !all.contains(pid) && **pid != me)
-            .map(|(pid, _)| *pid)
-            .collect();
-        if more.is_empty() {
-            break;
-        }
-        all.extend(more);
-    }
-    all
-}
-
-/// The paths of the unix sockets under /run/containerd that `pids` hold
-/// (a shim's ttrpc socket).
-fn shim_sockets(pids: &[i32]) -> Vec<PathBuf> {
-    let mut inodes = Vec::new();
-    for pid in pids {
-        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(link) = std::fs::read_link(fd.path()) {
-                let link = link.to_string_lossy().into_owned();
-                if let Some(inode) = link
-                    .strip_prefix("socket:[")
-                    .and_then(|l| l.strip_suffix(']'))
-                {
-                    inodes.push(inode.to_string());
-                }
-            }
-        }
-    }
-    // Num RefCount Protocol Flags Type St Inode Path
-    std::fs::read_to_string("/proc/net/unix")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (inode, path) = (f.get(6)?, f.get(7)?);
-            (inodes.iter().any(|i| i == inode) && path.starts_with("/run/containerd/"))
-                .then(|| PathBuf::from(path))
-        })
-        .collect()
-}
-
 /// Removes a cgroup directory and the ones below it, deepest first (a
 /// cgroup directory goes with rmdir once it has no children and tasks).
 fn remove_cgroup_tree(dir: &Path) {
@@ -647,22 +506,7 @@ impl Drop for Docker {
         self.stop();
         // Shims (and their containers) may outlive dockerd and its
         // containerd; a killed shim leaves its socket in /run/containerd/s.
-        let mut sockets = Vec::new();
-        for _ in 0..3 {
-            let pids = processes_of(&self.dir);
-            if pids.is_empty() {
-                break;
-            }
-            sockets.extend(shim_sockets(&pids));
-            for pid in &pids {
-                // SAFETY: signalling processes found above.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        for s in sockets {
-            let _ = std::fs::remove_file(s);
-        }
+        kill_processes_of(&self.dir);
         // The cgroup parent on every hierarchy (v1 controllers, the named
         // systemd one, the v2 tree at /sys/fs/cgroup/unified or the root).
         let parent = self.cgroup_parent.trim_start_matches('/');

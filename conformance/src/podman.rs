@@ -28,17 +28,17 @@
 //! cgroups, unmounts what is mounted below the dir and removes it, also
 //! when a test fails. `BERTH_KEEP_PODMAN` keeps the dir for a post-mortem.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::containerd::{busybox_image, run_with_timeout, unmount_below};
+use crate::containerd::{
+    busybox_image, processes_of, run_with_timeout, spawn_in_pty, unique, unmount_below,
+};
 pub use crate::containerd::{Background, Pty};
 use crate::runtime;
 
@@ -58,16 +58,6 @@ if [ "$1" = --version ]; then echo 'netavark 1.4.0 (berth conformance stub)'; ex
 echo "berth conformance: no container networks here (use --network none)" >&2
 exit 1
 "#;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// The runtime under test, as an absolute path without symlinks (the path
 /// podman reports for it).
@@ -367,49 +357,7 @@ runroot = "{d}/runroot"
     /// Runs `podman ARGS…` in a new session whose controlling terminal is
     /// a fresh pseudo-terminal of `rows` × `cols` (for `run -it`).
     pub fn pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
-        use std::os::fd::FromRawFd;
-        let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: out-pointers to two ints; no name, default termios.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened and are owned here;
-        // close-on-exec keeps them out of other tests' children.
-        let (master, slave) = unsafe {
-            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
-            (File::from_raw_fd(master), File::from_raw_fd(slave))
-        };
-        let mut cmd = self.cmd(args);
-        cmd.stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn podman");
-        // The parent's copies of the slave go with `cmd`.
-        drop(cmd);
-        Pty { master, child }
+        spawn_in_pty(self.cmd(args), rows, cols)
     }
 
     /// The IDs of the containers in our storage (each has a directory
@@ -521,60 +469,6 @@ pub fn cgroup_file(pid: u32, controller: &str, v1: &str, v2: &str) -> Option<Pat
     let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
     let p = PathBuf::from(format!("/sys/fs/cgroup{path}/{v2}"));
     p.exists().then_some(p)
-}
-
-/// Processes whose command line names `dir` (as `DIR/…`) and all their
-/// descendants.
-fn processes_of(dir: &Path) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    // DIR/ and not DIR: berth-podman-1-1 is a prefix of …-1-10.
-    let mut needle = dir.as_os_str().as_bytes().to_vec();
-    needle.push(b'/');
-    let mut parent: HashMap<i32, i32> = HashMap::new();
-    let mut ours = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // pid (comm) state ppid …: comm may hold spaces and parens.
-            if let Some(ppid) = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok())
-            {
-                parent.insert(pid, ppid);
-            }
-        }
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if cmdline
-                .windows(needle.len())
-                .any(|w| w == needle.as_slice())
-            {
-                ours.push(pid);
-            }
-        }
-    }
-    let mut all = ours;
-    loop {
-        let more: Vec<i32> = parent
-            .iter()
-            .filter(|(pid, ppid)| all.contains(ppid) && !all.contains(pid) && **pid != me)
-            .map(|(pid, _)| *pid)
-            .collect();
-        if more.is_empty() {
-            break;
-        }
-        all.extend(more);
-    }
-    all
 }
 
 impl Drop for Podman {
