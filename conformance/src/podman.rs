@@ -82,12 +82,17 @@ pub fn runtime_state_root() -> PathBuf {
 
 /// One private podman; see the module documentation.
 /// Live instances: the last removes podman's cgroupfs parents
-/// (`libpod_parent` and its `conmon`), which podman never removes.
+/// (`libpod_parent` and its `conmon`) and /run/containers/networks, which
+/// podman never removes.
 static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
 
 fn podman_parents() -> Vec<PathBuf> {
     let mut dirs = crate::in_every_hierarchy("libpod_parent/conmon");
     dirs.extend(crate::in_every_hierarchy("libpod_parent"));
+    // podman 4.3 makes netavark's run directory there whatever its
+    // configuration says; empty once our containers are gone.
+    dirs.push("/run/containers/networks".into());
+    dirs.push("/run/containers".into());
     dirs
 }
 
