@@ -705,16 +705,7 @@ disabled_plugins = [
 
     /// Polls `ctr tasks ls` until the task has `status` or `timeout` passes.
     pub fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.task_status(id) == status {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll_until(timeout, || self.task_status(id) == status)
     }
 
     /// The PIDs `ctr tasks ps` lists.

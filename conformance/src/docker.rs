@@ -382,16 +382,7 @@ impl Docker {
     /// Polls until the container has `State.Status` `status` or `timeout`
     /// passes.
     pub fn wait_status(&self, name: &str, status: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.status(name) == status {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll_until(timeout, || self.status(name) == status)
     }
 
     /// The host PID of the container's init (`State.Pid`).

@@ -485,3 +485,17 @@ pub fn in_every_hierarchy(name: &str) -> Vec<PathBuf> {
     dirs.push(root.join(name));
     dirs
 }
+
+/// Polls `ready` every 50 ms until it holds (true) or `timeout` passes.
+pub fn poll_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -34,7 +34,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::containerd::{
     busybox_image, processes_of, run_with_timeout, spawn_in_pty, unique, unmount_below,
@@ -333,16 +333,7 @@ runroot = "{d}/runroot"
 
     /// Polls until the container has `status` or `timeout` passes.
     pub fn wait_status(&self, name: &str, status: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.status(name) == status {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll_until(timeout, || self.status(name) == status)
     }
 
     /// Runs `podman ARGS…` in the background with its output in a file.

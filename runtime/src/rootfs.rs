@@ -249,17 +249,7 @@ fn check_proc_mount(
 
 /// The destination as the container sees it: `..` never climbs above /.
 fn lexical_in_root(dest: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in dest.components() {
-        match c {
-            std::path::Component::Normal(n) => out.push(n),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
+    Path::new("/").join(crate::syscall::lexical(dest))
 }
 
 /// Whether the destination could resolve anywhere but where it reads: only

@@ -25,6 +25,22 @@ pub struct Target {
     _fd: Option<OwnedFd>,
 }
 
+/// `path` made relative and clean, as a mount destination or cgroup path
+/// is read: `..` never climbs above the root it is taken from.
+pub fn lexical(path: &Path) -> PathBuf {
+    let mut rel = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => rel.push(n),
+            Component::ParentDir => {
+                rel.pop();
+            }
+            _ => {}
+        }
+    }
+    rel
+}
+
 pub trait Syscall {
     /// Resolves `path` inside `root` as if `root` were `/`, creating missing
     /// directories, and the last component as an empty file when `file`.
@@ -99,16 +115,7 @@ impl Syscall for Linux {
             .sys_path("open", root)?;
         // Lexically, as a mount destination is read: `..` never climbs
         // above the root.
-        let mut rel = PathBuf::new();
-        for c in path.components() {
-            match c {
-                Component::Normal(n) => rel.push(n),
-                Component::ParentDir => {
-                    rel.pop();
-                }
-                _ => {}
-            }
-        }
+        let rel = lexical(path);
         let found = if rel.as_os_str().is_empty() {
             Ok(rootfd.try_clone().sys("dup")?)
         } else {

@@ -274,7 +274,11 @@ impl Tasks {
             no_pivot: req.options.no_pivot_root,
             no_new_keyring: req.options.no_new_keyring,
         };
-        runtime.create(&req.id, &opts, child)?;
+        if let Err(e) = runtime.create(&req.id, &opts, child) {
+            // The copier would otherwise wait on containerd's stdin fifo.
+            io.finish(Duration::ZERO);
+            return Err(e);
+        }
         let attached = match console {
             Some(c) => io.attach_console(c),
             None => Ok(()),

@@ -101,21 +101,6 @@ fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
     rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
 }
 
-/// `..` may not climb out of a hierarchy.
-fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::Normal(n) => out.push(n),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 impl Cgroups {
     /// Where the container's cgroups go (nothing is made yet).
     pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
@@ -124,8 +109,10 @@ impl Cgroups {
             .iter()
             .map(|m| {
                 let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
-                    Some(p) if p.is_absolute() => clean(p.strip_prefix(&m.root).unwrap_or(p)),
-                    Some(p) => own_path(own, m).join(clean(p)),
+                    Some(p) if p.is_absolute() => {
+                        crate::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
+                    }
+                    Some(p) => own_path(own, m).join(crate::syscall::lexical(p)),
                     None => own_path(own, m).join(id),
                 };
                 Dir {
