@@ -5,7 +5,13 @@ use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 
 use crate::error::{Error, Result};
 
-fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+// glibc gives setrlimit's resource its own type; musl takes an int.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,

@@ -9,14 +9,15 @@
 //! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, and
 //!    `root.readonly` last, since every step before needs to write.
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Context, Error, Result, SysResult};
@@ -555,20 +556,29 @@ fn exists(p: &Path) -> bool {
 /// noexec that the mount already has would clear them (or fail where the
 /// kernel has locked them).
 fn locked_flags(p: &Path) -> MsFlags {
-    let Ok(st) = statvfs(p) else {
+    // statvfs's f_flag bits are the MS_ bits on Linux (linux/statfs.h).
+    // Raw, because nix keeps only the flags the libc crate names, and for
+    // musl that leaves out ST_RELATIME.
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
         return MsFlags::empty();
     };
-    let f = st.flags();
-    let map = [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is NUL-terminated and `st` is a statvfs the call fills.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return MsFlags::empty();
+    }
+    // SAFETY: statvfs succeeded, so it wrote the whole struct.
+    let f = unsafe { st.assume_init() }.f_flag;
+    let map: [(libc::c_ulong, MsFlags); 6] = [
+        (2, MsFlags::MS_NOSUID),        // ST_NOSUID
+        (4, MsFlags::MS_NODEV),         // ST_NODEV
+        (8, MsFlags::MS_NOEXEC),        // ST_NOEXEC
+        (1024, MsFlags::MS_NOATIME),    // ST_NOATIME
+        (2048, MsFlags::MS_NODIRATIME), // ST_NODIRATIME
+        (4096, MsFlags::MS_RELATIME),   // ST_RELATIME
     ];
     map.iter()
-        .filter(|(s, _)| f.contains(*s))
+        .filter(|(s, _)| f & s != 0)
         .fold(MsFlags::empty(), |acc, (_, m)| acc | *m)
 }
 
