@@ -133,6 +133,7 @@ fn build(
     )
     .sys_path("chmod", &fifo)?;
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
+    crate::fault::point("create:dir");
 
     // 3.
     let linux = bundle.spec.linux().as_ref().expect("validated");
@@ -143,6 +144,13 @@ fn build(
     let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
     let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
     cgroups.create()?;
+    // Until state.json exists, this record is how a delete after a killed
+    // create finds the cgroups (and through them any process left).
+    if let Err(e) = dir.save_pending(&cgroups) {
+        let _ = cgroups.remove();
+        return Err(e);
+    }
+    crate::fault::point("create:cgroups");
     let place = Placement {
         layout: &layout,
         cgroups: &cgroups,
@@ -227,6 +235,7 @@ fn spawn(
         state: &state,
         namespaces: &namespaces,
         sync: child_sock,
+        parent_end: parent_sock.as_raw_fd(),
         wait_for_go: userns || hooks.in_container || notify || v1,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
@@ -250,6 +259,7 @@ fn spawn(
     );
     for_children.leave();
     let (pid, placed) = cloned?;
+    crate::fault::point("create:cloned");
 
     // 5.
     state.pid = pid.as_raw();
@@ -275,7 +285,10 @@ fn spawn(
         // After init made the device nodes, before anything runs in the
         // container.
         resources::apply_devices(planned)?;
-        record(&mut state, dir, opts, pid)
+        crate::fault::point("create:ready");
+        record(&mut state, dir, opts, pid)?;
+        crate::fault::point("create:saved");
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);

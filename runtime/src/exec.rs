@@ -140,6 +140,7 @@ pub fn exec(
         console_socket,
         seccomp,
         sync: child_sock,
+        parent_end: parent_sock.as_raw_fd(),
         wait_for_go: v1,
         preserve_fds: opts.preserve_fds,
         state,
@@ -157,6 +158,7 @@ pub fn exec(
         (None, _) => child.run(),
         (Some(pid), placed) => (pid, placed),
     };
+    crate::fault::point("exec:cloned");
     drop(child);
     let result = (|| {
         cgroups.enter(pid.as_raw(), placed)?;
@@ -245,6 +247,8 @@ struct Child<'a> {
     console_socket: Option<OwnedFd>,
     seccomp: Option<Seccomp>,
     sync: OwnedFd,
+    /// The parent's end of the sync socket, closed first (sync::check_parent).
+    parent_end: std::os::fd::RawFd,
     wait_for_go: bool,
     preserve_fds: i32,
     state: &'a State,
@@ -271,8 +275,10 @@ impl Child<'_> {
     fn steps(&self) -> Result<std::convert::Infallible> {
         let p = self.process;
         // 1.
+        let _ = nix::unistd::close(self.parent_end);
         nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl(PR_SET_PDEATHSIG)")?;
+        sync::check_parent(&self.sync)?;
         let affinity = p.exec_cpu_affinity().as_ref();
         if let Some(cpus) = affinity.and_then(|a| a.initial().as_deref()) {
             process_attrs::cpu_affinity(cpus)?;

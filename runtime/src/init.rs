@@ -61,6 +61,9 @@ pub struct Init<'a> {
     pub state: &'a State,
     pub namespaces: &'a Namespaces,
     pub sync: OwnedFd,
+    /// The parent's end of the sync socket, which clone copied: closed at
+    /// once, so that the parent's death shows as the socket's hang-up.
+    pub parent_end: RawFd,
     /// The parent sends `G` first (sync.rs).
     pub wait_for_go: bool,
     /// The parent runs prestart/createRuntime hooks when asked.
@@ -89,6 +92,7 @@ pub struct Init<'a> {
 /// Never returns: the process execs the user program or exits.
 pub fn run(init: Init) -> ! {
     let _ = nix::unistd::close(init.lock_fd);
+    let _ = nix::unistd::close(init.parent_end);
     let prepared = match setup(&init) {
         Ok(p) => p,
         Err(e) => {
@@ -127,6 +131,11 @@ fn setup(init: &Init) -> Result<Prepared> {
     // 1.
     nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl(PR_SET_PDEATHSIG)")?;
+    sync::check_parent(&init.sync)?;
+    // The name `state` looks for (see state::INIT_COMM); execve replaces it.
+    let name =
+        std::ffi::CStr::from_bytes_with_nul(crate::state::INIT_COMM).expect("NUL-terminated");
+    nix::sys::prctl::set_name(name).sys("prctl(PR_SET_NAME)")?;
     // 2.
     let mut state = init.state.clone();
     if init.wait_for_go {

@@ -11,6 +11,7 @@ pub mod create;
 pub mod devices;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod foreground;
 pub mod hooks;
 pub mod init;

@@ -125,6 +125,7 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
             let mut b = [0u8; 1];
             let n = nix::unistd::read(fifo.as_raw_fd(), &mut b).sys("read the exec fifo")?;
             if n == 1 {
+                crate::fault::point("start:released");
                 break;
             }
         }
@@ -288,12 +289,20 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             }
         }
     }
-    if let Some(c) = state.as_ref().and_then(|s| s.cgroups.as_ref()) {
+    // A create killed before it wrote state.json left only its record of
+    // the cgroups (and maybe an init in them, waiting for `start`).
+    let cgroups = match &state {
+        Some(s) => s.cgroups.clone(),
+        None => dir.load_pending(),
+    };
+    if let Some(c) = &cgroups {
         // Processes that outlived init (a forked daemon) die with it.
         for pid in c.procs()? {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
+        crate::fault::point("delete:killed");
         c.remove().with_context(|| format!("container {id}"))?;
+        crate::fault::point("delete:cgroups");
     }
     if let Some(state) = &state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);

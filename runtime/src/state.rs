@@ -23,6 +23,13 @@ use crate::error::{Error, Result, SysResult};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The cgroups a create has made, written before clone: a create killed
+/// before it wrote state.json leaves them for `delete` to find.
+pub const CREATING_FILE: &str = "creating.json";
+/// The name init gives itself (PR_SET_NAME) until its execve replaces it.
+/// With the exec fifo still there, it tells a container waiting for
+/// `start` from one whose `start` was killed after letting init go.
+pub const INIT_COMM: &[u8] = b"berth-init\0";
 /// The runtime-spec version berth implements, as `state` reports it.
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -222,6 +229,14 @@ fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
     // SAFETY: flock on a descriptor we own.
     Errno::result(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) })
         .sys_path("flock", &path)?;
+    // The lock may have been waited for while a delete removed the
+    // directory (or a create made a new one of the same name): only the
+    // directory that is at the path now is the container.
+    use std::os::unix::fs::MetadataExt;
+    let held = lock.metadata().sys_path("stat", &path)?;
+    if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+        return Err(Error::not_found(format!("container {id} does not exist")));
+    }
     Ok(ContainerDir {
         id: id.to_string(),
         path,
@@ -266,6 +281,20 @@ impl ContainerDir {
         std::fs::rename(&tmp, &dst).sys_path("rename to", &dst)
     }
 
+    /// Records the cgroups made so far; read back by [`Self::load_pending`].
+    /// One small write, no rename: a partial file only loses the record.
+    pub fn save_pending(&self, cgroups: &crate::cgroups::Cgroups) -> Result<()> {
+        let path = self.path.join(CREATING_FILE);
+        let bytes = serde_json::to_vec(cgroups).expect("cgroups serialise");
+        std::fs::write(&path, bytes).sys_path("write", &path)
+    }
+
+    /// The cgroups a create that never finished had made.
+    pub fn load_pending(&self) -> Option<crate::cgroups::Cgroups> {
+        let bytes = std::fs::read(self.path.join(CREATING_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// The container's status, read from the kernel now.
     pub fn status(&self, state: Option<&State>) -> Status {
         let Some(state) = state else {
@@ -275,7 +304,7 @@ impl ContainerDir {
             return Status::Stopped;
         }
         // The fifo lives until `start` has let the process go on.
-        if self.fifo_path().exists() {
+        if self.fifo_path().exists() && init_waits(state.pid) {
             Status::Created
         } else if state.cgroups.as_ref().is_some_and(|c| c.is_frozen()) {
             Status::Paused
@@ -302,6 +331,12 @@ pub fn proc_stat(pid: i32) -> Option<(u64, bool)> {
     // rest starts at field 3; field 22 is the 20th from here.
     let start = fields.nth(18)?.parse().ok()?;
     Some((start, state == "Z" || state == "X"))
+}
+
+/// Whether `pid` still carries init's name, so has not reached execve.
+fn init_waits(pid: i32) -> bool {
+    let want = &INIT_COMM[..INIT_COMM.len() - 1];
+    std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.strip_suffix(b"\n") == Some(want))
 }
 
 /// True when `pid` is still the process berth started and has not exited.
@@ -357,9 +392,27 @@ mod tests {
         dir.save(&state).unwrap();
         let loaded = dir.load().unwrap().unwrap();
         assert_eq!(dir.status(Some(&loaded)), Status::Running);
+        // The fifo is still there but the process has left init's name
+        // behind (a `start` killed after letting init go): running.
         File::create(dir.fifo_path()).unwrap();
-        assert_eq!(dir.status(Some(&loaded)), Status::Created);
+        assert_eq!(dir.status(Some(&loaded)), Status::Running);
+        // A process that still has init's name waits for start. execve
+        // names a process after the file it was given, here a symlink.
+        let link = tmp.join("berth-init");
+        std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
+        let mut waiting = std::process::Command::new(&link).arg("60").spawn().unwrap();
+        let wpid = waiting.id() as i32;
+        let init = State {
+            pid: wpid,
+            start_time: proc_stat(wpid).unwrap().0,
+            ..loaded.clone()
+        };
+        assert_eq!(dir.status(Some(&init)), Status::Created);
+        waiting.kill().unwrap();
+        waiting.wait().unwrap();
+        assert_eq!(dir.status(Some(&init)), Status::Stopped);
         assert_eq!(store.list().unwrap(), vec!["c1".to_string()]);
+        std::fs::remove_file(&link).unwrap();
         dir.remove().unwrap();
         assert!(store.open("c1").is_err());
         std::fs::remove_dir_all(&tmp).unwrap();

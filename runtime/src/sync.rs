@@ -20,9 +20,10 @@
 //! because the process that starts the container is not the one that
 //! created it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::{Error, Result, SysResult};
@@ -69,9 +70,26 @@ pub fn send_error(fd: &OwnedFd, err: &Error) {
     let _ = send(fd.as_raw_fd(), &msg, MsgFlags::empty());
 }
 
+/// For a child that has just set its parent-death signal: that signal
+/// never comes for a parent that died before it was set, but the parent's
+/// end of the socket (the child closed its own copy first) has hung up.
+pub fn check_parent(fd: &OwnedFd) -> Result<()> {
+    // POLLHUP is reported whatever is asked for.
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::empty())];
+    let gone = poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP));
+    match gone {
+        true => Err(Error::sys("the parent died", Errno::ESRCH)),
+        false => Ok(()),
+    }
+}
+
 /// The next message; an `E` from init becomes its error.
 pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
-    let mut buf = vec![0u8; 65536];
+    // Error texts are short; a datagram longer than this is cut (MSG_TRUNC).
+    let mut buf = [0u8; 8192];
     let n = loop {
         match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
             Err(Errno::EINTR) => continue,
@@ -138,5 +156,18 @@ mod tests {
         assert!(e.to_string().contains("mount /proc"));
         drop(b);
         assert!(recv_msg(&a).is_err());
+    }
+
+    #[test]
+    fn a_closed_parent_end_is_seen_without_waiting() {
+        let (parent, child) = pair().unwrap();
+        send_msg(&parent, Msg::Go { pid: 1 }).unwrap();
+        // A message waiting is not a hang-up.
+        assert!(check_parent(&child).is_ok());
+        drop(parent);
+        assert_eq!(
+            check_parent(&child).unwrap_err().errno(),
+            Some(Errno::ESRCH)
+        );
     }
 }

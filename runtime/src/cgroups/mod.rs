@@ -334,8 +334,14 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(f);
         if std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
-            let value =
-                std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f))?;
+            let read = || std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f));
+            let mut value = read()?;
+            if value.trim().is_empty() {
+                // A parent that a concurrent create has just made may not
+                // have its own yet: fill it first (both write the same).
+                inherit_cpuset(parent)?;
+                value = read()?;
+            }
             std::fs::write(&mine, value.trim()).sys_path("write", &mine)?;
         }
     }

@@ -7,8 +7,11 @@ pub fn run(store: &Store, id: &str) -> Result<()> {
     let dir = store.open(id)?;
     let (state, status) = berth::lifecycle::loaded(&dir)?;
     let Some(state) = state else {
+        // The create holds the lock until state.json is written: having
+        // it, with no state.json, means that create died part-way.
         return Err(Error::wrong_state(format!(
-            "container {id} is still being created"
+            "container {id} was not created: the create that began it died \
+             part-way (delete removes what it left)"
         )));
     };
     let out = state.oci(status, "");
