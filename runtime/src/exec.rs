@@ -8,8 +8,9 @@
 //! order:
 //!
 //! 1. Non-dumpable (a container process cannot reach this process's
-//!    memory or /proc/PID/exe, the host's berth binary), die with the
-//!    parent; the process's initial CPU affinity.
+//!    memory or /proc/PID/exe, berth's binary; the parent already is, so
+//!    the child is from birth), die with the parent; the process's initial
+//!    CPU affinity.
 //! 2. Wait for the parent's go: on v1 it has moved the child into the
 //!    container's cgroups.
 //! 3. setns(pidfd) into every other namespace of the container at once
@@ -19,8 +20,12 @@
 //! 5. rlimits, ioPriority, scheduler; the program looked up in the
 //!    container; capabilities, user, no_new_privs (seccomp first when it
 //!    needs CAP_SYS_ADMIN).
-//! 6. umask, LSM labels, every non-stdio descriptor close-on-exec, cwd,
-//!    signals, the final CPU affinity, seccomp, execve.
+//! 6. umask, LSM labels, every non-stdio descriptor close-on-exec, cwd
+//!    (refused outside the container), signals, the final CPU affinity,
+//!    seccomp, execve.
+//!
+//! The parent first re-executes itself from a sealed copy of its binary
+//! (CVE-2019-5736, see [`process::run_from_sealed_copy`]).
 //!
 //! Errors reach the parent over the sync socket (close-on-exec: end of file
 //! means execve succeeded).
@@ -77,6 +82,7 @@ pub fn exec(
     opts: &ExecOptions,
     keep_console: bool,
 ) -> Result<(Pid, Option<UnixStream>)> {
+    process::run_from_sealed_copy()?;
     let id = &opts.id;
     let template = state
         .exec
@@ -146,6 +152,13 @@ pub fn exec(
         state,
     };
 
+    // The child is in the container's pid namespace from the moment it
+    // exists, where every process of the container can see it: it must be
+    // non-dumpable from birth, so this process is (a clone inherits it), not
+    // only from its own first step. Against CVE-2019-5736 (its
+    // /proc/PID/exe) and ptrace by a container process that holds all of
+    // berth's capabilities.
+    nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     // The pid and time namespaces only take children: entered around clone.
     let saved = enter_for_children(
         &pidfd,
@@ -330,7 +343,7 @@ impl Child<'_> {
             nonempty(p.selinux_label()).as_deref(),
         )?;
         process::close_from(3 + self.preserve_fds.max(0) as u32);
-        nix::unistd::chdir(p.cwd()).sys_path("chdir to process.cwd", p.cwd())?;
+        process::chdir_inside(p.cwd())?;
         process::reset_signals();
         if let Some(cpus) = affinity.and_then(|a| a.cpu_affinity_final().as_deref()) {
             process_attrs::cpu_affinity(cpus)?;

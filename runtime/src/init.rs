@@ -24,8 +24,8 @@
 //! 11. Tell the parent "ready" (sync.rs) and stop dying with it.
 //! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
 //! 13. umask, personality, LSM labels; close every descriptor past the
-//!     preserved ones; chdir(cwd); seccomp (when it was not loaded at 10)
-//!     and execve.
+//!     preserved ones (on execve); chdir(cwd), refused outside the root;
+//!     seccomp (when it was not loaded at 10) and execve.
 //!
 //! Errors up to step 11 reach the parent over the sync socket; after it the
 //! parent may be gone, so they go to the container's stderr.
@@ -43,7 +43,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::capabilities::Sets;
 use crate::create::Seccomp;
-use crate::error::{Error, Result, SysResult};
+use crate::error::{Context, Error, Result, SysResult};
 use crate::mountinfo::CgroupMount;
 use crate::namespaces::Namespaces;
 use crate::process;
@@ -51,7 +51,7 @@ use crate::rootfs::{self, HostView};
 use crate::spec::Bundle;
 use crate::state::{State, Status};
 use crate::sync::Msg;
-use crate::syscall::Linux;
+use crate::syscall::{Linux, Syscall};
 use crate::{hooks, keyring, lsm, process_attrs, sync, terminal};
 
 /// Everything init needs, prepared by the parent before clone.
@@ -191,9 +191,19 @@ fn setup(init: &Init) -> Result<Prepared> {
     }
 
     // The working directory exists before the root may become read-only,
-    // as runc makes it.
+    // as runc makes it. Made inside the root, magic links refused: through
+    // /proc/self/fd/N of one of berth's descriptors (CVE-2024-21626), a
+    // plain create_dir_all would make directories on the host.
     let cwd = process.cwd().clone();
-    std::fs::create_dir_all(&cwd).sys_path("create process.cwd", &cwd)?;
+    let made = sys
+        .target_in_root(Path::new("/"), &cwd, false)
+        .context("create process.cwd")?;
+    if !std::fs::metadata(&made.path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::sys(
+            format_args!("process.cwd {}", cwd.display()),
+            nix::errno::Errno::ENOTDIR,
+        ));
+    }
 
     // 8. (spec.rs made sure there is a UTS namespace for the names.)
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -269,9 +279,10 @@ fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::con
         nonempty(process.selinux_label()).as_deref(),
     )?;
     process::close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
-    // chdir only now: with every host descriptor closed, a cwd such as
-    // /proc/self/fd/N cannot lead out of the container.
-    nix::unistd::chdir(&p.cwd).sys_path("chdir to process.cwd", &p.cwd)?;
+    // The descriptors are only close-on-exec yet (the exec fifo must stay
+    // open), so a cwd such as /proc/self/fd/N could still lead out of the
+    // container: chdir_inside refuses that (CVE-2024-21626).
+    process::chdir_inside(&p.cwd)?;
     process::reset_signals();
     if load_seccomp_late(init) {
         load_seccomp(init, &p.state, Status::Created)?;

@@ -147,6 +147,107 @@ pub fn close_from(first: u32) {
     };
 }
 
+/// chdir to process.cwd, refusing a directory outside the container's
+/// root. CVE-2024-21626: a cwd of /proc/self/fd/N (or through it, with
+/// `..`) names whatever descriptor N is, and every descriptor of the
+/// runtime's (a state directory, a cgroup) is still open here, close-on-exec
+/// only; runc started processes in a leaked host directory that way. The
+/// kernel's getcwd tells: a directory that cannot be reached from the root
+/// comes back as "(unreachable)/…", not as a path (libc's getcwd hides
+/// that, hence the raw call).
+pub fn chdir_inside(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).sys_path("chdir to process.cwd", cwd)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: the kernel writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    let n = nix::errno::Errno::result(n).sys_path("getcwd after chdir to", cwd)?;
+    if buf[..n as usize].first() != Some(&b'/') {
+        return Err(Error::invalid(format!(
+            "process.cwd {cwd:?} is outside the container's root"
+        )));
+    }
+    Ok(())
+}
+
+/// CVE-2019-5736: every process berth starts in a container is a clone of
+/// berth until its execve, so its /proc/PID/exe is berth's binary, and so
+/// is the program the container's image can make it execute
+/// (`/proc/self/exe`, or a script whose interpreter is `#!/proc/self/exe`:
+/// the kernel resolves it while the process still runs berth). That new
+/// process belongs to the container, which opens its /proc/PID/exe and,
+/// once no process runs the file any more, reopens it for writing and
+/// replaces berth on the host. Non-dumpability cannot stop this: execve
+/// resets it. So a command that enters a container first re-executes
+/// itself from a sealed in-memory copy of its binary: whatever the
+/// container gets hold of is that copy, which no one can write. A process
+/// already running from such a copy goes on.
+pub fn run_from_sealed_copy() -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const SEALS: libc::c_int =
+        libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    let exe = std::fs::File::open("/proc/self/exe").sys("open /proc/self/exe")?;
+    // SAFETY: F_GET_SEALS only reads the descriptor's seals.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 && seals & SEALS == SEALS {
+        return Ok(());
+    }
+    // Every handle on the binary the container could get goes through the
+    // mount berth was executed from: if that mount is read-only (an
+    // image-based /usr, or a read-only bind of the binary onto itself, see
+    // the README), no one can write through it, and the copy (about 1 ms and
+    // a second start) is not needed.
+    if nix::sys::statvfs::fstatvfs(&exe)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    {
+        return Ok(());
+    }
+    // MFD_EXEC (Linux 6.3) says the copy is meant to be executed; older
+    // kernels refuse the flag and make every memfd executable.
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"berth";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: a NUL-terminated name; the descriptor is fresh and ours.
+    let copy = unsafe {
+        let mut fd = libc::memfd_create(name.as_ptr(), flags | MFD_EXEC);
+        if fd < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINVAL {
+            fd = libc::memfd_create(name.as_ptr(), flags);
+        }
+        OwnedFd::from_raw_fd(nix::errno::Errno::result(fd).sys("memfd_create")?)
+    };
+    let size = exe.metadata().sys("stat /proc/self/exe")?.len() as usize;
+    let mut done = 0;
+    while done < size {
+        // SAFETY: two open descriptors; the kernel copies between them.
+        let n = unsafe {
+            libc::sendfile(
+                copy.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                size - done,
+            )
+        };
+        match nix::errno::Errno::result(n).sys("copy berth's binary to memory")? {
+            0 => break,
+            n => done += n as usize,
+        }
+    }
+    // SAFETY: F_ADD_SEALS on our own memfd.
+    let r = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
+    nix::errno::Errno::result(r).sys("seal berth's copy")?;
+    let args = cstrings(
+        &std::env::args_os()
+            .map(|a| a.as_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    )?;
+    let env = cstrings(
+        &std::env::vars_os()
+            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+            .collect::<Vec<_>>(),
+    )?;
+    match nix::unistd::fexecve(copy.as_raw_fd(), &args, &env)
+        .sys("re-execute berth's sealed copy")? {}
+}
+
 /// The user program starts with every signal unblocked and at its default
 /// action: Rust ignores SIGPIPE, and `run` blocks signals before clone.
 pub fn reset_signals() {

