@@ -124,10 +124,41 @@ fn errno_text(errno: Errno) -> String {
     format!("{errno:?}: {lower}")
 }
 
+/// Messages quote what they refuse, and a config can hold megabytes in
+/// one string: past this, the middle of a message gives way to a note, so
+/// that the error stays readable and the log small.
+const MESSAGE_MAX: usize = 4096;
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)
+        if self.msg.len() <= MESSAGE_MAX {
+            return f.write_str(&self.msg);
+        }
+        let keep = MESSAGE_MAX / 2;
+        let head = floor_char_boundary(&self.msg, keep);
+        let tail = ceil_char_boundary(&self.msg, self.msg.len() - keep);
+        write!(
+            f,
+            "{} … [{} bytes elided] … {}",
+            &self.msg[..head],
+            tail - head,
+            &self.msg[tail..]
+        )
     }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 impl std::error::Error for Error {}
@@ -190,6 +221,18 @@ impl<T> SysResult<T> for std::io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_message_is_cut_in_the_middle() {
+        let value = "é".repeat(5 << 20);
+        let e = Error::invalid(format!("hostname {value:?} is too long"));
+        let text = e.to_string();
+        assert!(text.len() < 2 * MESSAGE_MAX, "{}", text.len());
+        assert!(text.starts_with("hostname \"é"), "{text:.40}");
+        assert!(text.ends_with("é\" is too long"), "{text:.40}");
+        assert!(text.contains("bytes elided"));
+        assert_eq!(e.message().len(), e.msg.len(), "kept whole inside");
+    }
 
     #[test]
     fn context_is_prepended_and_kind_kept() {

@@ -218,6 +218,12 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
     let mut data: Vec<&str> = Vec::new();
     let mut recursive = Recursive::default();
     for opt in options {
+        if opt.contains('\0') {
+            return Err(format!(
+                "mount option {:?} contains a NUL byte",
+                opt.escape_debug().take(64).collect::<String>()
+            ));
+        }
         if let Some(&(_, clear, flag)) = FLAGS.iter().find(|(n, _, _)| *n == opt) {
             if clear {
                 out.flags.remove(flag);
@@ -235,8 +241,24 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
         }
     }
     out.data = data.join(",");
+    // mount(2) copies one page of data and cuts the rest off silently: a
+    // longer string would reach the filesystem truncated.
+    let max = data_max();
+    if out.data.len() >= max {
+        return Err(format!(
+            "mount options: {} bytes of filesystem data, more than mount(2) takes ({})",
+            out.data.len(),
+            max - 1
+        ));
+    }
     out.recursive = recursive.finish();
     Ok(out)
+}
+
+fn data_max() -> usize {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(4096).max(4096)
 }
 
 /// Every option name berth understands, for `berth features`.
@@ -359,6 +381,20 @@ mod tests {
             p(&["rnodiratime", "rnoatime"]).recursive,
             attr(NODIRATIME | NOATIME, ATIME)
         );
+    }
+
+    #[test]
+    fn what_mount_2_cannot_take_is_refused() {
+        let err = parse(&["mode=7\0".to_string()]).unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
+        let huge = format!("size={}", "9".repeat(10 << 20));
+        let err = parse(&[huge]).unwrap_err();
+        assert!(err.contains("bytes of filesystem data"), "{err}");
+        assert!(err.len() < 200, "the value is not repeated");
+        let many: Vec<String> = (0..2000).map(|i| format!("o{i}")).collect();
+        assert!(parse(&many).is_err());
+        // Flags cost no data, however many there are.
+        assert!(parse(&vec!["nosuid".to_string(); 100_000]).is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the JSON path of the field, before anything is created: a config is never
 //! half applied and nothing in it is silently ignored.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -52,49 +52,181 @@ pub fn load(dir: &Path) -> Result<Bundle> {
             }
         })?;
     let path = dir.join("config.json");
-    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-    let spec = parse(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+    let bytes = read_config(&path)?;
+    let mut spec = parse(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
     validate(&spec)?;
+    normalize(&mut spec);
     let root = spec
         .root()
         .as_ref()
         .ok_or_else(|| Error::invalid("config.json: root is required on Linux"))?;
     let rootfs = dir.join(root.path());
     let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io("rootfs", &rootfs, e))?;
-    if !rootfs.is_dir() {
-        return Err(Error::invalid(format!(
-            "rootfs {}: not a directory",
-            rootfs.display()
-        )));
-    }
+    check_rootfs(&rootfs, root.path())?;
     Ok(Bundle { dir, spec, rootfs })
 }
 
-/// Parses config.json. The fast path is one pass straight into oci-spec's
-/// types, whose errors carry the line and column. Only when that fails on a
-/// capability name does it take a second pass through a JSON tree, dropping
-/// the names this build does not know: the spec says a runtime warns and
-/// goes on, and kernels gain capabilities faster than libraries do.
-pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
-    match serde_json::from_slice::<Spec>(bytes) {
-        Ok(spec) => Ok(spec),
-        Err(e) if e.is_data() && e.to_string().contains("no variant for") => {
-            let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(describe)?;
-            drop_unknown_capabilities(&mut v);
-            serde_json::from_value(v).map_err(|e| e.to_string())
+/// A config from memory, parsed, validated and normalized as [`load`] does
+/// it, without a bundle (no root filesystem is looked at).
+pub fn from_slice(bytes: &[u8]) -> Result<Spec> {
+    let mut spec = parse(bytes).map_err(|e| Error::invalid(format!("config.json: {e}")))?;
+    validate(&spec)?;
+    normalize(&mut spec);
+    Ok(spec)
+}
+
+/// Far above any real config (tens of KiB with Docker's whole seccomp
+/// profile), and low enough that a runaway file cannot take the host's
+/// memory.
+pub const MAX_CONFIG_SIZE: u64 = 64 << 20;
+
+/// config.json is a regular file of bounded size: a FIFO would make the
+/// read wait for a writer forever, and a device such as /dev/zero never ends.
+fn read_config(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK keeps open(2) of a FIFO from waiting for a writer; it
+    // changes nothing for a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a file")
+    };
+    if let Some(kind) = kind {
+        return Err(Error::invalid(format!(
+            "{}: not a regular file ({kind})",
+            path.display()
+        )));
+    }
+    let too_big = || {
+        Error::invalid(format!(
+            "{}: larger than {} MiB, the most berth reads",
+            path.display(),
+            MAX_CONFIG_SIZE >> 20
+        ))
+    };
+    if meta.len() > MAX_CONFIG_SIZE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again while reading: the file may grow under us.
+    file.take(MAX_CONFIG_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > MAX_CONFIG_SIZE {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// The root filesystem is a directory, and not the host's own root: a
+/// bundle whose root.path leads to / (`../../..`, a symbolic link) would
+/// hand the container every file of the host. The spec allows any path,
+/// runc takes `../../..`; berth refuses this one destination.
+fn check_rootfs(rootfs: &Path, written: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(rootfs).map_err(|e| Error::io("rootfs", rootfs, e))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(format!(
+            "config.json: root.path {written:?}: rootfs {} is not a directory",
+            rootfs.display()
+        )));
+    }
+    let host = std::fs::metadata("/").map_err(|e| Error::io("stat", Path::new("/"), e))?;
+    if (meta.dev(), meta.ino()) == (host.dev(), host.ino()) {
+        return Err(Error::invalid(format!(
+            "config.json: root.path {written:?} resolves to the host's root directory, \
+             which cannot be a container's root filesystem"
+        )));
+    }
+    Ok(())
+}
+
+/// Rewrites what the spec allows to be written several ways into the one
+/// form every later step expects. Mount destinations become absolute and
+/// clean: a relative one is relative to / (config.md, deprecated), and `..`
+/// never climbs above the container's /, which is how they are resolved
+/// anyway; checks that compare a destination with `/dev` or `/proc` then
+/// cannot be side-stepped by writing `/../dev`.
+fn normalize(spec: &mut Spec) {
+    for m in spec.mounts_mut().iter_mut().flatten() {
+        let d = m.destination();
+        if !d.is_absolute() {
+            log::warn!(
+                "config.json: mount destination {d:?} is relative (deprecated): taken from /"
+            );
         }
-        Err(e) => Err(describe(e)),
+        let clean = Path::new("/").join(crate::syscall::lexical(d));
+        m.set_destination(clean);
     }
 }
 
-fn describe(e: serde_json::Error) -> String {
+/// Parses config.json. The fast path is one pass straight into oci-spec's
+/// types, whose errors carry the line and column; berth adds the field's
+/// JSON path. Only when that fails on a capability name does it take a
+/// second pass through a JSON tree, dropping the names this build does not
+/// know: the spec says a runtime warns and goes on, and kernels gain
+/// capabilities faster than libraries do.
+pub fn parse(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("empty file: expected a JSON object".into());
+    }
+    // Before the capability pass, whose warnings would only be noise when
+    // the config is refused anyway; only valid JSON has paths to name.
+    if let Some(path) = json::string_with_nul(bytes) {
+        return Err(format!(
+            "{path}: contains a NUL byte (\\u0000), which no path, argument or name the kernel takes can hold"
+        ));
+    }
+    let spec = match serde_json::from_slice::<Spec>(bytes) {
+        Ok(spec) => spec,
+        Err(e) if e.is_data() && e.to_string().contains("no variant for") => {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| describe(bytes, e))?;
+            drop_unknown_capabilities(&mut v);
+            // Through text again, so that an error still has a position
+            // to name the field by.
+            let text = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&text).map_err(|e| describe(&text, e))?
+        }
+        Err(e) => return Err(describe(bytes, e)),
+    };
+    Ok(spec)
+}
+
+fn describe(bytes: &[u8], e: serde_json::Error) -> String {
     let what = match e.classify() {
         serde_json::error::Category::Syntax => "malformed JSON",
         serde_json::error::Category::Eof => "truncated JSON",
         _ => "invalid config",
     };
-    // serde_json's message already ends in "at line L column C".
-    format!("{what}: {e}")
+    // serde_json's message already ends in "at line L column C"; the
+    // column points into the offending value, or at the end of the object
+    // that lacks a field.
+    let at = json::offset(bytes, e.line(), e.column())
+        .map(|o| json::path_at(bytes, o))
+        .filter(|p| !p.is_empty());
+    match at {
+        Some(path) => format!("{what}: {path}: {e}"),
+        None => format!("{what}: {e}"),
+    }
 }
 
 fn drop_unknown_capabilities(v: &mut serde_json::Value) {
@@ -106,16 +238,38 @@ fn drop_unknown_capabilities(v: &mut serde_json::Value) {
     };
     for (set, list) in caps.iter_mut() {
         if let Some(list) = list.as_array_mut() {
+            let mut unknown = Vec::new();
             list.retain(|name| {
                 let known = name
                     .as_str()
                     .map(|n| crate::capabilities::from_name(n).is_some())
                     .unwrap_or(false);
                 if !known {
-                    log::warn!("process.capabilities.{set}: unknown capability {name}, skipped");
+                    unknown.push(name.to_string());
                 }
                 known
             });
+            // One line per set, however long the list.
+            let shown: Vec<String> = unknown
+                .iter()
+                .take(5)
+                .map(|n| match n.char_indices().nth(64) {
+                    Some((cut, _)) => format!("{}…", &n[..cut]),
+                    None => n.clone(),
+                })
+                .collect();
+            match unknown.len() {
+                0 => {}
+                1 => log::warn!(
+                    "process.capabilities.{set}: unknown capability {}, skipped",
+                    shown[0]
+                ),
+                n => log::warn!(
+                    "process.capabilities.{set}: {n} unknown capabilities skipped: {}{}",
+                    shown.join(", "),
+                    if n > shown.len() { ", …" } else { "" }
+                ),
+            }
         }
     }
 }
@@ -140,6 +294,7 @@ fn validate(spec: &Spec) -> Result<()> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::invalid("config.json: process is required"))?;
+    validate_sizes(spec, process)?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid(
             "config.json: process.args must not be empty",
@@ -153,14 +308,6 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     crate::rlimits::validate(process.rlimits().as_deref().unwrap_or_default())?;
     validate_hooks(spec)?;
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(Error::invalid(format!(
-                "config.json: mounts[{i}].destination {:?} must be an absolute path",
-                m.destination()
-            )));
-        }
-    }
 
     let linux = spec
         .linux()
@@ -234,12 +381,146 @@ fn validate(spec: &Spec) -> Result<()> {
     if let Some((field, _)) = checks.iter().find(|(_, set)| *set) {
         return unsupported(field);
     }
+    if let Some(p) = linux.cgroups_path() {
+        validate_cgroups_path(p)?;
+    }
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        let p = d.path();
+        let full = p.is_absolute()
+            && p.file_name().is_some()
+            && !p.components().any(|c| c == Component::ParentDir);
+        if !full {
+            return Err(Error::invalid(format!(
+                "config.json: linux.devices[{i}].path {p:?} must be the full path of the device, without `..`"
+            )));
+        }
+    }
     if let Some(p) = linux.rootfs_propagation() {
         crate::mount_options::propagation_flag(p).ok_or_else(|| {
             Error::invalid(format!(
                 "config.json: linux.rootfsPropagation {p:?} is not a propagation mode"
             ))
         })?;
+    }
+    Ok(())
+}
+
+/// The kernel's fixed limits on strings, checked here so that a config
+/// beyond them fails at once with the field's name, not later with an
+/// errno (or, for execve, only at `start`) and an error message that
+/// repeats megabytes of the offending value.
+fn validate_sizes(spec: &Spec, process: &oci_spec::runtime::Process) -> Result<()> {
+    // MAX_ARG_STRLEN: 32 pages for one argument or environment string.
+    let arg_max = 32 * page_size();
+    let lists = [
+        ("process.args", process.args()),
+        ("process.env", process.env()),
+    ];
+    for (field, list) in lists {
+        for (i, s) in list.iter().flatten().enumerate() {
+            if s.len() >= arg_max {
+                return Err(Error::invalid(format!(
+                    "config.json: {field}[{i}] is {} bytes long; execve(2) takes at most {} in one string (MAX_ARG_STRLEN)",
+                    s.len(),
+                    arg_max - 1
+                )));
+            }
+        }
+    }
+    // HOST_NAME_MAX, the same for sethostname(2) and setdomainname(2).
+    for (field, name) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if let Some(n) = name.as_ref().filter(|n| n.len() > 64) {
+            return Err(Error::invalid(format!(
+                "config.json: {field} is {} bytes long; the kernel takes at most 64",
+                n.len()
+            )));
+        }
+    }
+    let groups = process
+        .user()
+        .additional_gids()
+        .as_ref()
+        .map_or(0, Vec::len);
+    if groups > NGROUPS_MAX {
+        return Err(Error::invalid(format!(
+            "config.json: process.user.additionalGids has {groups} groups; setgroups(2) takes at most {NGROUPS_MAX}"
+        )));
+    }
+    let mut paths: Vec<(String, &Path)> = vec![("process.cwd".into(), process.cwd())];
+    if let Some(root) = spec.root() {
+        paths.push(("root.path".into(), root.path()));
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        paths.push((format!("mounts[{i}].destination"), m.destination()));
+        if let Some(src) = m.source() {
+            paths.push((format!("mounts[{i}].source"), src));
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        for (field, list) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            for (i, p) in list.iter().flatten().enumerate() {
+                paths.push((format!("{field}[{i}]"), Path::new(p)));
+            }
+        }
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            paths.push((format!("linux.devices[{i}].path"), d.path()));
+        }
+        for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+            if let Some(p) = ns.path() {
+                paths.push((format!("linux.namespaces[{i}].path"), p));
+            }
+        }
+        if let Some(p) = linux.cgroups_path() {
+            paths.push(("linux.cgroupsPath".into(), p));
+        }
+    }
+    for (field, p) in paths {
+        let len = p.as_os_str().len();
+        if len >= PATH_MAX {
+            return Err(Error::invalid(format!(
+                "config.json: {field} is {len} bytes long; the kernel takes paths of at most {} (PATH_MAX)",
+                PATH_MAX - 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// linux/limits.h: PATH_MAX counts the terminating NUL.
+const PATH_MAX: usize = 4096;
+const NGROUPS_MAX: usize = 65536;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096).max(4096)
+}
+
+/// A cgroupsPath names a cgroup of its own below some root: `..` could
+/// only climb out of where a relative path is put (berth would clean it
+/// away, as runc does, but then the container is not where the config
+/// says), and a path that names a hierarchy's root, or nothing at all,
+/// would make the container's cgroup one that holds the whole host:
+/// limits would apply to everything and `delete` would kill everything.
+fn validate_cgroups_path(p: &Path) -> Result<()> {
+    if p.as_os_str().is_empty() {
+        return Ok(());
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::invalid(format!(
+            "config.json: linux.cgroupsPath {p:?} must not contain `..`"
+        )));
+    }
+    if !p.components().any(|c| matches!(c, Component::Normal(_))) {
+        return Err(Error::invalid(format!(
+            "config.json: linux.cgroupsPath {p:?} names no cgroup below the root"
+        )));
     }
     Ok(())
 }
@@ -264,6 +545,239 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Names places in JSON text that serde_json accepted (at least up to the
+/// place asked about): a path such as `process.args[0]`. The walk keeps its
+/// own stack, so deep nesting costs memory, never the call stack.
+mod json {
+    use std::ops::ControlFlow;
+
+    enum Frame {
+        /// The member being read; None between members.
+        Object(Option<String>),
+        /// The element being read, if one is.
+        Array { index: usize, inside: bool },
+    }
+
+    enum Event {
+        /// A scalar or string value over these bytes.
+        Value(usize, usize),
+        /// An object key over these bytes (the frame holds it already).
+        Key(usize, usize),
+        /// `{` or `[` here; the stack is still the parent's.
+        Open(usize),
+        /// `}`, `]`, `,`, `:` or white space here.
+        Other(usize),
+    }
+
+    /// The byte serde_json's position names: lines count from 1, columns
+    /// from 1 at a line's first byte (0 when the input ended there).
+    pub fn offset(bytes: &[u8], line: usize, column: usize) -> Option<usize> {
+        if line == 0 {
+            return None;
+        }
+        let mut start = 0;
+        for _ in 1..line {
+            start += bytes.get(start..)?.iter().position(|&b| b == b'\n')? + 1;
+        }
+        Some((start + column).saturating_sub(1).min(bytes.len()))
+    }
+
+    /// The path of the innermost value at byte `offset`: the value itself
+    /// when the offset falls inside it, the object or array when it falls
+    /// between members (where serde_json reports a missing field).
+    pub fn path_at(bytes: &[u8], offset: usize) -> String {
+        let found = walk(bytes, |stack, e| {
+            let here = match e {
+                Event::Value(_, end) | Event::Key(_, end) => offset < end,
+                Event::Open(at) | Event::Other(at) => at >= offset,
+            };
+            if here {
+                ControlFlow::Break(render(stack))
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        found.unwrap_or_default()
+    }
+
+    /// The path of the first string (key or value) that holds `\u0000`,
+    /// outside annotations: those are only stored and handed to hooks as
+    /// JSON, which carries any string.
+    pub fn string_with_nul(bytes: &[u8]) -> Option<String> {
+        // Raw control characters are not valid JSON: a NUL can only be
+        // written as an escape.
+        if !bytes.windows(6).any(|w| w == b"\\u0000")
+            || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
+        {
+            return None;
+        }
+        walk(bytes, |stack, e| {
+            let (Event::Value(start, end) | Event::Key(start, end)) = e else {
+                return ControlFlow::Continue(());
+            };
+            let annotation = stack.len() >= 2
+                && matches!(&stack[0], Frame::Object(Some(k)) if k == "annotations");
+            if !annotation && bytes[start] == b'"' && has_nul(&bytes[start..end]) {
+                ControlFlow::Break(render(stack))
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+
+    /// A quoted string's escapes are read in pairs, so `\\u0000` (a
+    /// backslash, then text) is no NUL.
+    fn has_nul(s: &[u8]) -> bool {
+        let mut i = 0;
+        while i < s.len() {
+            if s[i] == b'\\' {
+                if s[i + 1..].starts_with(b"u0000") {
+                    return true;
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        false
+    }
+
+    fn walk<R>(
+        bytes: &[u8],
+        mut visit: impl FnMut(&[Frame], Event) -> ControlFlow<R>,
+    ) -> Option<R> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut i = 0;
+        macro_rules! visit {
+            ($e:expr) => {
+                if let ControlFlow::Break(r) = visit(&stack, $e) {
+                    return Some(r);
+                }
+            };
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b @ (b'{' | b'[') => {
+                    begin(&mut stack);
+                    visit!(Event::Open(i));
+                    stack.push(if b == b'{' {
+                        Frame::Object(None)
+                    } else {
+                        Frame::Array {
+                            index: 0,
+                            inside: false,
+                        }
+                    });
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    visit!(Event::Other(i));
+                    stack.pop();
+                    finish(&mut stack);
+                    i += 1;
+                }
+                b',' => {
+                    visit!(Event::Other(i));
+                    if let Some(Frame::Array { index, .. }) = stack.last_mut() {
+                        *index += 1;
+                    }
+                    i += 1;
+                }
+                b'"' => {
+                    let end = string_end(bytes, i);
+                    if let Some(Frame::Object(key @ None)) = stack.last_mut() {
+                        *key = Some(decode(&bytes[i..end]));
+                        visit!(Event::Key(i, end));
+                    } else {
+                        begin(&mut stack);
+                        visit!(Event::Value(i, end));
+                        finish(&mut stack);
+                    }
+                    i = end;
+                }
+                b':' | b' ' | b'\t' | b'\n' | b'\r' => {
+                    visit!(Event::Other(i));
+                    i += 1;
+                }
+                _ => {
+                    let end = bytes[i..]
+                        .iter()
+                        .position(|b| b",:]} \t\n\r".contains(b))
+                        .map_or(bytes.len(), |n| i + n);
+                    begin(&mut stack);
+                    visit!(Event::Value(i, end));
+                    finish(&mut stack);
+                    i = end;
+                }
+            }
+        }
+        None
+    }
+
+    fn begin(stack: &mut [Frame]) {
+        if let Some(Frame::Array { inside, .. }) = stack.last_mut() {
+            *inside = true;
+        }
+    }
+
+    fn finish(stack: &mut [Frame]) {
+        match stack.last_mut() {
+            Some(Frame::Object(key)) => *key = None,
+            Some(Frame::Array { inside, .. }) => *inside = false,
+            None => {}
+        }
+    }
+
+    /// The index just past the closing quote of the string opened at `i`.
+    fn string_end(bytes: &[u8], i: usize) -> usize {
+        let mut j = i + 1;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => j += 2,
+                b'"' => return j + 1,
+                _ => j += 1,
+            }
+        }
+        bytes.len()
+    }
+
+    fn decode(quoted: &[u8]) -> String {
+        serde_json::from_slice(quoted).unwrap_or_else(|_| String::from_utf8_lossy(quoted).into())
+    }
+
+    /// Long keys (a key may be megabytes) and deep paths are cut, so that
+    /// the message stays a line.
+    fn render(stack: &[Frame]) -> String {
+        const KEY_MAX: usize = 40;
+        const PATH_MAX: usize = 200;
+        let mut out = String::new();
+        for f in stack {
+            match f {
+                Frame::Object(Some(k)) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    let shown: String = k.chars().take(KEY_MAX).collect();
+                    out.extend(shown.escape_debug());
+                    if shown.len() < k.len() {
+                        out.push('…');
+                    }
+                }
+                Frame::Array {
+                    index,
+                    inside: true,
+                } => out.push_str(&format!("[{index}]")),
+                _ => {}
+            }
+            if out.len() > PATH_MAX {
+                out.push('…');
+                break;
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -333,5 +847,236 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("mount namespace"));
+    }
+
+    /// `parse` of MINIMAL with `from` replaced by `to`: its error.
+    fn parse_err(from: &str, to: &str) -> String {
+        assert!(MINIMAL.contains(from), "{from}");
+        parse(MINIMAL.replace(from, to).as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        for (from, to, path) in [
+            (
+                r#""uid":0"#,
+                r#""uid":-1"#,
+                "process.user.uid: invalid value",
+            ),
+            (
+                r#""uid":0"#,
+                r#""uid":"0""#,
+                "process.user.uid: invalid type",
+            ),
+            (r#""uid":0"#, r#""uid":4294967296"#, "process.user.uid:"),
+            (r#"["sh"]"#, r#""sh""#, "process.args: invalid type"),
+            (
+                r#"["sh"]"#,
+                r#"{"a":[1]}"#,
+                "process.args: invalid type: map",
+            ),
+            (r#"["sh"]"#, r#"["sh", 1]"#, "process.args[1]: invalid type"),
+            (
+                r#""cwd":"/""#,
+                r#""cwd":null"#,
+                "process.cwd: invalid type: null",
+            ),
+            (r#""1.0.2""#, "1.5", "ociVersion: invalid type"),
+            (
+                r#"{"type":"pid"}"#,
+                r#"{"type":"bogus"}"#,
+                "linux.namespaces[1].type: unknown variant",
+            ),
+            (
+                r#""cwd":"/""#,
+                r#""cwd":"/"},"mounts":[{}],"x":{"#,
+                "mounts[0]: missing field `destination`",
+            ),
+        ] {
+            let err = parse_err(from, to);
+            assert!(
+                err.starts_with(&format!("invalid config: {path}")),
+                "{to}: {err}"
+            );
+            assert!(err.contains(" at line "), "{err}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_where_they_are() {
+        let err = parse_err(r#""cwd":"/""#, r#""cwd":"/",]"#);
+        assert!(err.starts_with("malformed JSON: process"), "{err}");
+        assert_eq!(
+            parse(b"").unwrap_err(),
+            "empty file: expected a JSON object"
+        );
+        assert_eq!(
+            parse(b" \n").unwrap_err(),
+            "empty file: expected a JSON object"
+        );
+        let err = parse(&MINIMAL.as_bytes()[..40]).unwrap_err();
+        assert!(err.starts_with("truncated JSON: process"), "{err}");
+        let err = parse(b"\xff{}").unwrap_err();
+        assert!(err.starts_with("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_or_ignored_never_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        // An unknown field is skipped without recursion.
+        let unknown = MINIMAL.replacen('{', &format!(r#"{{"x-deep":{deep},"#), 1);
+        parse(unknown.as_bytes()).unwrap();
+        let annotated = MINIMAL.replacen('{', &format!(r#"{{"annotations":{{"a":{deep}}},"#), 1);
+        let err = parse(annotated.as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with("invalid config: annotations.a: invalid type"),
+            "{err}"
+        );
+        // Objects nested in an unknown field are skipped the same way; the
+        // second pass that drops unknown capabilities reads a JSON tree,
+        // and meets serde_json's recursion limit instead of the end of the
+        // stack.
+        let objects = format!("{}1{}", "{\"x\":".repeat(100_000), "}".repeat(100_000));
+        let unknown = MINIMAL.replacen('{', &format!(r#"{{"x-deep":{objects},"#), 1);
+        parse(unknown.as_bytes()).unwrap();
+        let new_cap = unknown.replace(
+            r#""cwd":"/""#,
+            r#""cwd":"/","capabilities":{"bounding":["CAP_FROM_THE_FUTURE"]}"#,
+        );
+        let err = parse(new_cap.as_bytes()).unwrap_err();
+        assert!(err.contains("recursion limit exceeded"), "{err:.300}");
+        assert!(err.len() < 600, "{err}");
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_outside_annotations() {
+        let err = parse_err(r#"["sh"]"#, r#"["sh","a\u0000b"]"#);
+        assert!(
+            err.starts_with("process.args[1]: contains a NUL byte"),
+            "{err}"
+        );
+        let err = parse_err(r#""path":"rootfs""#, r#""path":"root\u0000fs""#);
+        assert!(err.starts_with("root.path: "), "{err}");
+        let sysctl = MINIMAL.replace(r#""linux":{"#, r#""linux":{"sysctl":{"net.a\u0000":"1"},"#);
+        let err = parse(sysctl.as_bytes()).unwrap_err();
+        assert!(err.starts_with("linux.sysctl.net.a\\0: "), "{err}");
+        // An escaped backslash followed by text is no NUL.
+        parse(
+            MINIMAL
+                .replace(r#"["sh"]"#, r#"["sh","\\u0000"]"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        let annotated = MINIMAL.replacen('{', r#"{"annotations":{"k\u0000":"v\u0000"},"#, 1);
+        parse(annotated.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn paths_are_named_at_any_offset() {
+        let text = br#"{"a": [1, {"b": "x"}, [true]], "c": {}}"#;
+        let at = |needle: &str| {
+            let i = text
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes());
+            json::path_at(text, i.unwrap())
+        };
+        assert_eq!(at("1,"), "a[0]");
+        assert_eq!(at(r#""x""#), "a[1].b");
+        assert_eq!(at("}, ["), "a[1]");
+        assert_eq!(at("true"), "a[2][0]");
+        assert_eq!(at("]]"), "a[2]");
+        assert_eq!(at("{}"), "c");
+        assert_eq!(json::path_at(text, 0), "");
+        assert_eq!(json::offset(b"ab\ncd", 2, 2), Some(4));
+        assert_eq!(json::offset(b"ab", 3, 1), None);
+    }
+
+    fn from_with(extra_linux: &str) -> Result<Spec> {
+        let json = MINIMAL.replace(r#""linux":{"#, &format!(r#""linux":{{{extra_linux},"#));
+        from_slice(json.as_bytes())
+    }
+
+    #[test]
+    fn cgroups_paths_stay_below_a_root() {
+        from_with(r#""cgroupsPath":"/a/b""#).unwrap();
+        from_with(r#""cgroupsPath":"a/b""#).unwrap();
+        from_with(r#""cgroupsPath":"""#).unwrap();
+        for bad in ["/", "/..", ".", "../x", "/a/../../b"] {
+            let err = from_with(&format!(r#""cgroupsPath":"{bad}""#)).unwrap_err();
+            assert!(
+                err.to_string().contains("linux.cgroupsPath"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_paths_name_a_file() {
+        let dev = |p: &str| {
+            from_with(&format!(
+                r#""devices":[{{"path":"{p}","type":"c","major":1,"minor":3}}]"#
+            ))
+        };
+        dev("/dev/null2").unwrap();
+        for bad in ["/dev/..", "dev/x", "/dev/../../x", "/"] {
+            let err = dev(bad).unwrap_err().to_string();
+            assert!(err.contains("linux.devices[0].path"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn kernel_limits_are_checked_with_the_field_named() {
+        let long = "x".repeat(200_000);
+        let err = from_slice(
+            MINIMAL
+                .replace(r#"["sh"]"#, &format!(r#"["sh","{long}"]"#))
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("process.args[1] is 200000 bytes long"),
+            "{err:.200}"
+        );
+        let err = from_slice(
+            MINIMAL
+                .replacen('{', &format!(r#"{{"hostname":"{}","#, "h".repeat(65)), 1)
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("hostname is 65 bytes long"), "{err}");
+        let err = from_slice(
+            MINIMAL
+                .replace(r#""cwd":"/""#, &format!(r#""cwd":"/{long}""#))
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("process.cwd is 200001 bytes long"),
+            "{err:.200}"
+        );
+        assert!(err.len() < 300, "the value is not repeated");
+    }
+
+    #[test]
+    fn mount_destinations_are_made_absolute_and_clean() {
+        let json = MINIMAL.replacen(
+            '{',
+            r#"{"mounts":[{"destination":"tmp"},{"destination":"/../../dev"},{"destination":"/a/./b/../c/"}],"#,
+            1,
+        );
+        let spec = from_slice(json.as_bytes()).unwrap();
+        let dests: Vec<_> = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| m.destination().clone())
+            .collect();
+        assert_eq!(
+            dests,
+            [Path::new("/tmp"), Path::new("/dev"), Path::new("/a/c")]
+        );
     }
 }

@@ -135,11 +135,33 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
             "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action",
         ));
     }
+    let errno = |field: String, e: Option<u32>| match e {
+        Some(v) if v > 0xffff => Err(Error::invalid(format!(
+            "linux.seccomp.{field} {v} does not fit the 16 bits a filter returns"
+        ))),
+        _ => Ok(()),
+    };
+    errno("defaultErrnoRet".into(), s.default_errno_ret())?;
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        errno(format!("syscalls[{i}].errnoRet"), sc.errno_ret())?;
+        // Checked whether or not the rule ends up in the filter (it is
+        // left out when it returns the default, or names no syscall of the
+        // filtered ABIs), so that a bad profile is bad on every machine.
+        for (j, a) in sc.args().iter().flatten().enumerate() {
+            if a.index() >= 6 {
+                return Err(Error::invalid(format!(
+                    "linux.seccomp.syscalls[{i}].args[{j}]: argument index {} is not 0..5",
+                    a.index()
+                )));
+            }
+        }
+    }
     let default = action_value(s.default_action(), s.default_errno_ret());
     let abis = abis(s);
     let mut tables: BTreeMap<Abi, Table> = abis.iter().map(|a| (*a, Vec::new())).collect();
     let mut highest: BTreeMap<Abi, u32> = BTreeMap::new();
     let mut notify = false;
+    let (mut unknown, mut elsewhere) = (Vec::new(), 0);
 
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let action = action_value(sc.action(), sc.errno_ret());
@@ -176,20 +198,34 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
                         table.len() - 1
                     }
                 };
-                table[pos].1.push(Rule { conditions, action });
+                // The first rule that matches decides: one after an
+                // unconditional rule, or after one with the same checks,
+                // can never be reached (duplicates are common in
+                // generated profiles).
+                let rules = &mut table[pos].1;
+                if !rules
+                    .iter()
+                    .any(|r| r.conditions.is_none() || r.conditions == conditions)
+                {
+                    rules.push(Rule { conditions, action });
+                }
             }
             if !known {
                 // Docker's profile names syscalls of other architectures
                 // (send, recv): only a name no table knows is worth a
                 // warning.
                 if Abi::ALL.iter().any(|a| a.syscall(name).is_some()) {
-                    log::debug!("linux.seccomp: {name:?} does not exist on the filtered ABIs");
+                    elsewhere += 1;
                 } else {
-                    log::warn!("linux.seccomp.syscalls[{i}]: unknown syscall {name:?}, skipped");
+                    unknown.push((i, name.as_str()));
                 }
             }
         }
     }
+    if elsewhere > 0 {
+        log::debug!("linux.seccomp: {elsewhere} syscalls do not exist on the filtered ABIs");
+    }
+    warn_unknown(&unknown);
 
     // Syscalls newer than the profile fail with ENOSYS, not the default,
     // so that libc falls back to an older call (clone3 to clone), as runc
@@ -232,6 +268,30 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         flags,
         notify,
     })
+}
+
+/// One warning, however many names a profile gets wrong: a generated
+/// profile can hold thousands, and a log line each would bury the rest.
+fn warn_unknown(unknown: &[(usize, &str)]) {
+    const SHOWN: usize = 5;
+    let show = |(i, name): &(usize, &str)| {
+        let short: String = name.chars().take(64).collect();
+        let cut = if short.len() < name.len() { "…" } else { "" };
+        format!("syscalls[{i}] {short:?}{cut}")
+    };
+    match unknown {
+        [] => {}
+        [one] => log::warn!("linux.seccomp: unknown syscall {}, skipped", show(one)),
+        many => {
+            let list: Vec<String> = many.iter().take(SHOWN).map(show).collect();
+            let more = if many.len() > SHOWN { ", …" } else { "" };
+            log::warn!(
+                "linux.seccomp: {} unknown syscalls skipped: {}{more}",
+                many.len(),
+                list.join(", ")
+            );
+        }
+    }
 }
 
 /// The native ABI and the listed ones, once each; x86_64 with x32 when the

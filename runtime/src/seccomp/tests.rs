@@ -300,3 +300,60 @@ fn golden_listing_of_x86_64_with_x86_and_x32() {
     };
     assert_eq!(lines(&got), lines(want), "\n{got}");
 }
+
+#[test]
+fn bad_rules_are_refused_even_where_they_would_be_left_out() {
+    // A rule returning the default, or naming no syscall of this machine,
+    // is left out of the filter; its mistakes are still mistakes.
+    for rule in [
+        r#"{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}"#,
+        r#"{"names":["no_such_syscall"],"action":"SCMP_ACT_ERRNO","args":[{"index":99,"value":1,"op":"SCMP_CMP_EQ"}]}"#,
+    ] {
+        let p = profile(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{rule}]}}"#
+        ));
+        let err = compile(&p).unwrap_err().to_string();
+        assert!(err.contains("syscalls[0].args[0]: argument index"), "{err}");
+    }
+    for (p, field) in [
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":65536}"#,
+            "defaultErrnoRet 65536",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":65537}]}"#,
+            "syscalls[0].errnoRet 65537",
+        ),
+    ] {
+        let err = compile(&profile(p)).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+    }
+    let p = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":65535}"#;
+    compile(&profile(p)).unwrap();
+}
+
+#[test]
+fn duplicate_rules_cost_nothing() {
+    let rule = r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}"#;
+    let once = profile(&format!(
+        r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{rule}]}}"#
+    ));
+    let rules = vec![rule; 5000].join(",");
+    let many = profile(&format!(
+        r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{rules},{{"names":["personality"],"action":"SCMP_ACT_ALLOW"}},{rule}]}}"#
+    ));
+    let (a, b) = (compile(&once).unwrap(), compile(&many).unwrap());
+    // The unconditional rule's return takes the place of the default's,
+    // and nothing after it counts.
+    assert_eq!(b.program.len(), a.program.len());
+    // Different checks are different rules, and too many of them do not fit.
+    let distinct: Vec<String> = (0..2000)
+        .map(|v| rule.replace(r#""value":8"#, &format!(r#""value":{v}"#)))
+        .collect();
+    let big = profile(&format!(
+        r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{}]}}"#,
+        distinct.join(",")
+    ));
+    let err = compile(&big).unwrap_err().to_string();
+    assert!(err.contains("more than the kernel's 4096"), "{err}");
+}
