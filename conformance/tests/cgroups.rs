@@ -167,6 +167,57 @@ impl Drop for RemoveEverywhere {
     }
 }
 
+/// A cgroupsPath naming a cgroup that was already there (a shared slice):
+/// `kill --all` and `delete --force` end the container, and never the other
+/// processes of that cgroup. runc 1.1 signals every process in it.
+#[test]
+fn a_shared_cgroup_keeps_its_other_processes_through_kill_all_and_delete() {
+    if is_runc() {
+        return;
+    }
+    let name = format!("berth-shared-{}", std::process::id());
+    let _guard = RemoveEverywhere(name.clone());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dirs: Vec<PathBuf> = mounts
+        .lines()
+        .filter(|l| l.contains(" - cgroup"))
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| Path::new(mp).join(&name))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.parent().unwrap().join(f)) {
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    for d in &dirs {
+        std::fs::write(d.join("cgroup.procs"), bystander.id().to_string()).unwrap();
+    }
+    let (f, _) = sleeper("cgshared", |f| {
+        f.config["linux"]["cgroupsPath"] = json!(format!("/{name}"))
+    });
+    let out = f.rt(&["kill", "--all", &f.id, "KILL"]);
+    assert!(out.status.success(), "kill --all: {}", stderr(&out));
+    assert!(f.wait_status("stopped"), "status {}", f.status());
+    let out = f.rt(&["delete", "--force", &f.id]);
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let alive = bystander.try_wait().unwrap().is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(alive, "the other process of the shared cgroup was killed");
+    assert!(
+        dirs.iter().all(|d| d.exists()),
+        "a cgroup berth did not make was removed"
+    );
+}
+
 /// Memory, CPU, cpuset and pids limits land in the cgroup files.
 #[test]
 fn resources_are_written_to_the_cgroup_files() {

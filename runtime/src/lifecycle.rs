@@ -215,10 +215,11 @@ pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
 }
 
 /// The container's processes other than init: its cgroup's, or where it
-/// has none, its pid namespace's.
+/// has none of its own (none at all, or one that was already there and may
+/// hold others), its pid namespace's.
 pub fn members(state: &State) -> Result<Vec<i32>> {
     Ok(match &state.cgroups {
-        Some(c) if !c.dirs.is_empty() => {
+        Some(c) if !c.dirs.is_empty() && c.all_made_here() => {
             c.procs()?.into_iter().filter(|p| *p != state.pid).collect()
         }
         _ => pid_namespace_members(state.pid),
@@ -296,9 +297,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         None => dir.load_pending(),
     };
     if let Some(c) = &cgroups {
-        // Processes that outlived init (a forked daemon) die with it.
-        for pid in c.procs()? {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        // Processes that outlived init (a forked daemon) die with it; only
+        // from cgroups berth made for this container: in one that was
+        // already there (cgroupsPath naming a shared slice), they are not
+        // all the container's.
+        if c.all_made_here() {
+            for pid in c.procs()? {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
         }
         crate::fault::point("delete:killed");
         c.remove().with_context(|| format!("container {id}"))?;

@@ -175,6 +175,13 @@ impl Cgroups {
 
     /// Every process in the container's cgroup: from the v2 directory, the
     /// freezer or pids hierarchy, or any.
+    /// Whether every directory of the container's was made by berth for
+    /// it, rather than named by cgroupsPath where it already was (a shared
+    /// slice, whose other processes are not the container's).
+    pub fn all_made_here(&self) -> bool {
+        self.dirs.iter().all(|d| d.created.contains(&d.path))
+    }
+
     pub fn procs(&self) -> Result<Vec<i32>> {
         let pick = self
             .dirs
