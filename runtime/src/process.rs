@@ -194,8 +194,8 @@ pub fn run_from_sealed_copy() -> Result<()> {
     // Every handle on the binary the container could get goes through the
     // mount berth was executed from: if that mount is read-only (an
     // image-based /usr, or a read-only bind of the binary onto itself, see
-    // the README), no one can write through it, and the copy (about 1 ms and
-    // a second start) is not needed.
+    // the README), no one can write through it, and the copy and second
+    // start (about 2.5 ms for the static build) are not needed.
     if nix::sys::statvfs::fstatvfs(&exe)
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
     {
