@@ -133,6 +133,33 @@ fn exec_process_json() {
     );
 }
 
+/// --process read from a pipe: read once, whatever the runtime does before
+/// it starts the process (berth re-executes itself from a sealed copy).
+#[test]
+fn exec_process_json_from_a_pipe() {
+    let (f, _pid) = running("execpipe", |_| {});
+    let process = json!({
+        "terminal": false,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["/bin/sh", "-c", "echo from-the-pipe"],
+        "env": ["PATH=/bin"],
+        "cwd": "/"
+    });
+    let mut c = f.runtime_cmd(&["exec", "--process", "/dev/stdin", &f.id]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(process.to_string().as_bytes()).unwrap();
+    }
+    let out = conformance::wait_output(child, std::time::Duration::from_secs(30));
+    assert!(out.status.success(), "exec: {}", conformance::stderr(&out));
+    assert_eq!(conformance::stdout(&out).trim(), "from-the-pipe");
+}
+
 /// --detach returns once the process runs; --pid-file names it.
 #[test]
 fn exec_detach_writes_the_pid_file() {

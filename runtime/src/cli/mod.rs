@@ -809,6 +809,16 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             g.rootless
         )));
     }
+    // A command that puts a process into a container runs from a binary
+    // the container cannot write (CVE-2019-5736): re-executed here, before
+    // it reads anything, so that what it reads once (a --process JSON on
+    // stdin) is still there for the copy.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
+        berth::process::run_from_sealed_copy()?;
+    }
     let store = Store::new(&g.root);
     match &cli.command {
         Command::Create(a) => create::run(&store, a).map(|()| 0),
