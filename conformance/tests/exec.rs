@@ -145,7 +145,9 @@ fn exec_process_json_from_a_pipe() {
         "env": ["PATH=/bin"],
         "cwd": "/"
     });
-    let mut c = f.runtime_cmd(&["exec", "--process", "/dev/stdin", &f.id]);
+    // /proc/self/fd/0, not /dev/stdin: a bare devtmpfs (hack/vm) has no
+    // /dev/stdin.
+    let mut c = f.runtime_cmd(&["exec", "--process", "/proc/self/fd/0", &f.id]);
     c.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
