@@ -486,6 +486,20 @@ pub fn in_every_hierarchy(name: &str) -> Vec<PathBuf> {
     dirs
 }
 
+/// A container running `sleep 1000`, created and started with the fixture's
+/// config after `edit`, and its init's host pid.
+pub fn running(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, i64) {
+    let mut f = Fixture::new(name);
+    f.args(&["sleep", "1000"]);
+    edit(&mut f);
+    let out = f.create(&[]);
+    assert!(out.status.success(), "create: {}", f.container_output());
+    let start = f.rt(&["start", &f.id]);
+    assert!(start.status.success(), "start: {}", stderr(&start));
+    let pid = f.state()["pid"].as_i64().unwrap();
+    (f, pid)
+}
+
 /// Polls `ready` every 50 ms until it holds (true) or `timeout` passes.
 pub fn poll_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

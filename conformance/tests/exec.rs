@@ -2,20 +2,8 @@
 
 use std::os::unix::net::UnixListener;
 
-use conformance::{is_runc, stderr, stdout, Fixture};
+use conformance::{is_runc, running, stderr, stdout, Fixture};
 use serde_json::{json, Value};
-
-/// A running container (sleep) to exec into, and its init's pid.
-fn running(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, i64) {
-    let mut f = Fixture::new(name);
-    f.args(&["sleep", "1000"]);
-    edit(&mut f);
-    let out = f.create(&[]);
-    assert!(out.status.success(), "create: {}", f.container_output());
-    assert!(f.rt(&["start", &f.id]).status.success());
-    let pid = f.state()["pid"].as_i64().unwrap();
-    (f, pid)
-}
 
 fn exec_json(f: &Fixture, args: &[&str]) -> Value {
     let mut full = vec!["exec"];

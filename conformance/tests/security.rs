@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance::{is_runc, poll_until, stderr, stdout, Fixture};
+use conformance::{is_runc, poll_until, running, stderr, stdout, Fixture};
 use serde_json::{json, Value};
 
 /// errno values the tests expect.
@@ -362,7 +362,7 @@ fn a_cwd_through_a_leaked_descriptor_stays_inside_the_container() {
             assert!(!climbed.exists(), "cwd {cwd} made {}", climbed.display());
         }
     }
-    let f = sleeping("cve21626x", |_| {});
+    let f = running("cve21626x", |_| {}).0;
     for n in 3..=12 {
         for cwd in [
             format!("/proc/self/fd/{n}"),
@@ -382,17 +382,6 @@ fn a_cwd_through_a_leaked_descriptor_stays_inside_the_container() {
             );
         }
     }
-}
-
-/// A running container (sleep) made with the real runtime.
-fn sleeping(name: &str, edit: impl FnOnce(&mut Fixture)) -> Fixture {
-    let mut f = Fixture::new(name);
-    f.args(&["sleep", "1000"]);
-    edit(&mut f);
-    let out = f.create(&[]);
-    assert!(out.status.success(), "create: {}", f.container_output());
-    assert!(f.rt(&["start", &f.id]).status.success());
-    f
 }
 
 /// The descriptor numbers in a `probe fds` report.
@@ -442,7 +431,7 @@ fn only_stdio_and_preserved_descriptors_reach_the_container_process() {
     );
     assert_eq!(r["3"]["ino"], ino, "{r}");
 
-    let f = sleeping("fdleakx", |_| {});
+    let f = running("fdleakx", |_| {}).0;
     let r = json_of(&rt_with(
         &f,
         &rt,

@@ -4,9 +4,9 @@
 //! Read top to bottom, this is the whole pipeline; the child side is
 //! init.rs.
 //!
-//! 0. Run from a binary the container cannot write (CVE-2019-5736): a
-//!    sealed in-memory copy, unless the binary's mount is read-only; be
-//!    non-dumpable from here on, so that init is from birth.
+//! 0. (The CLI, before it reads anything: run from a binary the container
+//!    cannot write, CVE-2019-5736.) Be non-dumpable from here on, so that
+//!    init is from birth.
 //! 1. Load and validate config.json (spec.rs): bad input fails here, before
 //!    anything exists.
 //! 2. Make and lock the state directory (state.rs) and its exec fifo.
@@ -73,11 +73,10 @@ pub struct Created {
 
 pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<Created> {
     let id = &opts.id;
-    // 0. Against CVE-2019-5736: run from a binary the container cannot
-    // write (see process::run_from_sealed_copy), and be non-dumpable
-    // before clone, so that init is from birth: in a joined pid namespace
-    // (a pod's) other containers see it at once.
-    crate::process::run_from_sealed_copy()?;
+    // 0. Against CVE-2019-5736: the CLI has re-executed from a binary the
+    // container cannot write (process::run_from_sealed_copy) before it read
+    // anything. Non-dumpable before clone, so that init is from birth: in a
+    // joined pid namespace (a pod's) other containers see it at once.
     nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     // 1.
     spec::validate_id(id)?;
@@ -103,7 +102,7 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
         }),
         Err(e) => {
             let _ = dir.remove();
-            Err(e)
+            Err(e).with_context(|| format!("container {id}"))
         }
     }
 }

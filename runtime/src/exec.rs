@@ -24,7 +24,7 @@
 //!    (refused outside the container), signals, the final CPU affinity,
 //!    seccomp, execve.
 //!
-//! The parent first re-executes itself from a sealed copy of its binary
+//! The CLI has first re-executed berth from a sealed copy of its binary
 //! (CVE-2019-5736, see [`process::run_from_sealed_copy`]).
 //!
 //! Errors reach the parent over the sync socket (close-on-exec: end of file
@@ -82,7 +82,6 @@ pub fn exec(
     opts: &ExecOptions,
     keep_console: bool,
 ) -> Result<(Pid, Option<UnixStream>)> {
-    process::run_from_sealed_copy()?;
     let id = &opts.id;
     let template = state
         .exec
