@@ -13,8 +13,11 @@
  *     the cgroup namespace follows below) and, for a cgroup2 directory,
  *     CLONE_INTO_CGROUP, so the child is born there (plain clone, and a
  *     write to cgroup.procs, where clone3 is missing);
- *   - the parent writes the child's pid to cgroup.procs of every v1
- *     directory, then lets the child go on (a pipe);
+ *   - the child writes "0" to `tasks` of every v1 directory, through
+ *     descriptors the parent opened: a task that moves only itself is
+ *     moved without the kernel's threadgroup lock, whose writer waits an
+ *     RCU grace period (5 to 15 ms here) when the parent writes the
+ *     child's pid to cgroup.procs (berth does the same, cgroups/mod.rs);
  *   - the child: unshare(CLONE_NEWCGROUP) (now that it is in its cgroups,
  *     so they are its namespace's root), sethostname, / private
  *     (MS_REC|MS_PRIVATE), ROOTFS bound on itself, proc on ROOTFS/proc,
@@ -125,15 +128,15 @@ static void rmdir_retry(const char *dir)
 	fprintf(stderr, "floor: rmdir %s: %s\n", dir, strerror(errno));
 }
 
-static void child(const char *rootfs, int go, char **argv)
+/* join: descriptors of `tasks` (v1) or, where clone could not place the
+ * child, cgroup.procs (v2); -1 for none. */
+static void child(const char *rootfs, const int *join, int njoin, char **argv)
 {
-	char c;
 	char proc[PATH_MAX];
 
-	/* Wait until the parent has put us into every cgroup. */
-	if (read(go, &c, 1) != 1)
-		_exit(125);
-	close(go);
+	for (int i = 0; i < njoin; i++)
+		if (join[i] >= 0 && write(join[i], "0", 1) != 1)
+			die("join a cgroup", NULL);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die("unshare", "CLONE_NEWCGROUP");
 	if (sethostname("berth", 5) < 0)
@@ -176,12 +179,14 @@ int main(int argc, char **argv)
 		goto usage;
 	char **prog = argv + i + 1;
 
-	/* The cgroup directories: made, a cpuset one readied; the cgroup2 one
-	 * opened for CLONE_INTO_CGROUP. */
-	int v2fd = -1;
+	/* The cgroup directories: made, a cpuset one readied, the file the
+	 * child joins it through opened; the cgroup2 one also opened for
+	 * CLONE_INTO_CGROUP. */
+	int v2fd = -1, join[MAXDIRS];
 	for (i = 0; i < ndirs; i++) {
 		char f[PATH_MAX];
 		struct statfs sf;
+		join[i] = -1;
 		if (mkdir(dirs[i], 0755) < 0)
 			die("mkdir", dirs[i]);
 		if (statfs(dirs[i], &sf) < 0)
@@ -192,6 +197,9 @@ int main(int argc, char **argv)
 				v2fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 				if (v2fd < 0)
 					die("open", dirs[i]);
+				snprintf(f, sizeof f, "%s/cgroup.procs", dirs[i]);
+				if ((join[i] = open(f, O_WRONLY | O_CLOEXEC)) < 0)
+					die("open", f);
 			}
 			continue;
 		}
@@ -200,11 +208,10 @@ int main(int argc, char **argv)
 			copy_up(dirs[i], "cpuset.cpus");
 			copy_up(dirs[i], "cpuset.mems");
 		}
+		snprintf(f, sizeof f, "%s/tasks", dirs[i]);
+		if ((join[i] = open(f, O_WRONLY | O_CLOEXEC)) < 0)
+			die("open", f);
 	}
-
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		die("pipe", NULL);
 
 	uint64_t ns = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
 		      CLONE_NEWNET;
@@ -221,34 +228,18 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		die("clone", NULL);
 	if (pid == 0) {
-		close(p[1]);
-		child(rootfs, p[0], prog);
+		/* The child is a copy taken after `placed` was settled. */
+		if (v2 >= 0 && placed) {
+			close(join[v2]);
+			join[v2] = -1;
+		}
+		child(rootfs, join, ndirs, prog);
 	}
-	close(p[0]);
 	if (v2fd >= 0)
 		close(v2fd);
-
-	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%ld", pid);
-	for (i = 0; i < ndirs; i++) {
-		char f[PATH_MAX];
-		if (i == v2 && placed)
-			continue;
-		snprintf(f, sizeof f, "%s/cgroup.procs", dirs[i]);
-		if (write_file(f, buf, (size_t)n) < 0) {
-			int e = errno;
-			kill((pid_t)pid, SIGKILL);
-			errno = e;
-			fprintf(stderr, "floor: write %s: %s\n", f, strerror(e));
-			waitpid((pid_t)pid, NULL, 0);
-			for (int j = ndirs - 1; j >= 0; j--)
-				rmdir_retry(dirs[j]);
-			return 125;
-		}
-	}
-	if (write(p[1], "g", 1) != 1)
-		die("write", "pipe");
-	close(p[1]);
+	for (i = 0; i < ndirs; i++)
+		if (join[i] >= 0)
+			close(join[i]);
 
 	while (waitpid((pid_t)pid, &status, 0) < 0)
 		if (errno != EINTR)

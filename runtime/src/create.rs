@@ -196,12 +196,13 @@ fn spawn(
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let process = bundle.spec.process().as_ref().expect("validated");
     let mut namespaces = Namespaces::from_spec(linux)?;
-    // A v1 hierarchy takes init only once it exists: the parent moves it,
-    // init waits for that before anything else, and makes its cgroup
-    // namespace only then, so that the namespace is rooted at its cgroup.
+    // A v1 hierarchy takes init only once it exists: init moves itself
+    // there first (V1Tasks), and makes its cgroup namespace only then, so
+    // that the namespace is rooted at its cgroup.
     let v1 = cgroups.dirs.iter().any(|d| !d.v2);
     namespaces.defer_cgroup = v1 && namespaces.has_new(LinuxNamespaceType::Cgroup);
     let cgroup_fd = cgroups.unified_fd()?;
+    let v1_tasks = cgroups.open_v1_tasks()?;
     let mut state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -244,7 +245,8 @@ fn spawn(
         namespaces: &namespaces,
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
-        wait_for_go: userns || hooks.in_container || notify || v1,
+        wait_for_go: userns || hooks.in_container || notify,
+        v1_tasks,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
         state_dir,
@@ -280,8 +282,11 @@ fn spawn(
         if let Some(v) = process.oom_score_adj() {
             crate::process_attrs::oom_score_adj(pid, v)?;
         }
-        cgroups.enter(pid.as_raw(), placed)?;
-        if userns || hooks.in_container || notify || v1 {
+        let place_v2 = parent_places(cgroup_fd.as_ref(), placed);
+        if place_v2 {
+            cgroups.enter_v2(pid.as_raw())?;
+        }
+        if userns || hooks.in_container || notify || place_v2 {
             sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
         }
         if hooks.in_parent {
@@ -388,9 +393,12 @@ fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
 /// clone3(2) with the namespace flags: like fork, the child continues on a
 /// copy of this (single-threaded) process's stack and memory, so it runs
 /// init with the already parsed spec; no re-exec, no serialisation.
-fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, bool)> {
+fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, mut init: Init) -> Result<(Pid, bool)> {
     match clone_process(flags, cgroup)? {
-        (None, _) => init::run(init),
+        (None, placed) => {
+            init.wait_for_go |= parent_places(cgroup, placed);
+            init::run(init)
+        }
         (Some(pid), placed) => {
             drop(init);
             Ok((pid, placed))
@@ -400,9 +408,9 @@ fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, init: Init) -> Result<(Pid, 
 
 /// clone3(2) with namespace flags and, given a v2 cgroup, CLONE_INTO_CGROUP
 /// (Linux 5.7). Like fork, the child continues on a copy of this
-/// (single-threaded) process: no re-exec, no serialisation. Returns None in
-/// the child; in the parent the pid and whether the kernel placed it in the
-/// cgroup (where it could not, the caller moves it).
+/// (single-threaded) process: no re-exec, no serialisation. Returns the pid
+/// (None in the child) and, on both sides, whether the kernel placed the
+/// child in the cgroup ([`parent_places`]).
 pub(crate) fn clone_process(flags: u64, cgroup: Option<&OwnedFd>) -> Result<(Option<Pid>, bool)> {
     #[repr(C)]
     #[derive(Default)]
@@ -447,9 +455,17 @@ pub(crate) fn clone_process(flags: u64, cgroup: Option<&OwnedFd>) -> Result<(Opt
         None => (clone3(flags, 0), false),
     };
     match r.sys("clone3")? {
-        0 => Ok((None, false)),
+        0 => Ok((None, placed)),
         pid => Ok((Some(Pid::from_raw(pid as i32)), placed)),
     }
+}
+
+/// Whether the parent moves the child into the v2 cgroup, which clone3 could
+/// not do (a kernel before 5.7), and so the child waits for its go before
+/// anything else. Both sides know: the child is a copy of the parent taken
+/// after the first attempt failed.
+pub(crate) fn parent_places(v2: Option<&OwnedFd>, placed: bool) -> bool {
+    v2.is_some() && !placed
 }
 
 fn record(state: &mut State, dir: &ContainerDir, opts: &CreateOptions, pid: Pid) -> Result<()> {

@@ -11,8 +11,12 @@
 //!    memory or /proc/PID/exe, berth's binary; the parent already is, so
 //!    the child is from birth), die with the parent; the process's initial
 //!    CPU affinity.
-//! 2. Wait for the parent's go: on v1 it has moved the child into the
-//!    container's cgroups.
+//! 2. Move into the container's v1 cgroups (clone3 has placed it in the
+//!    v2 one); wait for the parent's go. The parent sends it at once (on a
+//!    kernel without CLONE_INTO_CGROUP, once it has moved the child into
+//!    the v2 cgroup). The wait is what makes a child whose parent died
+//!    exit: PR_SET_PDEATHSIG alone races with the parent's exit, and
+//!    execve may clear it (a root process whose capabilities grow).
 //! 3. setns(pidfd) into every other namespace of the container at once
 //!    (user first, by the kernel): root and cwd become the container's.
 //! 4. The terminal: a pty from the container's devpts, master sent over
@@ -134,8 +138,8 @@ pub fn exec(
         Some(sub) => sub_cgroup(&cgroups, sub)?,
         None => cgroups,
     };
-    let v1 = cgroups.dirs.iter().any(|d| !d.v2);
     let cgroup_fd = cgroups.unified_fd()?;
+    let v1_tasks = cgroups.open_v1_tasks()?;
     let (parent_sock, child_sock) = sync::pair()?;
     let child = Child {
         process: p,
@@ -146,7 +150,7 @@ pub fn exec(
         seccomp,
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
-        wait_for_go: v1,
+        v1_tasks,
         preserve_fds: opts.preserve_fds,
         state,
     };
@@ -164,19 +168,23 @@ pub fn exec(
         has(LinuxNamespaceType::Pid),
         has(LinuxNamespaceType::Time),
     )?;
-    let cloned = crate::create::clone_process(0, cgroup_fd.as_ref());
-    saved.leave();
-    let (pid, placed) = match cloned? {
-        (None, _) => child.run(),
-        (Some(pid), placed) => (pid, placed),
+    let (pid, placed) = match crate::create::clone_process(0, cgroup_fd.as_ref()) {
+        Ok((None, _)) => child.run(),
+        cloned => {
+            saved.leave();
+            match cloned? {
+                (Some(pid), placed) => (pid, placed),
+                (None, _) => unreachable!("the child ran above"),
+            }
+        }
     };
     crate::fault::point("exec:cloned");
     drop(child);
     let result = (|| {
-        cgroups.enter(pid.as_raw(), placed)?;
-        if v1 {
-            sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
+        if crate::create::parent_places(cgroup_fd.as_ref(), placed) {
+            cgroups.enter_v2(pid.as_raw())?;
         }
+        sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
         // End of file: execve succeeded; an error message: it did not.
         match sync::recv_msg(&parent_sock) {
             Err(e) if e.errno() == Some(Errno::ECHILD) => Ok(()),
@@ -261,7 +269,7 @@ struct Child<'a> {
     sync: OwnedFd,
     /// The parent's end of the sync socket, closed first (sync::check_parent).
     parent_end: std::os::fd::RawFd,
-    wait_for_go: bool,
+    v1_tasks: crate::cgroups::V1Tasks,
     preserve_fds: i32,
     state: &'a State,
 }
@@ -296,9 +304,8 @@ impl Child<'_> {
             process_attrs::cpu_affinity(cpus)?;
         }
         // 2.
-        if self.wait_for_go {
-            sync::expect(&self.sync, b"G")?;
-        }
+        self.v1_tasks.join()?;
+        sync::expect(&self.sync, b"G")?;
         // 3.
         if !self.join.is_empty() {
             nix::sched::setns(self.pidfd.as_fd(), self.join)

@@ -5,9 +5,12 @@
 //! namespaces clone gave it. The steps, in order:
 //!
 //!  1. Become non-dumpable, and die with the parent while setup runs.
-//!  2. With a new user namespace or in-container hooks: wait for the
-//!     parent's go (maps written, our host pid); become root in a new user
-//!     namespace.
+//!     Move into the container's v1 cgroups (clone3 has placed us in the
+//!     v2 one).
+//!  2. With a new user namespace, in-container hooks or a seccomp agent
+//!     (or a kernel without CLONE_INTO_CGROUP): wait for the parent's go
+//!     (maps written, our host pid, the v2 cgroup joined); become root in
+//!     a new user namespace.
 //!  3. Join the namespaces given by path; a new session keyring.
 //!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
 //!  5. Hooks: the parent runs prestart and createRuntime, then init runs
@@ -66,6 +69,8 @@ pub struct Init<'a> {
     pub parent_end: RawFd,
     /// The parent sends `G` first (sync.rs).
     pub wait_for_go: bool,
+    /// The container's v1 cgroups, joined first.
+    pub v1_tasks: crate::cgroups::V1Tasks,
     /// The parent runs prestart/createRuntime hooks when asked.
     pub parent_hooks: bool,
     /// The parent's locked state directory: closed at once, or its flock
@@ -136,6 +141,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     let name =
         std::ffi::CStr::from_bytes_with_nul(crate::state::INIT_COMM).expect("NUL-terminated");
     nix::sys::prctl::set_name(name).sys("prctl(PR_SET_NAME)")?;
+    init.v1_tasks.join()?;
     // 2.
     let mut state = init.state.clone();
     if init.wait_for_go {

@@ -5,8 +5,10 @@
 //!
 //! | step | direction      | message            | when / meaning                                        |
 //! |------|----------------|--------------------|-------------------------------------------------------|
-//! | 1    | parent → init  | `G` pid:i32        | only with a new user namespace or in-container hooks: |
-//! |      |                |                    | id maps written; init's pid as the host sees it       |
+//! | 1    | parent → init  | `G` pid:i32        | only with a new user namespace, in-container hooks,   |
+//! |      |                |                    | a seccomp agent, or a v2 cgroup clone3 could not      |
+//! |      |                |                    | place init in: id maps written, oomScoreAdj set, init |
+//! |      |                |                    | in its v2 cgroup; init's pid as the host sees it      |
 //! | 2    | init → parent  | `H`                | only with prestart/createRuntime hooks: mounts done,  |
 //! |      |                |                    | run the hooks                                         |
 //! | 2    | parent → init  | `h`                | the hooks succeeded (on failure the parent kills init)|

@@ -164,9 +164,28 @@ impl Cgroups {
             .transpose()
     }
 
-    /// Moves `pid` into every directory (`skip_v2`: clone placed it there).
-    pub fn enter(&self, pid: i32, skip_v2: bool) -> Result<()> {
-        for d in self.dirs.iter().filter(|d| !(skip_v2 && d.v2)) {
+    /// Opens the `tasks` file of every v1 directory, before clone, for the
+    /// child to move itself ([`V1Tasks::join`]).
+    pub fn open_v1_tasks(&self) -> Result<V1Tasks> {
+        let files = self
+            .dirs
+            .iter()
+            .filter(|d| !d.v2)
+            .map(|d| {
+                let f = d.file("tasks");
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .sys_path("open", &f)?;
+                Ok((file, f))
+            })
+            .collect::<Result<_>>()?;
+        Ok(V1Tasks(files))
+    }
+
+    /// Moves `pid` into the v2 directory, where clone could not place it.
+    pub fn enter_v2(&self, pid: i32) -> Result<()> {
+        for d in self.dirs.iter().filter(|d| d.v2) {
             let f = d.file("cgroup.procs");
             std::fs::write(&f, pid.to_string()).sys_path("write", &f)?;
         }
@@ -258,16 +277,21 @@ impl Cgroups {
                     let _ = std::fs::remove_dir(p);
                     continue;
                 }
-                // Sub-cgroups made inside (exec --cgroup) go first.
-                remove_children(p);
                 let mut tries = 0;
                 loop {
                     match std::fs::remove_dir(p) {
                         Ok(()) => break,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                         Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
+                            // Sub-cgroups made inside (exec --cgroup) go
+                            // first; listing the directory only now saves
+                            // the common case a read of every hierarchy.
+                            if tries == 0 {
+                                remove_children(p);
+                            } else {
+                                std::thread::sleep(std::time::Duration::from_millis(10));
+                            }
                             tries += 1;
-                            std::thread::sleep(std::time::Duration::from_millis(10));
                         }
                         Err(e) => {
                             first_err.get_or_insert(Error::io("remove cgroup", p, e));
@@ -291,6 +315,32 @@ impl Cgroups {
                 format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
             })
             .collect()
+    }
+}
+
+/// The `tasks` files of the container's v1 directories, opened by the
+/// parent before clone; the child writes "0" (itself) into each as its
+/// first step.
+///
+/// Why the child and `tasks`, not the parent and `cgroup.procs`: moving a
+/// whole thread group, or another task by pid, takes the kernel's
+/// threadgroup lock for writing, and its first writer waits out an RCU
+/// grace period: 5 to 12 ms on the benchmark VM, more than the rest of
+/// `run` together. A task that moves only itself (pid 0 in `tasks`) is
+/// moved without that lock (cgroup_procs_write_start); the child is
+/// single-threaded, so its one thread is the whole process, and what it
+/// forks follows it. v1 checks the opener's credentials (the file's
+/// f_cred), so the descriptors work from a new user namespace too. They
+/// are close-on-exec.
+pub struct V1Tasks(Vec<(File, PathBuf)>);
+
+impl V1Tasks {
+    pub fn join(&self) -> Result<()> {
+        use std::io::Write;
+        for (file, path) in &self.0 {
+            (&*file).write_all(b"0").sys_path("write", path)?;
+        }
+        Ok(())
     }
 }
 
@@ -359,13 +409,19 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
 /// the controller in cgroup.subtree_control; every ancestor below the
 /// mount point passes on what it has.
 fn delegate_controllers(d: &Dir) -> Result<()> {
-    let mut ancestors: Vec<&Path> = d.path.ancestors().skip(1).collect();
-    ancestors.reverse();
-    for a in ancestors {
-        let available = match std::fs::read_to_string(a.join("cgroup.controllers")) {
-            Ok(t) => t,
-            Err(_) => continue, // above the mount point
-        };
+    // From the parent up to the mount point (the first ancestor without
+    // cgroup.controllers), then top-down.
+    let mut inside: Vec<(&Path, String)> = d
+        .path
+        .ancestors()
+        .skip(1)
+        .map_while(|a| {
+            let available = std::fs::read_to_string(a.join("cgroup.controllers")).ok()?;
+            Some((a, available))
+        })
+        .collect();
+    inside.reverse();
+    for (a, available) in inside {
         // Only what is not delegated yet: the write is skipped entirely
         // in the common case, where an earlier container enabled them.
         let enabled = std::fs::read_to_string(a.join("cgroup.subtree_control")).unwrap_or_default();

@@ -6,7 +6,7 @@
 //! converted as runc converts them (cpu shares to cpu.weight, blkio weight
 //! to io.weight, memory+swap to memory.swap.max).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
 
@@ -584,6 +584,29 @@ fn write_all(writes: &[Write]) -> Result<()> {
     Ok(())
 }
 
+/// v1 device rules in order; a run of rules for one file goes through one
+/// descriptor (v1 takes each write(2) as one rule), which spares the
+/// default config a dozen opens of devices.allow.
+fn write_rules(writes: &[Write]) -> Result<()> {
+    use std::io::Write as _;
+    let mut open: Option<(&Path, std::fs::File)> = None;
+    for (file, value) in writes {
+        let f = match &mut open {
+            Some((p, f)) if *p == file.as_path() => f,
+            slot => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(file)
+                    .sys_path("open", file)?;
+                &mut slot.insert((file, f)).1
+            }
+        };
+        f.write_all(value.as_bytes())
+            .sys_path(&format!("write {value:?} to"), file)?;
+    }
+    Ok(())
+}
+
 /// The limits, each error naming the file and the value.
 pub fn apply_limits(planned: &Planned) -> Result<()> {
     write_all(&planned.writes)
@@ -591,7 +614,7 @@ pub fn apply_limits(planned: &Planned) -> Result<()> {
 
 /// The device policy.
 pub fn apply_devices(planned: &Planned) -> Result<()> {
-    write_all(&planned.device_writes)?;
+    write_rules(&planned.device_writes)?;
     if let Some((dir, rules)) = &planned.device_filter {
         super::device_filter::attach(dir, rules)?;
     }
