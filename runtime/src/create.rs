@@ -128,18 +128,7 @@ fn build(
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
 ) -> Result<Pid> {
-    let fifo = dir.fifo_path();
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys_path("mkfifo", &fifo)?;
-    // Writable by "other" whatever the umask: init opens it after becoming
-    // the container's user (opening it for reading is what starts the
-    // container, and stays root's).
-    nix::sys::stat::fchmodat(
-        None,
-        &fifo,
-        Mode::from_bits_truncate(0o622),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .sys_path("chmod", &fifo)?;
+    make_fifo(dir)?;
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
     crate::fault::point("create:dir");
 
@@ -294,12 +283,26 @@ fn spawn(
             run_parent_hooks(bundle, &state)?;
             sync::send_msg(&parent_sock, Msg::HooksDone)?;
         }
+        // While init builds the container: the state, under a temporary
+        // name until init is ready.
+        state.start_time = crate::state::proc_stat(pid.as_raw())
+            .ok_or_else(|| {
+                Error::sys(
+                    "the container's init process exited during create",
+                    Errno::ESRCH,
+                )
+            })?
+            .0;
+        let staged = dir.stage(&state)?;
         sync::expect(&parent_sock, b"R")?;
         // After init made the device nodes, before anything runs in the
         // container.
         resources::apply_devices(planned)?;
         crate::fault::point("create:ready");
-        record(&mut state, dir, opts, pid)?;
+        staged.commit()?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid).context("--pid-file")?;
+        }
         crate::fault::point("create:saved");
         Ok(())
     })();
@@ -468,19 +471,21 @@ pub(crate) fn parent_places(v2: Option<&OwnedFd>, placed: bool) -> bool {
     v2.is_some() && !placed
 }
 
-fn record(state: &mut State, dir: &ContainerDir, opts: &CreateOptions, pid: Pid) -> Result<()> {
-    let (start_time, _) = crate::state::proc_stat(pid.as_raw()).ok_or_else(|| {
-        Error::sys(
-            "the container's init process exited during create",
-            Errno::ESRCH,
-        )
-    })?;
-    state.start_time = start_time;
-    dir.save(state)?;
-    if let Some(p) = &opts.pid_file {
-        write_pid_file(p, pid).context("--pid-file")?;
-    }
-    Ok(())
+/// The exec fifo: init blocks on it until `start` opens it for reading.
+/// Made before clone: init opens it as soon as it is ready.
+fn make_fifo(dir: &ContainerDir) -> Result<()> {
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys_path("mkfifo", &fifo)?;
+    // Writable by "other" whatever the umask: init opens it after becoming
+    // the container's user (opening it for reading is what starts the
+    // container, and stays root's).
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .sys_path("chmod", &fifo)
 }
 
 /// Written to a temporary name and renamed, so a reader (containerd polls

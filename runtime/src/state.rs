@@ -244,6 +244,18 @@ fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
     })
 }
 
+/// A state written under a temporary name ([`ContainerDir::stage`]).
+pub struct Staged {
+    tmp: PathBuf,
+    dst: PathBuf,
+}
+
+impl Staged {
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.dst).sys_path("rename to", &self.dst)
+    }
+}
+
 impl ContainerDir {
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
@@ -267,8 +279,15 @@ impl ContainerDir {
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
+        self.stage(state)?.commit()
+    }
+
+    /// Writes the state under a temporary name; [`Staged::commit`] renames
+    /// it into place. create stages it while init builds the container and
+    /// commits once init is ready: the write is off the critical path, and
+    /// state.json still only ever describes a finished container.
+    pub fn stage(&self, state: &State) -> Result<Staged> {
         let tmp = self.path.join(".state.json.tmp");
-        let dst = self.path.join(STATE_FILE);
         let bytes = serde_json::to_vec(state).expect("state serialises");
         std::fs::OpenOptions::new()
             .write(true)
@@ -278,7 +297,10 @@ impl ContainerDir {
             .open(&tmp)
             .and_then(|mut f| f.write_all(&bytes))
             .sys_path("write", &tmp)?;
-        std::fs::rename(&tmp, &dst).sys_path("rename to", &dst)
+        Ok(Staged {
+            tmp,
+            dst: self.path.join(STATE_FILE),
+        })
     }
 
     /// Records the cgroups made so far; read back by [`Self::load_pending`].

@@ -359,29 +359,48 @@ fn remove_children(p: &Path) {
 }
 
 fn create_dir(d: &mut Dir, delegate: bool) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut p = d.path.as_path();
-    while !p.exists() {
-        missing.push(p.to_path_buf());
-        p = match p.parent() {
-            Some(parent) => parent,
-            None => break,
-        };
-    }
-    for dir in missing.into_iter().rev() {
-        match std::fs::create_dir(&dir) {
-            Ok(()) => d.created.push(dir.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io("create cgroup", &dir, e)),
+    let start = d.created.len();
+    make_missing(&d.path, &mut d.created)?;
+    if d.has("cpuset") {
+        // The ones made here, outermost first, and the container's own in
+        // any case: a concurrent create may have made it and not filled it
+        // yet.
+        let made = &d.created[start..];
+        for dir in made {
+            inherit_cpuset(dir)?;
         }
-        if d.has("cpuset") {
-            inherit_cpuset(&dir)?;
+        if !made.contains(&d.path) {
+            inherit_cpuset(&d.path)?;
         }
     }
     if d.v2 && delegate {
         delegate_controllers(d)?;
     }
     Ok(())
+}
+
+/// mkdir of `dir` and of whatever parents are missing, recorded in `made`
+/// outermost first; an existing directory is left as it is. The common
+/// case, where only the container's own directory is new, is one mkdir.
+fn make_missing(dir: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
+    let mkdir = |made: &mut Vec<PathBuf>| match std::fs::create_dir(dir) {
+        Ok(()) => {
+            made.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    };
+    match mkdir(made) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                make_missing(parent, made)?;
+            }
+            mkdir(made)
+        }
+        r => r,
+    }
+    .map_err(|e| Error::io("create cgroup", dir, e))
 }
 
 /// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and
