@@ -90,12 +90,155 @@ pub fn default_config() -> Value {
     })
 }
 
+/// What `runc spec --rootless` makes of a config: a user namespace mapping
+/// `uid`/`gid` to root, no network namespace, /sys bound from the host, no
+/// uid=/gid= mount options, no resources.
+pub fn rootless_config(mut c: Value, uid: u32, gid: u32) -> Value {
+    let linux = &mut c["linux"];
+    let mut ns: Vec<Value> = linux["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network" && n["type"] != "user")
+        .cloned()
+        .collect();
+    ns.push(json!({"type": "user"}));
+    linux["namespaces"] = json!(ns);
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+    for m in c["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        } else if let Some(o) = m["options"].as_array_mut() {
+            o.retain(|o| {
+                let o = o.as_str().unwrap_or_default();
+                !o.starts_with("uid=") && !o.starts_with("gid=")
+            });
+        }
+    }
+    c
+}
+
+/// The runtime as the rootless user can run it: [`runtime`] itself when
+/// every directory above it lets others through, else a copy made once per
+/// test process in a temp directory (removed at exit), under the same file
+/// name (podman names the runtime by it).
+pub fn runtime_for_user() -> &'static Path {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove_copy() {
+        if let Some(p) = COPY.get().and_then(|p| p.parent()) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+    COPY.get_or_init(|| {
+        let rt = std::fs::canonicalize(runtime()).expect("the runtime exists");
+        let reachable = rt
+            .ancestors()
+            .skip(1)
+            .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+        if reachable {
+            return rt;
+        }
+        let dir = std::env::temp_dir().join(format!("berth-rootless-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join(rt.file_name().expect("a file name"));
+        std::fs::copy(&rt, &copy).unwrap();
+        // SAFETY: registers a plain function to run at exit.
+        unsafe { libc::atexit(remove_copy) };
+        copy
+    })
+}
+
+/// The unprivileged user the rootless tests run the runtime as.
+pub struct TestUser {
+    pub name: &'static str,
+    pub uid: u32,
+    pub gid: u32,
+    /// Its subordinate ids (the same range in /etc/subuid and /etc/subgid),
+    /// 65536 of them, for newuidmap and newgidmap.
+    pub subids: u32,
+}
+
+/// Made once per machine: `useradd --system berth-rootless` and a range of
+/// subordinate ids past every range already given out.
+pub fn rootless_user() -> &'static TestUser {
+    static USER: OnceLock<TestUser> = OnceLock::new();
+    USER.get_or_init(|| {
+        const NAME: &str = "berth-rootless";
+        let id = |flag: &str| -> Option<u32> {
+            let o = Command::new("id").args([flag, NAME]).output().ok()?;
+            String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+        };
+        if id("-u").is_none() {
+            let status = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    NAME,
+                ])
+                .status()
+                .expect("useradd");
+            assert!(status.success(), "useradd {NAME} failed");
+        }
+        let files = ["/etc/subuid", "/etc/subgid"];
+        let texts: Vec<String> = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect();
+        let ours = texts[0].lines().chain(texts[1].lines()).find_map(|l| {
+            l.strip_prefix(&format!("{NAME}:"))?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        });
+        let subids = ours.unwrap_or_else(|| {
+            let end = texts
+                .iter()
+                .flat_map(|t| t.lines())
+                .filter_map(|l| {
+                    let mut f = l.split(':').skip(1).map(|x| x.parse::<u32>().ok());
+                    Some(f.next()?? + f.next()??)
+                })
+                .max()
+                .unwrap_or(0);
+            let start = end.max(3_000_000);
+            for f in files {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(f)
+                    .unwrap();
+                writeln!(file, "{NAME}:{start}:65536").unwrap();
+            }
+            start
+        });
+        TestUser {
+            name: NAME,
+            uid: id("-u").expect("the user exists"),
+            gid: id("-g").expect("the user exists"),
+            subids,
+        }
+    })
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// One test's world: a temp dir with a bundle, a private --root and a
 /// unique container ID. Drop deletes the container, kills helpers,
 /// unmounts leftovers and removes the directory.
 pub struct Fixture {
+    /// Set by [`Fixture::rootless`]: the runtime runs as this user.
+    pub user: Option<&'static TestUser>,
     pub dir: PathBuf,
     pub root: PathBuf,
     pub bundle: PathBuf,
@@ -132,6 +275,7 @@ impl Fixture {
         .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\n").unwrap();
         Fixture {
+            user: None,
             root: dir.join("state"),
             bundle,
             id,
@@ -157,9 +301,41 @@ impl Fixture {
     /// `runtime --root ROOT ARGS…` with stdio captured; a hung runtime fails
     /// the test after `timeout`.
     pub fn runtime_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(runtime());
+        let mut c = self.runtime_as_user();
         c.arg("--root").arg(&self.root).args(args);
         c
+    }
+
+    /// The runtime, as the fixture's user when it has one (with that user's
+    /// XDG_RUNTIME_DIR), with no arguments yet.
+    pub fn runtime_as_user(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = match self.user {
+            Some(_) => Command::new(runtime_for_user()),
+            None => Command::new(runtime()),
+        };
+        if let Some(u) = self.user {
+            c.uid(u.uid)
+                .gid(u.gid)
+                .env("XDG_RUNTIME_DIR", self.dir.join("xdg"));
+        }
+        c
+    }
+
+    /// A fixture whose runtime runs as the unprivileged [`rootless_user`],
+    /// with the config `runc spec --rootless` would give it. The fixture's
+    /// directory (where --root goes) and its XDG_RUNTIME_DIR are the user's.
+    pub fn rootless(name: &str) -> Fixture {
+        let user = rootless_user();
+        let mut f = Fixture::new(name);
+        f.user = Some(user);
+        f.config = rootless_config(default_config(), user.uid, user.gid);
+        let xdg = f.dir.join("xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        for d in [&f.dir, &xdg] {
+            std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid)).unwrap();
+        }
+        f
     }
 
     /// Output goes through files, not pipes: a container that a command

@@ -98,6 +98,10 @@ fn podman_parents() -> Vec<PathBuf> {
 
 pub struct Podman {
     pub dir: PathBuf,
+    /// [`Podman::rootless`]: podman (and so the runtime) runs as this user.
+    user: Option<&'static crate::TestUser>,
+    /// overlay for root; vfs without root (nothing to set up).
+    driver: &'static str,
     env: Vec<(&'static str, OsString)>,
     /// Dropped after `drop` has removed this instance's containers.
     _parents: crate::SharedParents,
@@ -106,11 +110,24 @@ pub struct Podman {
 impl Podman {
     /// A private podman with the busybox image loaded.
     pub fn new() -> Podman {
-        let pm = Self::empty();
+        Self::with_image(Self::empty())
+    }
+
+    /// A private rootless podman, run by [`crate::rootless_user`] with its
+    /// own XDG_RUNTIME_DIR and HOME in the dir (where the runtime keeps its
+    /// state, since podman runs it as root in a user namespace that podman
+    /// makes from /etc/subuid), with the busybox image loaded.
+    pub fn rootless() -> Podman {
+        Self::with_image(Self::empty_as(Some(crate::rootless_user())))
+    }
+
+    fn with_image(pm: Podman) -> Podman {
         let tar = busybox_image().to_string_lossy().into_owned();
         let args = ["load", "-q", "-i", &tar];
         let mut load = pm.cmd(&args);
-        with_private_var_lib(&mut load, &pm.dir.join("var-lib"));
+        if pm.user.is_none() {
+            with_private_var_lib(&mut load, &pm.dir.join("var-lib"));
+        }
         let o = run_with_timeout(&mut load, None, &pm.dir.join("out"), PODMAN_TIMEOUT)
             .unwrap_or_else(|o| panic!("podman load timed out: {}", crate::stderr(&o)));
         assert_ok(&o, &args);
@@ -124,6 +141,11 @@ impl Podman {
 
     /// A private podman with no image.
     pub fn empty() -> Podman {
+        Self::empty_as(None)
+    }
+
+    fn empty_as(user: Option<&'static crate::TestUser>) -> Podman {
+        let driver = if user.is_some() { "vfs" } else { "overlay" };
         let dir = std::env::temp_dir().join(format!("berth-podman-{}", unique()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["tmp", "xdg", "home", "net", "hooks", "helpers", "out"] {
@@ -131,7 +153,10 @@ impl Podman {
         }
         let d = dir.display();
         let name = runtime_name();
-        let path = runtime_path();
+        let path = match user {
+            Some(_) => crate::runtime_for_user().to_path_buf(),
+            None => runtime_path(),
+        };
         let ulimits: Vec<String> = DEFAULT_ULIMITS.iter().map(|u| format!("{u:?}")).collect();
         std::fs::write(
             dir.join("containers.conf"),
@@ -172,7 +197,7 @@ cni_plugin_dirs = ["{d}/helpers"]
             dir.join("storage.conf"),
             format!(
                 r#"[storage]
-driver = "overlay"
+driver = "{driver}"
 graphroot = "{d}/root"
 runroot = "{d}/runroot"
 "#
@@ -198,8 +223,24 @@ runroot = "{d}/runroot"
             ("XDG_CONFIG_HOME", dir.join("xdg").into()),
             ("XDG_DATA_HOME", dir.join("xdg").into()),
         ];
+        if let Some(u) = user {
+            std::fs::set_permissions(
+                dir.join("xdg"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )
+            .unwrap();
+            let owner = format!("{}:{}", u.uid, u.gid);
+            let chown = Command::new("chown")
+                .args(["-R", &owner])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(chown.success(), "chown -R {owner} {}", dir.display());
+        }
         Podman {
             dir,
+            user,
+            driver,
             env,
             _parents: crate::SharedParents::lease(&LIVE, podman_parents),
         }
@@ -216,7 +257,7 @@ runroot = "{d}/runroot"
             .arg(self.dir.join("runroot"))
             .arg("--tmpdir")
             .arg(self.dir.join("libpod"))
-            .args(["--storage-driver", "overlay"])
+            .args(["--storage-driver", self.driver])
             .args(["--cgroup-manager", "cgroupfs"])
             .args(["--events-backend", "file"])
             .args(args)
@@ -227,7 +268,19 @@ runroot = "{d}/runroot"
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        if let Some(u) = self.user {
+            c.uid(u.uid).gid(u.gid).env("USER", u.name);
+        }
         c
+    }
+
+    /// Where the runtime keeps the state of our containers: its default
+    /// root, or the rootless user's XDG_RUNTIME_DIR.
+    pub fn runtime_root(&self) -> PathBuf {
+        match self.user {
+            Some(_) => self.dir.join("xdg").join(runtime_name()),
+            None => runtime_state_root(),
+        }
     }
 
     /// Runs `podman ARGS…` with `input` on stdin; panics after
@@ -359,7 +412,7 @@ runroot = "{d}/runroot"
     /// The IDs of the containers in our storage (each has a directory
     /// named by its ID), whether podman still knows them or not.
     pub fn container_ids(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.join("root/overlay-containers"))
+        std::fs::read_dir(self.dir.join(format!("root/{}-containers", self.driver)))
             .into_iter()
             .flatten()
             .flatten()
@@ -494,9 +547,18 @@ impl Drop for Podman {
         }
         // What podman could not delete: the runtime's state (in its
         // default root) and the cgroups that its `delete` removes.
+        // Rootless podman's pause process, which holds its user namespace.
+        if let Some(pid) = std::fs::read_to_string(self.dir.join("libpod/pause.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // SAFETY: signalling the pause process this podman started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         for id in &ids {
-            if runtime_state_root().join(id).exists() {
+            if self.runtime_root().join(id).exists() {
                 let mut del = Command::new(runtime());
+                del.arg("--root").arg(self.runtime_root());
                 del.args(["delete", "--force", id]);
                 let _ = run_with_timeout(
                     &mut del,

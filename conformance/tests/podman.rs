@@ -771,3 +771,40 @@ fn mounts_inside_proc_are_refused() {
         "mounted\n"
     );
 }
+
+/// Rootless podman (run by an unprivileged user, storage in its dir, the
+/// runtime run as root in the user namespace podman makes from
+/// /etc/subuid): output, exit codes, the id mapping and the runtime's state
+/// under the user's XDG_RUNTIME_DIR.
+#[test]
+fn rootless_podman_runs_containers() {
+    let pm = Podman::rootless();
+    let user = conformance::rootless_user();
+    let out = pm.run_ok(&[], &["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let squeezed: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(squeezed.first().map(String::as_str), Some("0"), "{out}");
+    assert!(
+        squeezed.contains(&format!("0 {} 1", user.uid)),
+        "container root is not the user: {out}"
+    );
+    assert!(
+        squeezed.contains(&format!("1 {} 65536", user.subids)),
+        "the subordinate ids are not mapped: {out}"
+    );
+    let o = pm.run(&[], &["sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+
+    // Detached: the runtime's state is the user's while the container runs.
+    let name = pm.name("rootless");
+    let id = pm.run_detached(&name, &[], &["sleep", "100"]);
+    assert!(
+        pm.runtime_root().join(&id).is_dir(),
+        "no state under {}",
+        pm.runtime_root().display()
+    );
+    pm.ok(&["rm", "-f", "-t", "0", &name]);
+    assert!(!pm.runtime_root().join(&id).exists(), "state left behind");
+}

@@ -53,6 +53,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// Rootless mode (`--rootless`, or auto when not root): cgroups the
+    /// user cannot write are skipped with a warning.
+    pub rootless: bool,
 }
 
 /// Where the pty master goes when the process has a terminal.
@@ -139,8 +142,13 @@ fn build(
     let layout = Layout::read()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
     let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
-    let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
-    cgroups.create()?;
+    let planned = if opts.rootless {
+        rootless_cgroups(&mut cgroups, linux)?
+    } else {
+        let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
+        cgroups.create()?;
+        planned
+    };
     // Until state.json exists, this record is how a delete after a killed
     // create finds the cgroups (and through them any process left).
     if let Err(e) = dir.save_pending(&cgroups) {
@@ -150,6 +158,7 @@ fn build(
     crate::fault::point("create:cgroups");
     let place = Placement {
         layout: &layout,
+        own: &own,
         cgroups: &cgroups,
         planned: &planned,
     };
@@ -161,9 +170,37 @@ fn build(
     result
 }
 
+/// Rootless mode: the cgroups the user may make (a delegated subtree),
+/// without the others, with a warning; linux.resources is planned for
+/// those that are left, and refused where it needs one that is not.
+fn rootless_cgroups(
+    cgroups: &mut Cgroups,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<resources::Planned> {
+    let refused = cgroups.create_where_permitted()?;
+    if !refused.is_empty() {
+        let list: Vec<_> = refused.iter().map(|p| p.display().to_string()).collect();
+        log::warn!(
+            "rootless: no permission to create cgroup {}: the container runs without it",
+            list.join(", ")
+        );
+    }
+    resources::plan(cgroups, linux.resources().as_ref())
+        .inspect_err(|_| {
+            let _ = cgroups.remove();
+        })
+        .with_context(|| {
+            "rootless: linux.resources needs a cgroup delegated to this user \
+             (cgroupsPath below one the user owns)"
+                .to_string()
+        })
+}
+
 /// The container's cgroups, made, and what linux.resources asks of them.
 struct Placement<'a> {
     layout: &'a Layout,
+    /// The runtime's /proc/self/cgroup.
+    own: &'a str,
     cgroups: &'a Cgroups,
     planned: &'a resources::Planned,
 }
@@ -179,6 +216,7 @@ fn spawn(
 ) -> Result<Pid> {
     let Placement {
         layout,
+        own,
         cgroups,
         planned,
     } = place;
@@ -235,6 +273,7 @@ fn spawn(
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
         wait_for_go: userns || hooks.in_container || notify,
+        unprivileged_maps: userns && !nix::unistd::geteuid().is_root(),
         v1_tasks,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
@@ -244,7 +283,7 @@ fn spawn(
         cgroup_mounts: layout.mounts.clone(),
         idmapped,
         seccomp,
-        own_cgroups: cgroups.proc_self_text(layout),
+        own_cgroups: cgroups.proc_self_text(layout, own),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         listen_fds,
@@ -264,6 +303,9 @@ fn spawn(
     state.pid = pid.as_raw();
     let result = (|| {
         if userns {
+            if !nix::unistd::geteuid().is_root() {
+                sync::expect(&parent_sock, b"M")?;
+            }
             crate::namespaces::write_id_maps(pid, linux)?;
         }
         // From here: in a user namespace, init cannot open its own /proc

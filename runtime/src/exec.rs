@@ -133,6 +133,23 @@ pub fn exec(
             join |= namespaces::flag(*t);
         }
     }
+    // The child is in the container's pid namespace from the moment it
+    // exists, where every process of the container can see it: it must be
+    // non-dumpable from birth, so this process is (a clone inherits it), not
+    // only from its own first step. Against CVE-2019-5736 (its
+    // /proc/PID/exe) and ptrace by a container process that holds all of
+    // berth's capabilities.
+    nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
+    // Without root, entering the container's pid namespace takes privilege
+    // over its user namespace: this process, which owns that namespace
+    // (rootless), joins it first, for good. It stays non-dumpable, and its
+    // memory's owner stays the host's namespace, so the container cannot
+    // ptrace it.
+    if join.contains(CloneFlags::CLONE_NEWUSER) && !nix::unistd::geteuid().is_root() {
+        nix::sched::setns(pidfd.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .sys("setns user namespace of the container")?;
+        join.remove(CloneFlags::CLONE_NEWUSER);
+    }
     let cgroups = state.cgroups.clone().unwrap_or_default();
     let cgroups = match &opts.sub_cgroup {
         Some(sub) => sub_cgroup(&cgroups, sub)?,
@@ -155,13 +172,6 @@ pub fn exec(
         state,
     };
 
-    // The child is in the container's pid namespace from the moment it
-    // exists, where every process of the container can see it: it must be
-    // non-dumpable from birth, so this process is (a clone inherits it), not
-    // only from its own first step. Against CVE-2019-5736 (its
-    // /proc/PID/exe) and ptrace by a container process that holds all of
-    // berth's capabilities.
-    nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     // The pid and time namespaces only take children: entered around clone.
     let saved = enter_for_children(
         &pidfd,

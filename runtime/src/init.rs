@@ -69,6 +69,8 @@ pub struct Init<'a> {
     pub parent_end: RawFd,
     /// The parent sends `G` first (sync.rs).
     pub wait_for_go: bool,
+    /// A new user namespace whose maps an unprivileged parent writes.
+    pub unprivileged_maps: bool,
     /// The container's v1 cgroups, joined first.
     pub v1_tasks: crate::cgroups::V1Tasks,
     /// The parent runs prestart/createRuntime hooks when asked.
@@ -144,11 +146,22 @@ fn setup(init: &Init) -> Result<Prepared> {
     init.v1_tasks.join()?;
     // 2.
     let mut state = init.state.clone();
+    if init.unprivileged_maps {
+        // /proc/PID/uid_map of a non-dumpable process belongs to root: an
+        // unprivileged parent (or newuidmap, which checks the owner) could
+        // not write it. Dumpable only until the maps are written; nothing
+        // else runs in the new namespaces yet.
+        nix::sys::prctl::set_dumpable(true).sys("prctl(PR_SET_DUMPABLE)")?;
+        sync::send_msg(&init.sync, Msg::MapsWanted)?;
+    }
     if init.wait_for_go {
         match sync::expect(&init.sync, b"G")? {
             Msg::Go { pid } => state.pid = pid,
             _ => unreachable!("expect checked the tag"),
         }
+    }
+    if init.unprivileged_maps {
+        nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
     }
     if ns.has_new(LinuxNamespaceType::User) {
         crate::namespaces::become_root()?;

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
@@ -244,21 +245,90 @@ fn write_time_offsets(linux: &Linux) -> Result<()> {
 /// only where the kernel requires it before gid_map (an unprivileged
 /// writer), which keeps setgroups(2) usable in the container otherwise.
 pub fn write_id_maps(pid: Pid, linux: &Linux) -> Result<()> {
+    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
+    // Without privilege, the kernel takes only a map of the caller's own
+    // id (and, for groups, only once setgroups is denied); anything wider
+    // goes through the setuid helpers, which check /etc/subuid and
+    // /etc/subgid.
+    let root = nix::unistd::geteuid().is_root();
+    if !root && !only_own(uids, nix::unistd::geteuid().as_raw()) {
+        map_with_helper("newuidmap", pid, uids, "linux.uidMappings")?;
+    } else {
+        write_map(pid, "uid_map", uids, "linux.uidMappings")?;
+    }
+    if !root && !only_own(gids, nix::unistd::getegid().as_raw()) {
+        return map_with_helper("newgidmap", pid, gids, "linux.gidMappings");
+    }
     let proc = PathBuf::from(format!("/proc/{pid}"));
-    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
-    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
-    let uid_path = proc.join("uid_map");
-    std::fs::write(&uid_path, uid).sys_path("write linux.uidMappings to", &uid_path)?;
     let gid_path = proc.join("gid_map");
-    match std::fs::write(&gid_path, &gid) {
+    match std::fs::write(&gid_path, map_text(gids)) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             let sg = proc.join("setgroups");
             std::fs::write(&sg, "deny").sys_path("write", &sg)?;
-            std::fs::write(&gid_path, &gid)
+            std::fs::write(&gid_path, map_text(gids))
         }
         r => r,
     }
     .sys_path("write linux.gidMappings to", &gid_path)
+}
+
+/// Whether `maps` is the one map an unprivileged process may write itself:
+/// its own id, once.
+fn only_own(maps: &[LinuxIdMapping], id: u32) -> bool {
+    matches!(maps, [m] if m.host_id() == id && m.size() == 1)
+}
+
+fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping], field: &str) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+    std::fs::write(&path, map_text(maps)).sys_path(&format!("write {field} to"), &path)
+}
+
+/// newuidmap/newgidmap (Debian's `uidmap`): PID then container-id host-id
+/// size triples.
+fn map_with_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping], field: &str) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::sys(
+                format_args!(
+                    "{field}: mapping more than the caller's own id without root needs {helper} \
+                 (Debian package uidmap): {e}"
+                ),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)),
+            )
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::sys(
+        format_args!(
+            "{field}: {helper} {} failed ({}): {} (are the ids in /etc/subuid and /etc/subgid?)",
+            map_text(maps).trim().replace('\n', ", "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Errno::EPERM,
+    ))
+}
+
+/// Whether this process runs in a user namespace other than the initial
+/// one, whose uid map is the identity of every id.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| {
+        let fields: Vec<&str> = m.split_whitespace().collect();
+        fields != ["0", "0", "4294967295"]
+    })
 }
 
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {

@@ -109,11 +109,27 @@ pub fn switch_user(user: &User) -> Result<()> {
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    nix::unistd::setgroups(&groups).sys("setgroups (process.user.additionalGids)")?;
+    match nix::unistd::setgroups(&groups) {
+        // A user namespace whose gid map an unprivileged user wrote has
+        // setgroups denied: with no additional groups asked for, the
+        // process keeps the ones it has (none that the namespace maps).
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            return Err(Error::invalid(
+                "process.user.additionalGids: setgroups is denied in this user namespace \
+                 (rootless with a single-id gid map; map more ids through newgidmap)",
+            ))
+        }
+        r => r.sys("setgroups (process.user.additionalGids)")?,
+    }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid).sys(format_args!("setresgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresuid(uid, uid, uid).sys(format_args!("setresuid {uid}"))
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read("/proc/self/setgroups").is_ok_and(|t| t.trim_ascii() == b"deny")
 }
 
 /// systemd socket activation (sd_listen_fds(3)): descriptors 3.. passed to

@@ -392,13 +392,19 @@ fn mount_hierarchy(
     if host.cgroup_ns {
         let data = c.controllers.join(",");
         let data = (!data.is_empty()).then_some(data.as_str());
-        return sys.mount(
+        match sys.mount(
             Some(Path::new(&c.fstype)),
             &t.path,
             Some(&c.fstype),
             flags,
             data,
-        );
+        ) {
+            // A user namespace without privilege over the host (rootless)
+            // may mount cgroup2 but no v1 hierarchy: bind the container's
+            // directory instead, which the namespace shows as its root.
+            Err(e) if e.errno() == Some(nix::errno::Errno::EPERM) => {}
+            r => return r,
+        }
     }
     let own = own_cgroup_path(host.own_cgroups, c).unwrap_or_default();
     let src = c.mount_point.join(own.trim_start_matches('/'));

@@ -5,6 +5,8 @@
 //!
 //! | step | direction      | message            | when / meaning                                        |
 //! |------|----------------|--------------------|-------------------------------------------------------|
+//! | 0    | init → parent  | `M`                | only with a new user namespace and a parent without   |
+//! |      |                |                    | root: init is dumpable, so its id maps can be written |
 //! | 1    | parent → init  | `G` pid:i32        | only with a new user namespace, in-container hooks,   |
 //! |      |                |                    | a seccomp agent, or a v2 cgroup clone3 could not      |
 //! |      |                |                    | place init in: id maps written, oomScoreAdj set, init |
@@ -32,6 +34,7 @@ use crate::error::{Error, Result, SysResult};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
+    MapsWanted,
     Go { pid: i32 },
     RunHooks,
     HooksDone,
@@ -51,6 +54,7 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
 pub fn send_msg(fd: &OwnedFd, msg: Msg) -> Result<()> {
     let mut buf = Vec::with_capacity(5);
     match msg {
+        Msg::MapsWanted => buf.push(b'M'),
         Msg::Go { pid } => {
             buf.push(b'G');
             buf.extend_from_slice(&pid.to_ne_bytes());
@@ -102,6 +106,7 @@ pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
         Some([b'G', pid @ ..]) if pid.len() == 4 => Ok(Msg::Go {
             pid: i32::from_ne_bytes(pid.try_into().unwrap()),
         }),
+        Some([b'M']) => Ok(Msg::MapsWanted),
         Some([b'H']) => Ok(Msg::RunHooks),
         Some([b'h']) => Ok(Msg::HooksDone),
         Some([b'R']) => Ok(Msg::Ready),
@@ -124,6 +129,7 @@ pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
 pub fn expect(fd: &OwnedFd, want: &[u8]) -> Result<Msg> {
     let msg = recv_msg(fd)?;
     let tag = match msg {
+        Msg::MapsWanted => b'M',
         Msg::Go { .. } => b'G',
         Msg::RunHooks => b'H',
         Msg::HooksDone => b'h',

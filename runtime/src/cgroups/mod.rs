@@ -151,6 +151,35 @@ impl Cgroups {
         r
     }
 
+    /// Rootless: makes the directories the user may make and drops the
+    /// others (permission refused: a hierarchy not delegated to the user),
+    /// which it returns. Any other failure removes what was made.
+    pub fn create_where_permitted(&mut self) -> Result<Vec<PathBuf>> {
+        let mut refused = Vec::new();
+        let mut kept = Vec::new();
+        for mut d in std::mem::take(&mut self.dirs) {
+            match create_dir(&mut d, true) {
+                Ok(()) => kept.push(d),
+                Err(e)
+                    if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM | Errno::EROFS)) =>
+                {
+                    let _ = Cgroups {
+                        dirs: vec![d.clone()],
+                    }
+                    .remove();
+                    refused.push(d.path);
+                }
+                Err(e) => {
+                    self.dirs = kept;
+                    let _ = self.remove();
+                    return Err(e);
+                }
+            }
+        }
+        self.dirs = kept;
+        Ok(refused)
+    }
+
     /// The v2 directory, opened for CLONE_INTO_CGROUP.
     pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
         self.dirs
@@ -306,12 +335,17 @@ impl Cgroups {
 
     /// The container's cgroups as /proc/self/cgroup would show them, for
     /// bind-mounting them into a container without a cgroup namespace.
-    pub fn proc_self_text(&self, layout: &Layout) -> String {
-        self.dirs
+    pub fn proc_self_text(&self, layout: &Layout, own: &str) -> String {
+        layout
+            .mounts
             .iter()
-            .zip(&layout.mounts)
-            .map(|(d, m)| {
-                let rel = d.path.strip_prefix(&m.mount_point).unwrap_or(&d.path);
+            .map(|m| {
+                // A hierarchy rootless mode skipped keeps the runtime's own.
+                let rel = self
+                    .dirs
+                    .iter()
+                    .find_map(|d| d.path.strip_prefix(&m.mount_point).ok())
+                    .map_or_else(|| own_path(own, m), Path::to_path_buf);
                 format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
             })
             .collect()

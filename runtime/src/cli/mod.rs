@@ -62,7 +62,9 @@ struct Cli {
 
 #[derive(Debug)]
 struct Global {
-    root: PathBuf,
+    /// None: the default, /run/berth, or $XDG_RUNTIME_DIR/berth for a user
+    /// other than root (as runc does).
+    root: Option<PathBuf>,
     log: Option<PathBuf>,
     log_format: LogFormat,
     debug: bool,
@@ -73,7 +75,7 @@ struct Global {
 impl Default for Global {
     fn default() -> Self {
         Global {
-            root: PathBuf::from("/run/berth"),
+            root: None,
             log: None,
             log_format: LogFormat::Text,
             debug: false,
@@ -86,7 +88,7 @@ impl Default for Global {
 impl Global {
     fn set(&mut self, v: &Given) -> Result<(), args::Error> {
         match v.flag.long {
-            "root" => self.root = v.path(),
+            "root" => self.root = Some(v.path()),
             "log" => self.log = Some(v.path()),
             "log-format" => {
                 self.log_format =
@@ -311,8 +313,9 @@ impl CreateArgs {
         Ok(())
     }
 
-    fn options(&self) -> berth::create::CreateOptions {
+    fn options(&self, rootless: bool) -> berth::create::CreateOptions {
         berth::create::CreateOptions {
+            rootless,
             id: self.id.clone(),
             bundle: self.bundle.clone(),
             console_socket: self.console_socket.clone(),
@@ -819,9 +822,19 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
     ) {
         berth::process::run_from_sealed_copy()?;
     }
-    let store = Store::new(&g.root);
+    let root = g.root.clone().unwrap_or_else(default_root);
+    let store = Store::new(&root);
+    // --rootless auto: rootless when not root, or root only inside a user
+    // namespace (rootless podman runs the runtime that way), as runc
+    // decides it.
+    // Only create and run ask (it costs a read of /proc/self/uid_map).
+    let rootless = || match g.rootless.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => !nix::unistd::geteuid().is_root() || berth::namespaces::in_user_namespace(),
+    };
     match &cli.command {
-        Command::Create(a) => create::run(&store, a).map(|()| 0),
+        Command::Create(a) => create::run(&store, a, rootless()).map(|()| 0),
         Command::Start { id } => start::run(&store, id).map(|()| 0),
         Command::State { id } => state::run(&store, id).map(|()| 0),
         Command::Kill { all, id, signal } => kill::run(&store, id, signal, *all).map(|()| 0),
@@ -830,7 +843,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             create,
             detach,
             keep,
-        } => run::run(&store, create, *detach, *keep),
+        } => run::run(&store, create, *detach, *keep, rootless()),
         Command::List { format, quiet } => list::run(&store, *format, *quiet).map(|()| 0),
         Command::Spec { bundle } => spec::run(bundle, g.rootless == "true").map(|()| 0),
         Command::Features => features::run().map(|()| 0),
@@ -853,3 +866,19 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
 
 #[cfg(test)]
 mod tests;
+
+/// /run/berth, or $XDG_RUNTIME_DIR/berth for a user other than root, or
+/// for root inside a user namespace unless $USER says it is the real root
+/// (runc's rule).
+fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let honour = || {
+        !nix::unistd::geteuid().is_root()
+            || (berth::namespaces::in_user_namespace()
+                && std::env::var_os("USER").is_none_or(|u| u != "root"))
+    };
+    match xdg {
+        Some(dir) if honour() => PathBuf::from(dir).join("berth"),
+        _ => PathBuf::from("/run/berth"),
+    }
+}

@@ -10,8 +10,8 @@ use nix::unistd::Pid;
 
 use super::CreateArgs;
 
-pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let opts = a.options();
+pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bool) -> Result<i32> {
+    let opts = a.options(rootless);
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
         send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;

@@ -46,7 +46,7 @@ fn ps(line: &str) -> (PsFormat, String, Vec<String>) {
 fn defaults() {
     let cli = ok("state x");
     let g = &cli.global;
-    assert_eq!(g.root, Path::new("/run/berth"));
+    assert_eq!(g.root, None);
     assert_eq!(g.log, None);
     assert_eq!(g.log_format, LogFormat::Text);
     assert!(!g.debug && !g.systemd_cgroup);
@@ -61,13 +61,16 @@ fn global_flags_before_and_after_the_command() {
         "state --root /r x --log /l --log-format=json -debug --systemd-cgroup=true",
     ] {
         let g = ok(line).global;
-        assert_eq!(g.root, Path::new("/r"));
+        assert_eq!(g.root.as_deref(), Some(Path::new("/r")));
         assert_eq!(g.log.as_deref(), Some(Path::new("/l")));
         assert_eq!(g.log_format, LogFormat::Json);
         assert!(g.debug && g.systemd_cgroup);
     }
     // runc's one-dash spelling; the later one wins, as with clap.
-    assert_eq!(ok("-root /x list -root=/y").global.root, Path::new("/y"));
+    assert_eq!(
+        ok("-root /x list -root=/y").global.root.as_deref(),
+        Some(Path::new("/y"))
+    );
     assert_eq!(
         usage("--log-format xml list"),
         "invalid value \"xml\" for --log-format: expected text or json"
