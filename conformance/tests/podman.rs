@@ -796,6 +796,13 @@ fn rootless_podman_runs_containers() {
     );
     let o = pm.run(&[], &["sh", "-c", "exit 7"]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    // Named on the command line, by path, as well as by the config.
+    let path = conformance::runtime_for_user()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let out = pm.run_ok(&["--runtime", &path], &["id", "-u"]);
+    assert_eq!(out, "0\n");
 
     // Detached: the runtime's state is the user's while the container runs.
     let name = pm.name("rootless");

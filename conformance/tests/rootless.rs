@@ -176,9 +176,11 @@ fn additional_groups_need_a_wider_gid_map() {
     assert!(stderr(&out).contains("groups"), "{}", stderr(&out));
 }
 
-/// exec into a running rootless container joins its user namespace.
+/// exec into a running rootless container joins its user namespace, with
+/// a terminal and without.
 #[test]
 fn exec_as_the_user() {
+    use std::os::unix::net::UnixListener;
     let mut f = Fixture::rootless("rl-exec");
     f.args(&["sleep", "100"]);
     let out = f.create(&[]);
@@ -189,6 +191,51 @@ fn exec_as_the_user() {
     let text = stdout(&out);
     assert_eq!(text.lines().next(), Some("0"), "{text}");
     assert!(text.contains(&rootless_user().uid.to_string()), "{text}");
+
+    let sock = f.dir.join("exec.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conformance::recv_fd(&conn)
+    });
+    let s = sock.to_str().unwrap();
+    let o = f.rt(&[
+        "exec",
+        "--detach",
+        "--tty",
+        "--console-socket",
+        s,
+        &f.id,
+        "sh",
+        "-c",
+        "tty; echo done",
+    ]);
+    assert!(o.status.success(), "exec --tty: {}", stderr(&o));
+    let mut master = receiver.join().unwrap();
+    let text = conformance::read_until(&mut master, "done");
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+}
+
+/// What needs privilege: device nodes are bound from the host (mknod is
+/// not allowed in the user namespace) and work; a network sysctl without a
+/// network namespace of the container's own is refused, naming the key.
+#[test]
+fn what_needs_privilege_falls_back_or_is_refused() {
+    let mut f = Fixture::rootless("rl-dev");
+    let r = f.probe_mode(&["stat", "/dev/null", "/dev/zero"]);
+    for (dev, minor) in [("/dev/null", 3), ("/dev/zero", 5)] {
+        assert_eq!(r[dev]["type"], "c", "{dev}: {r}");
+        assert_eq!(r[dev]["minor"], minor, "{dev}: {r}");
+    }
+    let r = f.probe_mode(&["write", "/dev/null", "x"]);
+    assert_eq!(r["ok"], true, "{r}");
+
+    let mut f = Fixture::rootless("rl-sysctl");
+    f.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    f.write_config();
+    let err = f.create_fails(&f.id.clone());
+    assert!(err.contains("net.ipv4.ip_forward"), "{err}");
 }
 
 /// A terminal: the pty comes from the container's devpts and its master
