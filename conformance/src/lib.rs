@@ -522,6 +522,18 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::fs::File {
     }
 }
 
+/// A console socket at `path` that anyone may connect to (a rootless
+/// runtime too), and the thread that receives the pty master sent over it.
+pub fn console_socket(path: &Path) -> std::thread::JoinHandle<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        recv_fd(&conn)
+    })
+}
+
 /// What a pty master gives until `marker` appears or the other side closes.
 pub fn read_until(master: &mut File, marker: &str) -> String {
     use std::io::Read;

@@ -208,18 +208,12 @@ fn no_pivot_still_runs_in_the_rootfs() {
 
 #[test]
 fn terminal_master_is_sent_over_the_console_socket() {
-    use std::os::unix::net::UnixListener;
     let mut f = Fixture::new("tty");
     f.config["process"]["terminal"] = json!(true);
     f.args(&["sh", "-c", "tty; echo done"]);
     let sock = f.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let s = sock.to_str().unwrap().to_string();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
-    let out = f.create(&["--console-socket", &s]);
+    let receiver = conformance::console_socket(&sock);
+    let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
     assert!(out.status.success(), "create: {}", f.container_output());
     let mut master = receiver.join().unwrap();
     assert!(f.rt(&["start", &f.id]).status.success());

@@ -1,7 +1,5 @@
 //! exec: a second process in a running container, seen from inside.
 
-use std::os::unix::net::UnixListener;
-
 use conformance::{is_runc, running, stderr, stdout, Fixture};
 use serde_json::{json, Value};
 
@@ -183,11 +181,7 @@ fn exec_detach_writes_the_pid_file() {
 fn exec_tty_over_the_console_socket() {
     let (f, _pid) = running("exectty", |_| {});
     let sock = f.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
+    let receiver = conformance::console_socket(&sock);
     let o = f.rt(&[
         "exec",
         "--detach",
@@ -359,11 +353,7 @@ fn exec_tty_in_the_foreground() {
 fn exec_sends_a_pidfd() {
     let (f, _pid) = running("execpidfd", |_| {});
     let sock = f.dir.join("pidfd.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
+    let receiver = conformance::console_socket(&sock);
     let pidfile = f.dir.join("exec.pid");
     let o = f.rt(&[
         "exec",

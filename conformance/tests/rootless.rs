@@ -3,7 +3,6 @@
 //! container's root is that user; what needs privilege (network setup,
 //! cgroups not delegated, mknod) is left out or done another way.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -180,7 +179,6 @@ fn additional_groups_need_a_wider_gid_map() {
 /// a terminal and without.
 #[test]
 fn exec_as_the_user() {
-    use std::os::unix::net::UnixListener;
     let mut f = Fixture::rootless("rl-exec");
     f.args(&["sleep", "100"]);
     let out = f.create(&[]);
@@ -193,12 +191,7 @@ fn exec_as_the_user() {
     assert!(text.contains(&rootless_user().uid.to_string()), "{text}");
 
     let sock = f.dir.join("exec.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
+    let receiver = conformance::console_socket(&sock);
     let s = sock.to_str().unwrap();
     let o = f.rt(&[
         "exec",
@@ -242,17 +235,11 @@ fn what_needs_privilege_falls_back_or_is_refused() {
 /// reaches the user's console socket.
 #[test]
 fn a_terminal_as_the_user() {
-    use std::os::unix::net::UnixListener;
     let mut f = Fixture::rootless("rl-tty");
     f.config["process"]["terminal"] = json!(true);
     f.args(&["sh", "-c", "tty; echo done"]);
     let sock = f.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
+    let receiver = conformance::console_socket(&sock);
     let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
     assert!(out.status.success(), "create: {}", f.container_output());
     let mut master = receiver.join().unwrap();

@@ -737,7 +737,6 @@ fn masked_paths_are_masked_with_the_null_device_only() {
 /// major 136-143).
 #[test]
 fn the_console_is_the_pty_even_through_a_planted_symlink() {
-    use std::os::unix::net::UnixListener;
     let mut host = HostPaths::default();
     let host_file = host.file("hostconsole", "host console file\n");
     let mtime = std::fs::metadata(&host_file).unwrap().mtime_nsec();
@@ -751,11 +750,7 @@ fn the_console_is_the_pty_even_through_a_planted_symlink() {
     f.config["process"]["terminal"] = json!(true);
     f.args(&["sh", "-c", "/bin/probe statf /dev/console; echo done"]);
     let sock = f.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conformance::recv_fd(&conn)
-    });
+    let receiver = conformance::console_socket(&sock);
     let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
     if out.status.success() {
         let mut master = receiver.join().unwrap();

@@ -15,9 +15,9 @@
 //! 4. clone3 with the new namespaces (a joined pid namespace and a new time
 //!    namespace are entered around the clone); the child runs init.rs.
 //! 5. Talk to init (sync.rs): write a new user namespace's id maps and
-//!    oomScoreAdj, run
-//!    prestart and createRuntime hooks when its mounts are done, wait for
-//!    "ready", then record the state and the pid file.
+//!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
+//!    done, stage the state, wait for "ready", apply the device rules,
+//!    commit the state and the pid file, and tell init it is saved.
 //!
 //! A failure at any step kills the child and removes the state directory:
 //! nothing is left behind.
@@ -345,6 +345,7 @@ fn spawn(
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid).context("--pid-file")?;
         }
+        sync::send_msg(&parent_sock, Msg::Saved)?;
         crate::fault::point("create:saved");
         Ok(())
     })();

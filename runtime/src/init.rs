@@ -24,7 +24,8 @@
 //! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
 //!     user: bounding set, keep-caps, setgroups/setgid/setuid, then
 //!     effective/permitted/inheritable and ambient; no_new_privs.
-//! 11. Tell the parent "ready" (sync.rs) and stop dying with it.
+//! 11. Stop dying with the parent, tell it "ready" (sync.rs) and wait
+//!     until it has recorded the state; exit if it dies first.
 //! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
 //! 13. umask, personality, LSM labels; close every descriptor past the
 //!     preserved ones (on execve); chdir(cwd), refused outside the root;
@@ -251,9 +252,12 @@ fn setup(init: &Init) -> Result<Prepared> {
     process::become_user(process, &init.caps)?;
 
     // 11.
-    // pdeathsig off first: `create` exits as soon as it reads "ready".
+    // pdeathsig off first: `create` exits as soon as it has recorded the
+    // state. Until it says so, its death (the socket's end without `S`)
+    // is ours too: PR_SET_PDEATHSIG alone races with a parent killed now.
     nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
     sync::send_msg(&init.sync, Msg::Ready)?;
+    sync::expect(&init.sync, b"S")?;
     let _ = nix::unistd::close(init.sync.as_raw_fd());
     Ok(Prepared {
         program: process::path_cstring(&program)?,

@@ -14,12 +14,14 @@
 //! | 2    | init → parent  | `H`                | only with prestart/createRuntime hooks: mounts done,  |
 //! |      |                |                    | run the hooks                                         |
 //! | 2    | parent → init  | `h`                | the hooks succeeded (on failure the parent kills init)|
-//! | 3    | init → parent  | `R`                | container built; init waits for `start`               |
+//! | 3    | init → parent  | `R`                | container built; init no longer dies with the parent  |
+//! | 4    | parent → init  | `S`                | state recorded; init waits for `start` (the socket's  |
+//! |      |                |                    | end without `S`: create died, init exits)             |
 //! | any  | init → parent  | `E` errno:i32 text | a step failed; init exits                             |
 //! | any  | (socket EOF)   |                    | the other side died without a word                    |
 //!
-//! After `R` the parent records the state and exits (`create`) or starts
-//! the container itself (`run`). The wait for `start` does not use this
+//! After `S` the parent exits (`create`) or starts the container itself
+//! (`run`). The wait for `start` does not use this
 //! socket: it is the exec fifo in the state directory (see lifecycle.rs),
 //! because the process that starts the container is not the one that
 //! created it.
@@ -39,6 +41,7 @@ pub enum Msg {
     RunHooks,
     HooksDone,
     Ready,
+    Saved,
 }
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
@@ -62,6 +65,7 @@ pub fn send_msg(fd: &OwnedFd, msg: Msg) -> Result<()> {
         Msg::RunHooks => buf.push(b'H'),
         Msg::HooksDone => buf.push(b'h'),
         Msg::Ready => buf.push(b'R'),
+        Msg::Saved => buf.push(b'S'),
     }
     send(fd.as_raw_fd(), &buf, MsgFlags::empty())
         .map(drop)
@@ -110,6 +114,7 @@ pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
         Some([b'H']) => Ok(Msg::RunHooks),
         Some([b'h']) => Ok(Msg::HooksDone),
         Some([b'R']) => Ok(Msg::Ready),
+        Some([b'S']) => Ok(Msg::Saved),
         Some([b'E', rest @ ..]) if rest.len() >= 4 => {
             let errno = i32::from_ne_bytes(rest[..4].try_into().unwrap());
             let text = String::from_utf8_lossy(&rest[4..]).into_owned();
@@ -134,6 +139,7 @@ pub fn expect(fd: &OwnedFd, want: &[u8]) -> Result<Msg> {
         Msg::RunHooks => b'H',
         Msg::HooksDone => b'h',
         Msg::Ready => b'R',
+        Msg::Saved => b'S',
     };
     if want.contains(&tag) {
         Ok(msg)
