@@ -181,8 +181,9 @@ fn rootless_cgroups(
     if !refused.is_empty() {
         let list: Vec<_> = refused.iter().map(|p| p.display().to_string()).collect();
         log::warn!(
-            "rootless: no permission to create cgroup {}: the container runs without it",
-            list.join(", ")
+            "rootless: no permission to create {}: the container runs without {}",
+            list.join(", "),
+            if list.len() == 1 { "it" } else { "them" }
         );
     }
     resources::plan(cgroups, linux.resources().as_ref())
