@@ -176,7 +176,7 @@ pub fn rootless_user() -> &'static TestUser {
             String::from_utf8_lossy(&o.stdout).trim().parse().ok()
         };
         if id("-u").is_none() {
-            let status = Command::new("useradd")
+            let useradd = Command::new("useradd")
                 .args([
                     "--system",
                     "--no-create-home",
@@ -184,9 +184,13 @@ pub fn rootless_user() -> &'static TestUser {
                     "/usr/sbin/nologin",
                     NAME,
                 ])
-                .status()
-                .expect("useradd");
-            assert!(status.success(), "useradd {NAME} failed");
+                .status();
+            match useradd {
+                Ok(status) => assert!(status.success(), "useradd {NAME} failed"),
+                // No useradd (hack/vm's busybox guest): the entries by hand,
+                // with an id no one has.
+                Err(_) => add_user_by_hand(NAME),
+            }
         }
         let files = ["/etc/subuid", "/etc/subgid"];
         let texts: Vec<String> = files
@@ -229,6 +233,36 @@ pub fn rootless_user() -> &'static TestUser {
             subids,
         }
     })
+}
+
+/// /etc/passwd and /etc/group lines for `name`, with the first id from 990
+/// down that neither file uses.
+fn add_user_by_hand(name: &str) {
+    use std::io::Write;
+    let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
+    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let used = |text: &str, id: u32| {
+        text.lines()
+            .any(|l| l.split(':').nth(2) == Some(id.to_string().as_str()))
+    };
+    let id = (100..=990)
+        .rev()
+        .find(|&i| !used(&passwd, i) && !used(&group, i))
+        .expect("a free id");
+    for (file, line) in [
+        (
+            "/etc/passwd",
+            format!("{name}:x:{id}:{id}::/nonexistent:/bin/false"),
+        ),
+        ("/etc/group", format!("{name}:x:{id}:")),
+    ] {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

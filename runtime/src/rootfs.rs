@@ -400,9 +400,11 @@ fn mount_hierarchy(
             data,
         ) {
             // A user namespace without privilege over the host (rootless)
-            // may mount cgroup2 but no v1 hierarchy: bind the container's
-            // directory instead, which the namespace shows as its root.
-            Err(e) if e.errno() == Some(nix::errno::Errno::EPERM) => {}
+            // may not mount a v1 hierarchy (EPERM), nor, on Debian 12's
+            // Linux 6.1, cgroup2 (EBUSY: its superblock is the host's;
+            // 6.18 allows it): bind the container's directory instead,
+            // which the namespace shows as its root.
+            Err(e) if matches!(e.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
             r => return r,
         }
     }
