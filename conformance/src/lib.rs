@@ -216,13 +216,7 @@ pub fn rootless_user() -> &'static TestUser {
                 .unwrap_or(0);
             let start = end.max(3_000_000);
             for f in files {
-                use std::io::Write;
-                let mut file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(f)
-                    .unwrap();
-                writeln!(file, "{NAME}:{start}:65536").unwrap();
+                append_line(f, &format!("{NAME}:{start}:65536"));
             }
             start
         });
@@ -238,7 +232,6 @@ pub fn rootless_user() -> &'static TestUser {
 /// /etc/passwd and /etc/group lines for `name`, with the first id from 990
 /// down that neither file uses.
 fn add_user_by_hand(name: &str) {
-    use std::io::Write;
     let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
     let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
     let used = |text: &str, id: u32| {
@@ -256,13 +249,18 @@ fn add_user_by_hand(name: &str) {
         ),
         ("/etc/group", format!("{name}:x:{id}:")),
     ] {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(file)
-            .unwrap();
-        writeln!(f, "{line}").unwrap();
+        append_line(file, &line);
     }
+}
+
+fn append_line(file: &str, line: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(file)
+        .unwrap_or_else(|e| panic!("open {file}: {e}"));
+    writeln!(f, "{line}").unwrap_or_else(|e| panic!("write {file}: {e}"));
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -568,6 +566,21 @@ pub fn console_socket(path: &Path) -> std::thread::JoinHandle<File> {
     })
 }
 
+/// Creates the fixture's container with a terminal running `tty`, its
+/// master over a console socket, starts it, and returns what the terminal
+/// showed.
+pub fn tty_of_created_container(f: &mut Fixture) -> String {
+    f.config["process"]["terminal"] = json!(true);
+    f.args(&["sh", "-c", "tty; echo done"]);
+    let sock = f.dir.join("console.sock");
+    let receiver = console_socket(&sock);
+    let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
+    assert!(out.status.success(), "create: {}", f.container_output());
+    let mut master = receiver.join().unwrap();
+    assert!(f.rt(&["start", &f.id]).status.success());
+    read_until(&mut master, "done")
+}
+
 /// What a pty master gives until `marker` appears or the other side closes.
 pub fn read_until(master: &mut File, marker: &str) -> String {
     use std::io::Read;
@@ -627,6 +640,16 @@ impl Drop for Fixture {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // A rootless test may have used the default root, in the user's
+        // XDG_RUNTIME_DIR.
+        if self.user.is_some() {
+            let _ = self
+                .runtime_as_user()
+                .args(["delete", "--force", &self.id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         for h in &mut self.helpers {
             let _ = h.kill();
             let _ = h.wait();

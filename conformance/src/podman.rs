@@ -547,10 +547,15 @@ impl Drop for Podman {
         }
         // What podman could not delete: the runtime's state (in its
         // default root) and the cgroups that its `delete` removes.
-        // Rootless podman's pause process, which holds its user namespace.
+        // Rootless podman's pause process, which holds its user namespace:
+        // by the pid podman recorded, if that is still catatonit.
         if let Some(pid) = std::fs::read_to_string(self.dir.join("libpod/pause.pid"))
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "catatonit")
+            })
         {
             // SAFETY: signalling the pause process this podman started.
             unsafe { libc::kill(pid, libc::SIGKILL) };

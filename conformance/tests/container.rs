@@ -209,15 +209,7 @@ fn no_pivot_still_runs_in_the_rootfs() {
 #[test]
 fn terminal_master_is_sent_over_the_console_socket() {
     let mut f = Fixture::new("tty");
-    f.config["process"]["terminal"] = json!(true);
-    f.args(&["sh", "-c", "tty; echo done"]);
-    let sock = f.dir.join("console.sock");
-    let receiver = conformance::console_socket(&sock);
-    let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
-    assert!(out.status.success(), "create: {}", f.container_output());
-    let mut master = receiver.join().unwrap();
-    assert!(f.rt(&["start", &f.id]).status.success());
-    let text = conformance::read_until(&mut master, "done");
+    let text = conformance::tty_of_created_container(&mut f);
     assert!(text.contains("/dev/pts/"), "{text:?}");
 }
 

@@ -70,8 +70,9 @@ fn the_containers_root_is_the_calling_user() {
     );
 }
 
-/// A range of ids through newuidmap/newgidmap and /etc/subuid: a process
-/// as container user 1000 is the subordinate id 999 past the range's start.
+/// A range of ids through newuidmap/newgidmap and /etc/subuid: the kernel
+/// holds the configured maps, and the process runs as container user 1000
+/// (a subordinate id on the host).
 #[test]
 fn more_ids_are_mapped_through_newuidmap() {
     let mut f = Fixture::rootless("rl-subid");
@@ -236,15 +237,7 @@ fn what_needs_privilege_falls_back_or_is_refused() {
 #[test]
 fn a_terminal_as_the_user() {
     let mut f = Fixture::rootless("rl-tty");
-    f.config["process"]["terminal"] = json!(true);
-    f.args(&["sh", "-c", "tty; echo done"]);
-    let sock = f.dir.join("console.sock");
-    let receiver = conformance::console_socket(&sock);
-    let out = f.create(&["--console-socket", sock.to_str().unwrap()]);
-    assert!(out.status.success(), "create: {}", f.container_output());
-    let mut master = receiver.join().unwrap();
-    assert!(f.rt(&["start", &f.id]).status.success());
-    let text = conformance::read_until(&mut master, "done");
+    let text = conformance::tty_of_created_container(&mut f);
     assert!(text.contains("/dev/pts/"), "{text:?}");
 }
 

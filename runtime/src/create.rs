@@ -263,6 +263,8 @@ fn spawn(
     let notify = seccomp.as_ref().is_some_and(|s| s.agent.is_some());
     let hooks = HookPlan::of(&bundle.spec);
     let userns = namespaces.has_new(LinuxNamespaceType::User);
+    // Init makes itself dumpable for its maps and says so (sync.rs, `M`).
+    let unprivileged_maps = userns && !nix::unistd::geteuid().is_root();
     let listen_fds = crate::process::listen_fds();
     let (parent_sock, child_sock) = crate::sync::pair()?;
 
@@ -274,7 +276,7 @@ fn spawn(
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
         wait_for_go: userns || hooks.in_container || notify,
-        unprivileged_maps: userns && !nix::unistd::geteuid().is_root(),
+        unprivileged_maps,
         v1_tasks,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
@@ -304,7 +306,7 @@ fn spawn(
     state.pid = pid.as_raw();
     let result = (|| {
         if userns {
-            if !nix::unistd::geteuid().is_root() {
+            if unprivileged_maps {
                 sync::expect(&parent_sock, b"M")?;
             }
             crate::namespaces::write_id_maps(pid, linux)?;

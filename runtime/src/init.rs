@@ -185,6 +185,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         idmapped: &init.idmapped,
         mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
         net_ns: ns.has(LinuxNamespaceType::Network),
+        user_ns: ns.has(LinuxNamespaceType::User),
     };
     let rootfs = &init.bundle.rootfs;
     rootfs::prepare(&sys, spec, &init.bundle.dir, rootfs, &host)?;

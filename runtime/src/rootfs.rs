@@ -40,6 +40,8 @@ pub struct HostView<'a> {
     /// The container has its own network namespace (needed to mount sysfs
     /// from a user namespace).
     pub net_ns: bool,
+    /// The container is in a user namespace (new or joined).
+    pub user_ns: bool,
 }
 
 pub fn prepare(
@@ -404,7 +406,7 @@ fn mount_hierarchy(
             // Linux 6.1, cgroup2 (EBUSY: its superblock is the host's;
             // 6.18 allows it): bind the container's directory instead,
             // which the namespace shows as its root.
-            Err(e) if matches!(e.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
+            Err(e) if host.user_ns && matches!(e.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
             r => return r,
         }
     }
@@ -648,6 +650,7 @@ mod tests {
             idmapped: &[],
             mount_label: None,
             net_ns: true,
+            user_ns: false,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
         let l = sys.lines();
@@ -667,6 +670,49 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_mount_refused_in_a_user_namespace_is_bound_from_the_host() {
+        let cg =
+            crate::mountinfo::cgroup_mounts("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let s = spec(
+            r#"[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}]"#,
+        );
+        let view = |user_ns| HostView {
+            cgroup_mounts: &cg,
+            own_cgroups: "0::/user.slice/ctr\n",
+            cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
+            user_ns,
+        };
+        // Linux 6.1 refuses cgroup2 from a user namespace with EBUSY.
+        let sys = Recorder {
+            mount_fails: Some(("cgroup2", Errno::EBUSY)),
+            ..Recorder::default()
+        };
+        prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &view(true)).unwrap();
+        let l = sys.lines();
+        assert!(
+            l.iter().any(|x| x
+                == "mount /sys/fs/cgroup/user.slice/ctr /b/r/sys/fs/cgroup - MS_BIND | MS_REC -"),
+            "{l:#?}"
+        );
+        assert!(
+            l.iter()
+                .any(|x| x
+                    .starts_with("mount - /b/r/sys/fs/cgroup - MS_RDONLY | MS_REMOUNT | MS_BIND")),
+            "{l:#?}"
+        );
+        // Outside a user namespace the refusal is an error, not a bind.
+        let sys = Recorder {
+            mount_fails: Some(("cgroup2", Errno::EBUSY)),
+            ..Recorder::default()
+        };
+        let err = prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &view(false)).unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::EBUSY), "{err}");
+    }
+
+    #[test]
     fn cgroup_mount_on_a_hybrid_host_is_a_tmpfs_of_hierarchies_made_read_only_last() {
         let sys = Recorder::default();
         let s = spec(
@@ -681,6 +727,7 @@ mod tests {
             idmapped: &[],
             mount_label: None,
             net_ns: true,
+            user_ns: false,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let mounts: Vec<_> = sys
@@ -758,6 +805,7 @@ mod tests {
             idmapped: &[],
             mount_label: None,
             net_ns: true,
+            user_ns: false,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let l: Vec<_> = sys
@@ -790,6 +838,7 @@ mod tests {
             idmapped: &[],
             mount_label: None,
             net_ns: true,
+            user_ns: false,
         };
         // The source must exist: use a directory every machine has.
         let s = {

@@ -294,6 +294,8 @@ pub mod fake {
         pub calls: RefCell<Vec<String>>,
         /// Paths whose mknod fails with EPERM (as in a user namespace).
         pub mknod_eperm: bool,
+        /// Mounts of this filesystem type fail with this errno.
+        pub mount_fails: Option<(&'static str, Errno)>,
     }
 
     impl Recorder {
@@ -324,6 +326,11 @@ pub mod fake {
             flags: MsFlags,
             data: Option<&str>,
         ) -> Result<()> {
+            if let Some((t, errno)) = self.mount_fails {
+                if fstype == Some(t) {
+                    return Err(Error::path("mount", target, errno));
+                }
+            }
             self.push(format!(
                 "mount {} {} {} {} {}",
                 source.map_or("-".into(), |s| s.display().to_string()),
