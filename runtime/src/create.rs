@@ -70,6 +70,8 @@ pub enum Console {
 pub struct Created {
     pub pid: Pid,
     pub dir: ContainerDir,
+    /// What state.json now says.
+    pub state: State,
     /// With [`Console::Keep`] and a terminal: where the master arrives.
     pub console: Option<UnixStream>,
 }
@@ -98,9 +100,10 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
     // 2.
     let dir = store.create(id)?;
     match build(&bundle, &dir, opts, console_socket) {
-        Ok(pid) => Ok(Created {
-            pid,
+        Ok(state) => Ok(Created {
+            pid: Pid::from_raw(state.pid),
             dir,
+            state,
             console: kept,
         }),
         Err(e) => {
@@ -130,7 +133,7 @@ fn build(
     dir: &ContainerDir,
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
-) -> Result<Pid> {
+) -> Result<State> {
     make_fifo(dir)?;
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
     crate::fault::point("create:dir");
@@ -214,7 +217,7 @@ fn spawn(
     console_socket: Option<OwnedFd>,
     state_dir: File,
     place: &Placement,
-) -> Result<Pid> {
+) -> Result<State> {
     let Placement {
         layout,
         own,
@@ -360,7 +363,7 @@ fn spawn(
         crate::lifecycle::run_hooks_after(&state, hooks::Kind::Poststop, Status::Stopped);
         return Err(e);
     }
-    Ok(pid)
+    Ok(state)
 }
 
 /// linux.seccomp, compiled before clone; with SCMP_ACT_NOTIFY, the agent's

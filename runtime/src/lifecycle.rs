@@ -97,6 +97,25 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
             "cannot start container {id}: it has stopped"
         )));
     };
+    release(dir, &state, &pfd)
+}
+
+/// `run`'s start: the container this process just created, whose state it
+/// holds and whose init is its own child (so the pid cannot have been
+/// reused). Saves reading back state.json and /proc for what create knows.
+pub fn start_created(dir: &ContainerDir, state: &State) -> Result<()> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
+    let fd = Errno::result(r).sys(format_args!("pidfd_open {}", state.pid))?;
+    // SAFETY: fresh descriptor from pidfd_open.
+    let pfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    release(dir, state, &pfd)
+}
+
+/// Lets init go on: one byte read from the exec fifo, unless init (pinned
+/// by `pfd`) exits first; then waits for execve.
+fn release(dir: &ContainerDir, state: &State, pfd: &OwnedFd) -> Result<()> {
+    let id = &dir.id;
     let fifo_path = dir.fifo_path();
     // Non-blocking: if init died, a blocking open would wait forever.
     let fifo = open(
@@ -138,7 +157,7 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
     }
     std::fs::remove_file(&fifo_path).sys_path("remove", &fifo_path)?;
     wait_for_exec(&fifo).with_context(|| format!("container {id}"))?;
-    run_hooks_after(&state, hooks::Kind::Poststart, Status::Running);
+    run_hooks_after(state, hooks::Kind::Poststart, Status::Running);
     Ok(())
 }
 

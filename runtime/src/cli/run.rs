@@ -15,7 +15,7 @@ pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bo
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
         send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;
-        lifecycle::start(&created.dir)?;
+        lifecycle::start_created(&created.dir, &created.state)?;
         return Ok(0);
     }
     foreground::block_signals()?;
@@ -34,7 +34,7 @@ pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bo
             None => None,
         };
         send_pidfd(a.pidfd_socket.as_deref(), pid)?;
-        lifecycle::start(&created.dir)?;
+        lifecycle::start_created(&created.dir, &created.state)?;
         // Let other commands (state, kill) lock the container while it runs.
         drop(created.dir);
         foreground::wait(pid, master)
