@@ -4,6 +4,7 @@
 //! [`init`] (the container's init process); each step lives in a module of
 //! its own.
 
+pub mod alloc;
 pub mod capabilities;
 pub mod cgroups;
 pub mod copy_up;
