@@ -221,20 +221,39 @@ impl<T> WithCtx<T> for Result<T> {
 /// inside the root, so that a symlink met on the way stays inside it. A
 /// symlink whose target does not exist yet is followed by hand (its target
 /// read as if the root were `/`) and the target is created, as runc does.
+///
+/// Mostly only the last component is missing (a mount point such as
+/// `dev/pts`, `sys/fs/cgroup/cpu`), so the parent is tried first, and the
+/// walk from the top only when it is missing too.
 fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool, links: u32) -> Result<OwnedFd> {
     let comps: Vec<_> = rel.components().collect();
-    let mut parent = rootfd.try_clone().sys("dup")?;
-    let mut prefix = PathBuf::new();
-    for (i, comp) in comps.iter().enumerate() {
+    let Some(last_comp) = comps.len().checked_sub(1) else {
+        return rootfd.try_clone().sys("dup");
+    };
+    let above = rel.parent().filter(|p| !p.as_os_str().is_empty());
+    let (mut parent, first) = match above {
+        None => (rootfd.try_clone().sys("dup")?, 0),
+        Some(dir) => match openat2(rootfd.as_raw_fd(), dir, OFlag::O_PATH, IN_ROOT) {
+            Ok(fd) => (fd, last_comp),
+            Err(Errno::ENOENT) => (rootfd.try_clone().sys("dup")?, 0),
+            Err(e) => return Err(Error::path("resolve", dir, e)),
+        },
+    };
+    let mut prefix: PathBuf = comps[..first].iter().collect();
+    for (i, comp) in comps.iter().enumerate().skip(first) {
         prefix.push(comp);
-        let last = i + 1 == comps.len();
-        match openat2(rootfd.as_raw_fd(), &prefix, OFlag::O_PATH, IN_ROOT) {
-            Ok(fd) => {
-                parent = fd;
-                continue;
+        let last = i == last_comp;
+        // The last one was just found missing (by the caller, or because
+        // its parent was).
+        if !last {
+            match openat2(rootfd.as_raw_fd(), &prefix, OFlag::O_PATH, IN_ROOT) {
+                Ok(fd) => {
+                    parent = fd;
+                    continue;
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Error::path("resolve", &prefix, e)),
             }
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(Error::path("resolve", &prefix, e)),
         }
         let name = cpath(Path::new(comp.as_os_str()));
         // SAFETY: `parent` is an open directory fd and `name` one component.
@@ -397,5 +416,41 @@ pub mod fake {
         fn is_procfs(&self, path: &Path) -> bool {
             path.components().any(|c| c.as_os_str() == "proc")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Missing mount targets are made inside the root: only the last
+    /// component, a whole missing path, and through symlinks (absolute,
+    /// relative, dangling), which never lead out of it.
+    #[test]
+    fn targets_are_created_inside_the_root() {
+        let root = std::env::temp_dir().join(format!("berth-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::os::unix::fs::symlink("/etc/elsewhere", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../up", root.join("dev/rel")).unwrap();
+        let made = |path: &str, file: bool| {
+            let t = Linux.target_in_root(&root, Path::new(path), file).unwrap();
+            std::fs::canonicalize(&t.path).unwrap()
+        };
+        let root_real = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(made("dev/pts", false), root_real.join("dev/pts"));
+        assert_eq!(
+            made("sys/fs/cgroup/cpu", false),
+            root_real.join("sys/fs/cgroup/cpu")
+        );
+        assert_eq!(made("abs/x", false), root_real.join("etc/elsewhere/x"));
+        assert_eq!(made("dev/rel/y", true), root_real.join("up/y"));
+        assert!(root.join("up/y").is_file());
+        assert_eq!(
+            made("dev/pts", false),
+            root_real.join("dev/pts"),
+            "existing"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -401,10 +401,10 @@ fn create_dir(d: &mut Dir, delegate: bool) -> Result<()> {
         // yet.
         let made = &d.created[start..];
         for dir in made {
-            inherit_cpuset(dir)?;
+            inherit_cpuset(dir, true)?;
         }
         if !made.contains(&d.path) {
-            inherit_cpuset(&d.path)?;
+            inherit_cpuset(&d.path, false)?;
         }
     }
     if d.v2 && delegate {
@@ -438,18 +438,19 @@ fn make_missing(dir: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and
-/// refuses processes until it has some: take the parent's.
-fn inherit_cpuset(dir: &Path) -> Result<()> {
+/// refuses processes until it has some: take the parent's. `fresh`: this
+/// process has just made `dir`, so its own are known to be empty.
+fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
     let parent = dir.parent().expect("below a mount point");
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(f);
-        if std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
+        if fresh || std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
             let read = || std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f));
             let mut value = read()?;
             if value.trim().is_empty() {
                 // A parent that a concurrent create has just made may not
                 // have its own yet: fill it first (both write the same).
-                inherit_cpuset(parent)?;
+                inherit_cpuset(parent, false)?;
                 value = read()?;
             }
             std::fs::write(&mine, value.trim()).sys_path("write", &mine)?;
