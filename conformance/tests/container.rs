@@ -219,3 +219,16 @@ fn stdio_is_not_a_tty_without_terminal() {
     let r = f.probe_report();
     assert_eq!(r["tty"], json!([false, false, false]));
 }
+
+/// A new network namespace has its loopback up, as runc and crun leave it,
+/// so that programs talking to 127.0.0.1 work.
+#[test]
+fn a_new_network_namespace_has_loopback_up() {
+    let mut f = Fixture::new("lo");
+    f.args(&["cat", "/sys/class/net/lo/flags"]);
+    let out = f.run();
+    let text = stdout(&out);
+    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| panic!("flags {text:?}: {}", stderr(&out)));
+    assert_eq!(flags & 1, 1, "IFF_UP not in lo's flags {flags:#x}");
+}

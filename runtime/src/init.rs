@@ -11,7 +11,8 @@
 //!     (or a kernel without CLONE_INTO_CGROUP): wait for the parent's go
 //!     (maps written, our host pid, the v2 cgroup joined); become root in
 //!     a new user namespace.
-//!  3. Join the namespaces given by path; a new session keyring.
+//!  3. Join the namespaces given by path; bring up a new network
+//!     namespace's loopback; a new session keyring.
 //!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
 //!  5. Hooks: the parent runs prestart and createRuntime, then init runs
 //!     createContainer (container namespaces, host paths still visible).
@@ -170,6 +171,9 @@ fn setup(init: &Init) -> Result<Prepared> {
     // 3.
     ns.join_all()?;
     ns.unshare_deferred()?;
+    if ns.has_new(LinuxNamespaceType::Network) {
+        crate::loopback::up()?;
+    }
     if !init.no_new_keyring {
         keyring::join_new(&state.id)?;
     }

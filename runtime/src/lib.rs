@@ -19,6 +19,7 @@ pub mod init;
 pub mod keyring;
 pub mod lifecycle;
 pub mod logging;
+pub mod loopback;
 pub mod lsm;
 pub mod mount_attr;
 pub mod mount_options;
