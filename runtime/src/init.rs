@@ -213,6 +213,10 @@ fn setup(init: &Init) -> Result<Prepared> {
             .as_ref()
             .ok_or_else(|| Error::invalid("process.terminal needs --console-socket"))?;
         terminal::setup_console(&sys, process, socket)?;
+    } else {
+        // A session of its own, as runc gives it: criu refuses to dump a
+        // process whose session leader is outside its pid namespace.
+        nix::unistd::setsid().sys("setsid")?;
     }
 
     // The working directory exists before the root may become read-only,
