@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod copy_up;
 pub mod create;
+pub mod criu;
 pub mod devices;
 pub mod error;
 pub mod exec;
