@@ -113,7 +113,7 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
     }
 }
 
-fn connect_console(path: Option<&Path>, terminal: bool) -> Result<Option<OwnedFd>> {
+pub(crate) fn connect_console(path: Option<&Path>, terminal: bool) -> Result<Option<OwnedFd>> {
     match (path, terminal) {
         (Some(p), true) => UnixStream::connect(p)
             .map(|s| Some(s.into()))
@@ -234,33 +234,7 @@ fn spawn(
     namespaces.defer_cgroup = v1 && namespaces.has_new(LinuxNamespaceType::Cgroup);
     let cgroup_fd = cgroups.unified_fd()?;
     let v1_tasks = cgroups.open_v1_tasks()?;
-    let mut state = State {
-        id: opts.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::timefmt::now_rfc3339_nano(),
-        annotations: bundle
-            .spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        hooks: bundle.spec.hooks().clone(),
-        cgroups: Some((*cgroups).clone()),
-        exec: Some(crate::state::ExecTemplate {
-            process: process.clone(),
-            seccomp: linux.seccomp().clone(),
-            namespaces: linux
-                .namespaces()
-                .iter()
-                .flatten()
-                .map(|n| n.typ())
-                .collect(),
-        }),
-    };
+    let mut state = new_state(bundle, &opts.id, cgroups);
     let idmapped = crate::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
     let notify = seccomp.as_ref().is_some_and(|s| s.agent.is_some());
@@ -342,6 +316,11 @@ fn spawn(
             })?
             .0;
         let staged = dir.stage(&state)?;
+        // For a later checkpoint: init's stdio, which is ours (with a
+        // terminal it is the pty, of which criu makes its own).
+        if !process.terminal().unwrap_or(false) {
+            crate::checkpoint::save_descriptors(&dir.path)?;
+        }
         sync::expect(&parent_sock, b"R")?;
         // After init made the device nodes, before anything runs in the
         // container.
@@ -412,6 +391,39 @@ impl Seccomp {
     }
 }
 
+/// The state of a container made from `bundle`, before it has a process.
+pub(crate) fn new_state(bundle: &Bundle, id: &str, cgroups: &Cgroups) -> State {
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let process = bundle.spec.process().as_ref().expect("validated");
+    State {
+        id: id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::timefmt::now_rfc3339_nano(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        hooks: bundle.spec.hooks().clone(),
+        cgroups: Some(cgroups.clone()),
+        exec: Some(crate::state::ExecTemplate {
+            process: process.clone(),
+            seccomp: linux.seccomp().clone(),
+            namespaces: linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .map(|n| n.typ())
+                .collect(),
+        }),
+    }
+}
+
 /// Which hook lists make init stop and talk to the parent.
 struct HookPlan {
     /// prestart and createRuntime run in the runtime's namespaces, so the
@@ -433,7 +445,7 @@ impl HookPlan {
     }
 }
 
-fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
+pub(crate) fn run_parent_hooks(bundle: &Bundle, state: &State) -> Result<()> {
     let input = state.hook_input(Status::Creating);
     for kind in [hooks::Kind::Prestart, hooks::Kind::CreateRuntime] {
         let list = kind.list(bundle.spec.hooks().as_ref());

@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod capabilities;
 pub mod cgroups;
+pub mod checkpoint;
 pub mod copy_up;
 pub mod create;
 pub mod criu;
@@ -28,6 +29,7 @@ pub mod mountinfo;
 pub mod namespaces;
 pub mod process;
 pub mod process_attrs;
+pub mod restore;
 pub mod rlimits;
 pub mod rootfs;
 pub mod seccomp;

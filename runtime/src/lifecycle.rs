@@ -274,6 +274,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(e) if force && e.kind() == crate::error::Kind::NotFound => return Ok(()),
         r => r?,
     };
+    delete_locked(dir, force)
+}
+
+/// [`delete`] of a container whose directory the caller has locked (a
+/// checkpoint that stopped it).
+pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
+    let id = &dir.id.clone();
     let (state, status) = loaded(&dir)?;
     match status {
         Status::Stopped | Status::Creating => {}

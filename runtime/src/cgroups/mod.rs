@@ -250,7 +250,7 @@ impl Cgroups {
 
     /// The freezer: v1's freezer.state, or v2's cgroup.freeze when there is
     /// no v1 freezer.
-    fn freezer(&self) -> Option<(&Dir, bool)> {
+    pub(crate) fn freezer(&self) -> Option<(&Dir, bool)> {
         self.dirs
             .iter()
             .find(|d| d.has("freezer"))

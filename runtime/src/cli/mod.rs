@@ -15,6 +15,7 @@ use berth::logging::{self, Format};
 use berth::state::Store;
 
 mod args;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -24,6 +25,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -38,6 +40,7 @@ const GLOBAL: &[Flag] = &[
     Flag::value("log-format", None, "FORMAT", "Log format: text (default) or json."),
     Flag::switch("debug", None, "Log debug messages."),
     Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd (not supported yet)."),
+    Flag::value("criu", None, "PATH", "The criu binary for checkpoint and restore (default: criu on PATH)."),
     Flag {
         long: "rootless",
         short: None,
@@ -70,6 +73,8 @@ struct Global {
     debug: bool,
     systemd_cgroup: bool,
     rootless: String,
+    /// None: `criu` on PATH.
+    criu: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -81,6 +86,7 @@ impl Default for Global {
             debug: false,
             systemd_cgroup: false,
             rootless: "auto".to_string(),
+            criu: None,
         }
     }
 }
@@ -96,6 +102,7 @@ impl Global {
             }
             "debug" => self.debug = v.on()?,
             "systemd-cgroup" => self.systemd_cgroup = v.on()?,
+            "criu" => self.criu = Some(v.path()).filter(|p| !p.as_os_str().is_empty()),
             // Checked in dispatch, where it was checked before.
             "rootless" => self.rootless = v.string()?,
             other => unreachable!("global flag --{other} has no field"),
@@ -159,6 +166,8 @@ enum Command {
         bundle: PathBuf,
     },
     Features,
+    Checkpoint(checkpoint::CheckpointArgs),
+    Restore(restore::RestoreArgs),
 }
 
 /// A command's line: its own flag tables (the global flags and --help
@@ -214,6 +223,44 @@ const COMMANDS: &[Cmd] = &[
     cmd("update", "<ID>", "Change the resource limits of a running container.", &[UPDATE], ID),
     cmd("spec", "", "Write a default config.json.", &[SPEC], NONE),
     cmd("features", "", "Print what this build of berth supports, as JSON.", &[], NONE),
+    cmd("checkpoint", "<ID>", "Save a running container's processes to CRIU images.", &[CRIU, CHECKPOINT], ID),
+    cmd("restore", "<ID>", "Make a container from a bundle and CRIU images, and wait for it unless detached.", &[CRIU, RESTORE], ID),
+];
+
+/// The flags checkpoint and restore share, passed on to criu.
+#[rustfmt::skip]
+const CRIU: &[Flag] = &[
+    Flag::value("image-path", None, "DIR", "CRIU image directory (default ./checkpoint)."),
+    Flag::value("work-path", None, "DIR", "Directory for criu's work files and log (default: the image directory)."),
+    Flag::switch("tcp-established", None, "Allow open TCP connections."),
+    Flag::switch("ext-unix-sk", None, "Allow external unix sockets."),
+    Flag::switch("shell-job", None, "Allow a shell job (a process with a terminal from outside)."),
+    Flag::switch("file-locks", None, "Save and restore file locks."),
+    Flag::value("manage-cgroups-mode", None, "MODE", "criu's cgroup mode: soft (default), full or strict."),
+    Flag::value("empty-ns", None, "NS", "A namespace made empty rather than restored (only network; repeatable)."),
+    Flag::switch("auto-dedup", None, "Deduplicate memory images."),
+    Flag::switch("lazy-pages", None, "Lazy memory restore (not supported)."),
+];
+
+#[rustfmt::skip]
+const CHECKPOINT: &[Flag] = &[
+    Flag::value("parent-path", None, "DIR", "A previous pre-dump, relative to the image directory."),
+    Flag::switch("leave-running", None, "Leave the container running after the checkpoint."),
+    Flag::switch("pre-dump", None, "Save memory only; the container keeps running."),
+    Flag::value("page-server", None, "ADDRESS:PORT", "Send images to a page server (not supported)."),
+    Flag::value("status-fd", None, "FD", "Lazy-pages status descriptor (not supported)."),
+];
+
+#[rustfmt::skip]
+const RESTORE: &[Flag] = &[
+    Flag::value("bundle", Some('b'), "DIR", "The bundle directory (config.json and the rootfs; default .)."),
+    Flag::switch("detach", Some('d'), "Return once the container is restored."),
+    Flag::value("pid-file", None, "FILE", "File to write the restored process's pid to."),
+    Flag::value("console-socket", None, "PATH", "Unix socket that receives the pty master when process.terminal is set."),
+    Flag::switch("no-subreaper", None, "Accepted for runc's sake (berth uses no subreaper)."),
+    Flag::switch("no-pivot", None, "Accepted for runc's sake (criu sets up the root)."),
+    Flag::value("lsm-profile", None, "TYPE:NAME", "LSM profile for the restored processes."),
+    Flag::value("lsm-mount-context", None, "CONTEXT", "LSM mount context for the restored mounts."),
 ];
 
 const KILL: &[Flag] = &[Flag::switch(
@@ -712,6 +759,16 @@ impl Cmd {
                 self.plain(p, g)?;
                 Command::Features
             }
+            "checkpoint" => {
+                let mut a = checkpoint::CheckpointArgs::default();
+                a.id = first(self.words(p, g, |v| a.set(v))?);
+                Command::Checkpoint(a)
+            }
+            "restore" => {
+                let mut a = restore::RestoreArgs::default();
+                a.id = first(self.words(p, g, |v| a.set(v))?);
+                Command::Restore(a)
+            }
             other => unreachable!("command {other} has no parser"),
         })
     }
@@ -861,6 +918,8 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             id,
             ps_args,
         } => ps::run(&store, id, *format, ps_args).map(|()| 0),
+        Command::Checkpoint(a) => checkpoint::run(&store, g.criu.as_deref(), a).map(|()| 0),
+        Command::Restore(a) => restore::run(&store, g.criu.as_deref(), a),
     }
 }
 

@@ -1,0 +1,109 @@
+use berth::checkpoint::{checkpoint, parse_cg_mode, parse_empty_ns, CheckpointOptions, CriuFlags};
+use berth::criu::Criu;
+use berth::state::Store;
+use berth::{Error, Result};
+
+use super::args::{self, Given};
+
+/// The flags checkpoint and restore share (runc's), as given.
+#[derive(Debug, Default)]
+pub struct CriuArgs {
+    image_path: Option<std::path::PathBuf>,
+    work_path: Option<std::path::PathBuf>,
+    tcp_established: bool,
+    ext_unix_sk: bool,
+    shell_job: bool,
+    file_locks: bool,
+    auto_dedup: bool,
+    manage_cgroups_mode: Option<String>,
+    empty_ns: Vec<String>,
+    /// runc's flags berth does not implement, refused by name rather than
+    /// ignored: each changes what a checkpoint is.
+    unsupported: Option<&'static str>,
+}
+
+impl CriuArgs {
+    /// Whether `v` was one of the shared flags.
+    pub fn set(&mut self, v: &Given) -> Result<bool, args::Error> {
+        match v.flag.long {
+            "image-path" => self.image_path = Some(v.path()),
+            "work-path" => self.work_path = Some(v.path()),
+            "tcp-established" => self.tcp_established = v.on()?,
+            "ext-unix-sk" => self.ext_unix_sk = v.on()?,
+            "shell-job" => self.shell_job = v.on()?,
+            "file-locks" => self.file_locks = v.on()?,
+            "auto-dedup" => self.auto_dedup = v.on()?,
+            "manage-cgroups-mode" => self.manage_cgroups_mode = Some(v.string()?),
+            "empty-ns" => self.empty_ns.push(v.string()?),
+            "lazy-pages" => {
+                if v.on()? {
+                    self.unsupported = Some(v.flag.long);
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub fn flags(&self) -> Result<CriuFlags> {
+        if let Some(f) = self.unsupported {
+            return Err(Error::invalid(format!("--{f} is not supported by berth")));
+        }
+        Ok(CriuFlags {
+            image_path: self.image_path.clone(),
+            work_path: self.work_path.clone(),
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            auto_dedup: self.auto_dedup,
+            manage_cgroups_mode: self
+                .manage_cgroups_mode
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .map(parse_cg_mode)
+                .transpose()?,
+            empty_ns: parse_empty_ns(&self.empty_ns)?,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CheckpointArgs {
+    pub criu: CriuArgs,
+    parent_path: Option<std::path::PathBuf>,
+    leave_running: bool,
+    pre_dump: bool,
+    unsupported: Option<&'static str>,
+    pub id: String,
+}
+
+impl CheckpointArgs {
+    pub fn set(&mut self, v: &Given) -> Result<(), args::Error> {
+        if self.criu.set(v)? {
+            return Ok(());
+        }
+        match v.flag.long {
+            "parent-path" => self.parent_path = Some(v.path()),
+            "leave-running" => self.leave_running = v.on()?,
+            "pre-dump" => self.pre_dump = v.on()?,
+            "page-server" | "status-fd" => self.unsupported = Some(v.flag.long),
+            other => unreachable!("checkpoint flag --{other} has no field"),
+        }
+        Ok(())
+    }
+}
+
+pub fn run(store: &Store, criu: Option<&std::path::Path>, a: &CheckpointArgs) -> Result<()> {
+    if let Some(f) = a.unsupported {
+        return Err(Error::invalid(format!("--{f} is not supported by berth")));
+    }
+    let opts = CheckpointOptions {
+        criu: a.criu.flags()?,
+        parent_path: a.parent_path.clone().filter(|p| !p.as_os_str().is_empty()),
+        leave_running: a.leave_running,
+        pre_dump: a.pre_dump,
+    };
+    let criu = Criu::find(criu)?;
+    checkpoint(store, &criu, &a.id, &opts)
+}
