@@ -169,6 +169,13 @@ fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) 
         }
         None => None,
     };
+    if (opts.pre_dump || parent.is_some()) && !criu.has_mem_track()? {
+        return Err(Error::invalid(
+            "a pre-dump, and a dump on a parent, need criu's memory tracking, \
+             which this kernel does not offer (soft-dirty bits: see \
+             `criu check --feature mem_dirty_track`)",
+        ));
+    }
     let images_fd = File::open(&images).sys_path("open", &images)?;
     let work_fd = opts.criu.work_dir()?;
     // The config is read again from the bundle: the state keeps only what
@@ -221,9 +228,7 @@ fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) 
 
 /// criu's errors name its log, where the cause is.
 pub(crate) fn with_log(e: Error, log: &Path) -> Error {
-    let r: Result<()> = Err(e);
-    r.with_context(|| format!("(criu log: {})", log.display()))
-        .unwrap_err()
+    Error::invalid(format!("{e} (criu log: {})", log.display()))
 }
 
 /// A mount's destination as criu knows it, relative to the root: cleaned

@@ -102,6 +102,19 @@ impl Criu {
         Ok(v)
     }
 
+    /// Whether criu can track memory changes (the kernel's soft-dirty
+    /// bits), which a pre-dump and a dump on a parent need.
+    pub fn has_mem_track(&self) -> Result<bool> {
+        let mut s = self.start(Vec::new())?;
+        let mut req = Req::new(ReqType::FeatureCheck, None);
+        req.ask_mem_track = true;
+        let resp = s.request(&req, |_, _| Ok(()));
+        // criu answers "not successful" when a feature asked for is
+        // missing, with the features it has.
+        let resp = s.finish(resp);
+        Ok(matches!(resp, Ok(r) if r.mem_track == Some(true)))
+    }
+
     /// Starts `criu swrk 3`. `extra` become its descriptors 4, 5, ... (for
     /// inherit_fd); its stdio is ours, so that a restore's inherit_fd of 0,
     /// 1 and 2 hands our stdio to the restored process.

@@ -16,6 +16,7 @@ pub enum ReqType {
     Restore = 2,
     PreDump = 4,
     Notify = 6,
+    FeatureCheck = 9,
     Version = 10,
 }
 
@@ -87,6 +88,8 @@ pub struct Req {
     pub typ: Option<ReqType>,
     pub opts: Option<Opts>,
     pub notify_success: bool,
+    /// criu_features.mem_track, for FEATURE_CHECK.
+    pub ask_mem_track: bool,
 }
 
 const VARINT: u64 = 0;
@@ -220,6 +223,7 @@ impl Req {
             typ: Some(typ),
             opts,
             notify_success: false,
+            ask_mem_track: false,
         }
     }
 
@@ -229,6 +233,7 @@ impl Req {
             typ: Some(ReqType::Notify),
             opts: None,
             notify_success: true,
+            ask_mem_track: false,
         }
     }
 
@@ -241,6 +246,11 @@ impl Req {
             w.message(2, o.encode());
         }
         w.flag(3, self.notify_success);
+        if self.ask_mem_track {
+            let mut f = Writer::default();
+            f.flag(1, true);
+            w.message(5, f);
+        }
         w.0
     }
 }
@@ -258,6 +268,8 @@ pub struct Resp {
     pub cr_errmsg: Option<String>,
     /// criu_version: major, minor, sublevel.
     pub version: Option<(i32, i32, i32)>,
+    /// criu_features.mem_track of a FEATURE_CHECK answer.
+    pub mem_track: Option<bool>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -376,6 +388,14 @@ impl Resp {
                     r.notify = Some((script, pid));
                 }
                 7 => r.cr_errno = Some(int32(&v)?),
+                8 => {
+                    let mut m = Reader(bytes(&v)?);
+                    while let Some((n, v)) = m.field()? {
+                        if n == 1 {
+                            r.mem_track = Some(int(&v)? != 0);
+                        }
+                    }
+                }
                 9 => r.cr_errmsg = Some(string(&v)?),
                 10 => {
                     let (mut major, mut minor, mut sub) = (0, 0, 0);
@@ -425,6 +445,11 @@ mod tests {
     fn a_version_request_is_its_type_alone() {
         assert_eq!(Req::new(ReqType::Version, None).encode(), [0x08, 0x0a]);
         assert_eq!(Req::notify_done().encode(), [0x08, 0x06, 0x18, 0x01]);
+        let mut features = Req::new(ReqType::FeatureCheck, None);
+        features.ask_mem_track = true;
+        assert_eq!(features.encode(), [0x08, 0x09, 0x2a, 0x02, 0x08, 0x01]);
+        let answer = [0x08, 0x09, 0x10, 0x01, 0x42, 0x02, 0x08, 0x00];
+        assert_eq!(Resp::decode(&answer).unwrap().mem_track, Some(false));
     }
 
     #[test]
