@@ -281,7 +281,42 @@ fn dump_mounts(spec: &Spec, pid: i32) -> Result<Vec<(String, String)>> {
         let k = dest_key(d.path());
         ext.push((k.clone(), k));
     }
+    for (dest, _) in cgroup_binds(spec, &crate::cgroups::Layout::read()?) {
+        ext.push((dest.clone(), dest));
+    }
     Ok(ext)
+}
+
+/// Without a cgroup namespace on a v1 or hybrid host, the `cgroup` mount
+/// is a tmpfs with the container's directory of each hierarchy bound in
+/// it (rootfs.rs): bind mounts criu must be told about. Each as its
+/// destination and the hierarchy's mount point.
+pub(crate) fn cgroup_binds(spec: &Spec, layout: &crate::cgroups::Layout) -> Vec<(String, PathBuf)> {
+    let own_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| v.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
+    let unified = layout
+        .mounts
+        .iter()
+        .any(|m| m.mount_point == Path::new("/sys/fs/cgroup") && m.fstype == "cgroup2");
+    if own_ns || unified {
+        return Vec::new();
+    }
+    let mut binds = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        if m.typ().as_deref() != Some("cgroup") {
+            continue;
+        }
+        for h in &layout.mounts {
+            if let Some(name) = h.mount_point.file_name() {
+                let dest = dest_key(&m.destination().join(name));
+                binds.push((dest, h.mount_point.clone()));
+            }
+        }
+    }
+    binds
 }
 
 /// The key criu gives a namespace the container joined by path, as runc

@@ -267,7 +267,7 @@ fn run_criu(
         evasive_devices: true,
         lsm_profile: opts.lsm_profile.clone(),
         lsm_mount_context: opts.lsm_mount_context.clone(),
-        ext_mnt: restore_mounts(spec, &bundle.dir),
+        ext_mnt: restore_mounts(spec, &bundle.dir, cgroups)?,
         ..Default::default()
     };
     opts.criu.apply(&mut o);
@@ -360,7 +360,11 @@ fn run_criu(
 
 /// Bind mounts from this bundle's sources, and /dev/null for masked files,
 /// under the keys checkpoint gave them.
-fn restore_mounts(spec: &Spec, bundle_dir: &Path) -> Vec<(String, String)> {
+fn restore_mounts(
+    spec: &Spec,
+    bundle_dir: &Path,
+    cgroups: &Cgroups,
+) -> Result<Vec<(String, String)>> {
     let key = |p: &Path| {
         Path::new("/")
             .join(crate::syscall::lexical(p))
@@ -391,7 +395,18 @@ fn restore_mounts(spec: &Spec, bundle_dir: &Path) -> Vec<(String, String)> {
         let k = key(d.path());
         ext.push((k.clone(), k));
     }
-    ext
+    // The new container's own cgroup directories, where the checkpointed
+    // one's were bound.
+    for (dest, mount_point) in crate::checkpoint::cgroup_binds(spec, &Layout::read()?) {
+        if let Some(d) = cgroups
+            .dirs
+            .iter()
+            .find(|d| d.path.starts_with(&mount_point))
+        {
+            ext.push((dest, d.path.to_string_lossy().into_owned()));
+        }
+    }
+    Ok(ext)
 }
 
 /// criu's own cgroups, now the container's, as cg_root entries: the
