@@ -546,3 +546,157 @@ fn bad_image_paths_and_states_are_errors_that_leave_nothing() {
     let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
     assert!(!o.status.success(), "checkpoint of a stopped container");
 }
+
+#[test]
+fn a_foreground_restore_waits_for_the_container_and_exits_with_its_status() {
+    let Some(criu) = criu() else { return };
+    let (f, _pipes) = counting("cr-fg");
+    let out = f.dir.join("out");
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    let at = count(&out);
+
+    let (in_r, _in_w) = pipe();
+    let (_out_r, out_w) = pipe();
+    let err = f.dir.join("restore.err");
+    let mut c = f.runtime_cmd(&[
+        "--criu",
+        criu,
+        "restore",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        f.bundle.to_str().unwrap(),
+        &f.id,
+    ]);
+    c.stdin(Stdio::from(in_r))
+        .stdout(Stdio::from(out_w))
+        .stderr(File::create(&err).unwrap());
+    let child = c.spawn().expect("spawn runtime");
+    assert!(
+        poll_until(Duration::from_secs(10), || status_of(&f, &f.id)
+            == "running"),
+        "not restored: {}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert_counts_past(&out, at);
+    assert!(f.rt(&["kill", &f.id, "KILL"]).status.success());
+    let o = wait_output(child, Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(137), "restore's exit status");
+    // As after a foreground run: the container is gone.
+    assert!(!f.rt(&["state", &f.id]).status.success());
+    assert_gone(&f, &f.id);
+}
+
+#[test]
+fn a_terminal_comes_back_through_the_console_socket() {
+    let Some(criu) = criu() else { return };
+    let mut f = Fixture::new("cr-tty");
+    let out = f.dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(f.bundle.join("rootfs/out")).unwrap();
+    f.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}),
+    );
+    f.config["process"]["terminal"] = json!(true);
+    f.args(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /out/count; echo n=$i; sleep 0.1; done",
+    ]);
+    let sock = f.dir.join("console.sock");
+    let receiver = conformance::console_socket(&sock);
+    let o = f.create(&["--console-socket", sock.to_str().unwrap()]);
+    assert!(o.status.success(), "create: {}", f.container_output());
+    let _master = receiver.join().unwrap();
+    assert!(f.rt(&["start", &f.id]).status.success());
+    assert!(poll_until(Duration::from_secs(10), || count(&out) >= 5));
+
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    let at = count(&out);
+    let sock2 = f.dir.join("console2.sock");
+    let receiver = conformance::console_socket(&sock2);
+    let o = f.rt(&[
+        "--criu",
+        criu,
+        "restore",
+        "--detach",
+        "--console-socket",
+        sock2.to_str().unwrap(),
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        f.bundle.to_str().unwrap(),
+        &f.id,
+    ]);
+    assert!(o.status.success(), "restore: {}", stderr(&o));
+    let mut master = receiver.join().unwrap();
+    // The restored shell writes on, to the terminal it got back.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let past = text
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '=')
+                .filter_map(|w| w.strip_prefix("n=")?.parse::<u64>().ok())
+                .any(|n| n > at);
+            if past {
+                let _ = tx.send(text.clone());
+                break;
+            }
+        }
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(10));
+    assert!(
+        seen.is_ok(),
+        "the restored terminal showed no count past {at}"
+    );
+    assert_counts_past(&out, at);
+}
+
+#[test]
+fn a_joined_network_namespace_is_joined_again_on_restore() {
+    let Some(criu) = criu() else { return };
+    let helper = Command::new("unshare")
+        .args(["--net", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("unshare");
+    let netns = format!("/proc/{}/ns/net", helper.id());
+    assert!(poll_until(Duration::from_secs(5), || {
+        std::fs::read_link(&netns).ok() != std::fs::read_link("/proc/self/ns/net").ok()
+    }));
+    let link = std::fs::read_link(&netns).unwrap();
+    let path = netns.clone();
+    let (mut f, _pipes) = counting_with("cr-netns", move |f| {
+        for n in f.config["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(path);
+            }
+        }
+    });
+    f.helpers.push(helper);
+    let out = f.dir.join("out");
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    let at = count(&out);
+    let (o, _restored) = restore(&f, criu, &images, &f.bundle, &f.id);
+    assert!(o.status.success(), "restore: {}", stderr(&o));
+    assert_counts_past(&out, at);
+    let pid = pid_of(&f, &f.id);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        link,
+        "the restored container is not in the namespace it joined"
+    );
+}
