@@ -226,9 +226,26 @@ fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) 
     Ok(())
 }
 
-/// criu's errors name its log, where the cause is.
+/// criu's errors name its log, and quote its last errors: criu's own
+/// message is the log's first error, which is not always the cause (a
+/// failed setrlimit is logged as an error and ignored).
 pub(crate) fn with_log(e: Error, log: &Path) -> Error {
-    Error::invalid(format!("{e} (criu log: {})", log.display()))
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut msg = e.to_string();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("Error (").map(|(_, rest)| rest))
+        .filter(|l| !l.ends_with("FAILED."))
+        .collect();
+    let last: Vec<String> = errors[errors.len().saturating_sub(2)..]
+        .iter()
+        .map(|l| format!("Error ({l}"))
+        .filter(|l| !msg.contains(l.as_str()))
+        .collect();
+    if !last.is_empty() {
+        msg.push_str(&format!("; last in its log: {}", last.join("; ")));
+    }
+    Error::invalid(format!("{msg} (criu log: {})", log.display()))
 }
 
 /// A mount's destination as criu knows it, relative to the root: cleaned
@@ -374,6 +391,30 @@ mod tests {
     fn mount_keys_are_clean_absolute_paths() {
         assert_eq!(dest_key(Path::new("/data/../etc/./x")), "/etc/x");
         assert_eq!(dest_key(Path::new("data")), "/data");
+    }
+
+    #[test]
+    fn a_criu_error_quotes_the_last_errors_of_its_log() {
+        let log = std::env::temp_dir().join(format!("berth-criu-log-{}", std::process::id()));
+        std::fs::write(
+            &log,
+            "(0.1) Error (a.c:1): noise\n(0.2) fine\n(0.3) Error (b.c:2): cause\n\
+             (0.4) Error (c.c:3): Dumping FAILED.\n",
+        )
+        .unwrap();
+        let e = with_log(
+            Error::invalid("criu DUMP failed, its first error: Error (a.c:1): noise"),
+            &log,
+        );
+        std::fs::remove_file(&log).unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "criu DUMP failed, its first error: Error (a.c:1): noise; \
+                 last in its log: Error (b.c:2): cause (criu log: {})",
+                log.display()
+            )
+        );
     }
 
     #[test]
