@@ -516,6 +516,13 @@ fn bad_image_paths_and_states_are_errors_that_leave_nothing() {
     assert!(!o.status.success(), "restore of nothing succeeded");
     assert!(!stderr(&o).trim().is_empty(), "no error message");
     assert_gone(&f, &id);
+    // One criu itself refuses, after the runtime made the container's
+    // state, cgroups and root mount: all of them go.
+    std::fs::write(empty.join("descriptors.json"), "[]").unwrap();
+    let (o, _p) = restore(&f, criu, &empty, &f.bundle, &id);
+    assert!(!o.status.success(), "restore of no images succeeded");
+    assert!(!stderr(&o).trim().is_empty(), "no error message");
+    assert_gone(&f, &id);
     // Images of a running container's: its ID is taken.
     let images = f.dir.join("images");
     let o = checkpoint(
