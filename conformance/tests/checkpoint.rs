@@ -707,3 +707,44 @@ fn a_joined_network_namespace_is_joined_again_on_restore() {
         "the restored container is not in the namespace it joined"
     );
 }
+
+#[test]
+fn a_restore_killed_while_criu_runs_is_deleted_without_harm_to_the_rootfs() {
+    let Some(criu) = criu() else { return };
+    if is_runc() {
+        // berth's crash points (runtime/src/fault.rs).
+        return;
+    }
+    let (f, _pipes) = counting("cr-killed");
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    let mut c = f.runtime_cmd(&[
+        "--criu",
+        criu,
+        "restore",
+        "--detach",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        f.bundle.to_str().unwrap(),
+        &f.id,
+    ]);
+    c.env("BERTH_FAULT", "restore:criu")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let o = wait_output(c.spawn().unwrap(), Duration::from_secs(30));
+    assert!(!o.status.success(), "the killed restore succeeded");
+    assert!(
+        criu_root_mounted(&f, &f.id),
+        "the crash point was not reached"
+    );
+    let d = f.rt(&["delete", "--force", &f.id]);
+    assert!(d.status.success(), "delete: {}", stderr(&d));
+    assert_gone(&f, &f.id);
+    assert!(
+        f.bundle.join("rootfs/bin/busybox").is_file(),
+        "delete went through the rootfs bound for criu"
+    );
+}

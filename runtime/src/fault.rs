@@ -12,6 +12,7 @@
 //! | `create:saved`   | state.json written, before create returns              |
 //! | `start:released` | init let go to execve, before the fifo is removed      |
 //! | `exec:cloned`    | the exec child cloned, before it is placed and let go  |
+//! | `restore:criu`   | criu started in the cgroups, the rootfs bound for it   |
 //! | `delete:killed`  | processes killed, before the cgroups are removed       |
 //! | `delete:cgroups` | cgroups removed, before the state directory is         |
 //!

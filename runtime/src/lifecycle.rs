@@ -339,6 +339,11 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
     if let Some(state) = &state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }
+    // A restore killed while criu ran leaves the rootfs bound in the
+    // directory: removing the directory would go through it.
+    if status == Status::Creating {
+        crate::restore::unmount_root(&dir.path)?;
+    }
     dir.remove()
 }
 

@@ -93,9 +93,22 @@ pub fn restore(store: &Store, criu: &Criu, opts: &RestoreOptions) -> Result<Rest
     match build(&bundle, &dir, criu, opts, &images, &stdio) {
         Ok((pid, master)) => Ok(Restored { pid, dir, master }),
         Err(e) => {
-            let _ = dir.remove();
+            // Never remove the directory through a rootfs still bound in it.
+            if unmount_root(&dir.path).is_ok() {
+                let _ = dir.remove();
+            }
             Err(e).with_context(|| format!("container {id}: restore"))
         }
+    }
+}
+
+/// Unmounts `<state dir>/criu-root` if a restore left it mounted (one
+/// killed while criu ran); an error means the directory must stay.
+pub fn unmount_root(state_dir: &Path) -> Result<()> {
+    let root = state_dir.join(CRIU_ROOT);
+    match umount2(&root, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::path("unmount", &root, e)),
     }
 }
 
@@ -179,6 +192,10 @@ fn bundle_terminal(spec: &Spec) -> bool {
         .unwrap_or(false)
 }
 
+/// Where the rootfs is bound for criu, in the state directory (as runc has
+/// it).
+const CRIU_ROOT: &str = "criu-root";
+
 /// The rootfs bound at `<state dir>/criu-root` for the time of the restore.
 struct CriuRoot {
     path: PathBuf,
@@ -187,7 +204,7 @@ struct CriuRoot {
 
 impl CriuRoot {
     fn bind(rootfs: &Path, state_dir: &Path) -> Result<CriuRoot> {
-        let path = state_dir.join("criu-root");
+        let path = state_dir.join(CRIU_ROOT);
         std::fs::create_dir(&path).sys_path("mkdir", &path)?;
         let mut root = CriuRoot {
             path,
@@ -308,6 +325,7 @@ fn run_criu(
         std::fs::write(&f, criu_pid.to_string()).sys_path("write", &f)?;
     }
     o.cg_root = cg_roots(criu_pid)?;
+    crate::fault::point("restore:criu");
 
     let mut state = crate::create::new_state(bundle, &opts.id, cgroups);
     let mut master = None;
