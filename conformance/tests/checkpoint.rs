@@ -516,6 +516,16 @@ fn bad_image_paths_and_states_are_errors_that_leave_nothing() {
     assert!(!o.status.success(), "restore of nothing succeeded");
     assert!(!stderr(&o).trim().is_empty(), "no error message");
     assert_gone(&f, &id);
+    // A directory that is not there is not made (runc 1.1 makes it).
+    let missing = f.dir.join("missing");
+    let (o, _p) = restore(&f, criu, &missing, &f.bundle, &id);
+    assert!(!o.status.success(), "restore from nowhere succeeded");
+    assert!(!stderr(&o).trim().is_empty(), "no error message");
+    assert!(
+        is_runc() || !missing.exists(),
+        "restore made its image path"
+    );
+    assert_gone(&f, &id);
     // One criu itself refuses, after the runtime made the container's
     // state, cgroups and root mount: all of them go.
     std::fs::write(empty.join("descriptors.json"), "[]").unwrap();

@@ -84,13 +84,15 @@ pub fn parse_empty_ns(names: &[String]) -> Result<u32> {
 
 impl CriuFlags {
     /// The image directory: --image-path, or `checkpoint` in the working
-    /// directory (runc's default), made if missing.
-    pub fn image_dir(&self) -> Result<PathBuf> {
+    /// directory (runc's default); a checkpoint makes it if missing.
+    pub fn image_dir(&self, make: bool) -> Result<PathBuf> {
         let p = match &self.image_path {
             Some(p) => p.clone(),
             None => std::env::current_dir().sys("getcwd")?.join("checkpoint"),
         };
-        std::fs::create_dir_all(&p).sys_path("make the image directory", &p)?;
+        if make {
+            private_dir(&p).sys_path("make the image directory", &p)?;
+        }
         Ok(p)
     }
 
@@ -100,7 +102,7 @@ impl CriuFlags {
         let Some(p) = &self.work_path else {
             return Ok(None);
         };
-        std::fs::create_dir_all(p).sys_path("make the work directory", p)?;
+        private_dir(p).sys_path("make the work directory", p)?;
         File::open(p).map(Some).sys_path("open", p)
     }
 
@@ -122,6 +124,15 @@ impl CriuFlags {
         o.orphan_pts_master = true;
         o.log_level = Some(4);
     }
+}
+
+/// Images hold the container's memory: only root reads them.
+fn private_dir(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
 }
 
 pub fn checkpoint(store: &Store, criu: &Criu, id: &str, opts: &CheckpointOptions) -> Result<()> {
@@ -152,7 +163,7 @@ pub fn checkpoint(store: &Store, criu: &Criu, id: &str, opts: &CheckpointOptions
 fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) -> Result<()> {
     // 1.
     criu.check_version()?;
-    let images = opts.criu.image_dir()?;
+    let images = opts.criu.image_dir(true)?;
     let parent = match &opts.parent_path {
         Some(p) if p.is_absolute() => {
             return Err(Error::invalid("--parent-path must be relative"));

@@ -80,7 +80,7 @@ pub fn restore(store: &Store, criu: &Criu, opts: &RestoreOptions) -> Result<Rest
             "process.terminal is true: --console-socket is required",
         ));
     }
-    let images = opts.criu.image_dir()?;
+    let images = opts.criu.image_dir(false)?;
     let stdio = read_descriptors(&images).with_context(|| {
         format!(
             "container {id}: no checkpoint to restore in {}",
