@@ -387,14 +387,22 @@ fn leave_running_keeps_the_original_and_a_copy_runs_beside_it() {
     assert_eq!(pid_of(&f, &f.id), pid);
     assert_counts_past(&out, at);
 
-    // The copy from a second bundle: same rootfs, its /out bound from
+    // The copy from a second bundle: a copy of the rootfs without the
+    // mount point (the runtime makes it, as create does), /out bound from
     // another directory, which the restore maps the external mount to.
     let out2 = f.dir.join("out2");
     std::fs::create_dir_all(&out2).unwrap();
     let bundle2 = f.dir.join("bundle2");
     std::fs::create_dir_all(&bundle2).unwrap();
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(f.bundle.join("rootfs"))
+        .arg(bundle2.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    std::fs::remove_dir(bundle2.join("rootfs/out")).unwrap();
     let mut config = f.config.clone();
-    config["root"]["path"] = json!(f.bundle.join("rootfs"));
     for m in config["mounts"].as_array_mut().unwrap() {
         if m["destination"] == "/out" {
             m["source"] = json!(out2);

@@ -140,6 +140,7 @@ fn build(
     }
     let result = resources::apply_limits(&planned).and_then(|()| {
         // 4.
+        make_mountpoints(bundle)?;
         let root = CriuRoot::bind(&bundle.rootfs, &dir.path)?;
         let r = run_criu(bundle, criu, opts, images, stdio, &cgroups, &root);
         root.release()?;
@@ -247,6 +248,33 @@ impl Drop for CriuRoot {
     }
 }
 
+/// The mount points of bind mounts, made in the rootfs as create makes
+/// them (a fresh bundle lacks them, and criu does not make them), except
+/// below a tmpfs, whose content criu restores. Resolved inside the rootfs:
+/// a symlink in it cannot point them at the host.
+fn make_mountpoints(bundle: &Bundle) -> Result<()> {
+    use crate::syscall::Syscall;
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .collect();
+    for m in mounts.iter().filter(|m| is_bind(m)) {
+        let dest = m.destination();
+        if tmpfs.iter().any(|t| dest != *t && dest.starts_with(t)) {
+            continue;
+        }
+        let Some(src) = m.source() else { continue };
+        let src = bundle.dir.join(src);
+        let file = std::fs::metadata(&src).is_ok_and(|m| !m.is_dir());
+        crate::syscall::Linux
+            .target_in_root(&bundle.rootfs, dest, file)
+            .with_context(|| format!("mount point {}", dest.display()))?;
+    }
+    Ok(())
+}
+
 /// criu's name for a namespace type.
 fn criu_ns_name(t: LinuxNamespaceType) -> &'static str {
     match t {
@@ -287,7 +315,7 @@ fn run_criu(
         ext_mnt: restore_mounts(spec, &bundle.dir, cgroups)?,
         ..Default::default()
     };
-    opts.criu.apply(&mut o);
+    opts.criu.apply(&mut o, spec);
     // The checkpointed init's pipes become ours: criu's stdio is ours.
     for (i, target) in stdio.iter().enumerate().take(3) {
         if target.contains("pipe:") {
