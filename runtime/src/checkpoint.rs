@@ -111,7 +111,20 @@ impl CriuFlags {
         self.work_path.as_deref().unwrap_or(images).join(log)
     }
 
-    pub(crate) fn apply(&self, o: &mut Opts) {
+    /// The options every dump and restore sets, with the flags and the
+    /// container's criu configuration file: the `org.criu.config`
+    /// annotation (empty: none), else runc's `/etc/criu/runc.conf`, so
+    /// that a configuration written for runc applies alike.
+    pub(crate) fn apply(&self, o: &mut Opts, spec: &Spec) {
+        o.config_file = match spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("org.criu.config"))
+        {
+            Some(f) if f.is_empty() => None,
+            Some(f) => Some(f.clone()),
+            None => Some("/etc/criu/runc.conf".into()),
+        };
         o.tcp_established = self.tcp_established;
         o.ext_unix_sk = self.ext_unix_sk;
         o.shell_job = self.shell_job;
@@ -212,7 +225,7 @@ fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) 
         external: external_namespaces(spec)?,
         ..Default::default()
     };
-    opts.criu.apply(&mut o);
+    opts.criu.apply(&mut o, spec);
     if !opts.pre_dump {
         o.ext_mnt = dump_mounts(spec, state.pid)?;
         // 3.

@@ -78,6 +78,8 @@ pub struct Opts {
     pub join_ns: Vec<(String, String)>,
     pub freeze_cgroup: Option<String>,
     pub orphan_pts_master: bool,
+    /// A criu configuration file whose settings override these.
+    pub config_file: Option<String>,
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
 }
@@ -211,6 +213,7 @@ impl Opts {
         }
         w.opt_string(44, &self.freeze_cgroup);
         w.flag(50, self.orphan_pts_master);
+        w.opt_string(51, &self.config_file);
         w.opt_string(53, &self.lsm_profile);
         w.opt_string(63, &self.lsm_mount_context);
         w
@@ -463,6 +466,7 @@ mod tests {
             inherit_fd: vec![("pipe:[7]".into(), 1)],
             manage_cgroups_mode: Some(CgMode::Soft),
             orphan_pts_master: true,
+            config_file: Some("c".into()),
             ..Default::default()
         };
         let req = Req::new(ReqType::Dump, Some(opts)).encode();
@@ -480,6 +484,8 @@ mod tests {
         body.extend([0x10, 1]);
         // manage_cgroups_mode (34) = SOFT, orphan_pts_master (50).
         body.extend([0x90, 0x02, 3, 0x90, 0x03, 1]);
+        // config_file (51).
+        body.extend([0x9a, 0x03, 1, b'c']);
         want.push(body.len() as u8);
         want.extend(body);
         assert_eq!(req, want);
