@@ -87,19 +87,24 @@ impl Criu {
                 MIN_VERSION.1
             ))
         })?;
-        if v < MIN_VERSION {
-            return Err(Error::invalid(format!(
-                "{} is CRIU {}.{}.{}: berth needs {}.{}.{} or later",
-                self.path.display(),
-                v.0,
-                v.1,
-                v.2,
-                MIN_VERSION.0,
-                MIN_VERSION.1,
-                MIN_VERSION.2
-            )));
-        }
+        self.new_enough(v)?;
         Ok(v)
+    }
+
+    fn new_enough(&self, v: (i32, i32, i32)) -> Result<()> {
+        if v >= MIN_VERSION {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "{} is CRIU {}.{}.{}: berth needs {}.{}.{} or later",
+            self.path.display(),
+            v.0,
+            v.1,
+            v.2,
+            MIN_VERSION.0,
+            MIN_VERSION.1,
+            MIN_VERSION.2
+        )))
     }
 
     /// Whether criu can track memory changes (the kernel's soft-dirty
@@ -330,4 +335,34 @@ pub fn send_master(socket: &Path, master: &OwnedFd) -> Result<()> {
     let sock = std::os::unix::net::UnixStream::connect(socket)
         .sys_path("connect to the console socket", socket)?;
     crate::terminal::send_master(sock.as_raw_fd(), master)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_or_missing_criu_is_named_in_the_error() {
+        let c = Criu {
+            path: "/opt/criu".into(),
+        };
+        assert!(c.new_enough((3, 15, 0)).is_ok());
+        assert!(c.new_enough((4, 1, 1)).is_ok());
+        assert_eq!(
+            c.new_enough((3, 14, 9)).unwrap_err().to_string(),
+            "/opt/criu is CRIU 3.14.9: berth needs 3.15.0 or later"
+        );
+        let e = Criu::find(Some(Path::new("/no/such/criu"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("criu not found at /no/such/criu (--criu)"),
+            "{e}"
+        );
+        let e = Criu::find(Some(Path::new("no-such-criu-name"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no-such-criu-name not found on PATH"),
+            "{e}"
+        );
+    }
 }
