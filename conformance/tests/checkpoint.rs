@@ -260,8 +260,22 @@ fn checkpoint_stops_and_removes_the_container_and_restore_continues_its_counter(
     let (f, _pipes) = counting("cr-same");
     let out = f.dir.join("out");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    let work = f.dir.join("work");
+    let o = checkpoint(
+        &f,
+        criu,
+        &[
+            "--image-path",
+            images.to_str().unwrap(),
+            "--work-path",
+            work.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    assert!(
+        work.join("dump.log").is_file(),
+        "criu's log is not in --work-path"
+    );
     // Gone, as runc leaves it: the ID is free for the restore.
     assert!(!f.rt(&["state", &f.id]).status.success());
     assert_gone(&f, &f.id);
@@ -292,7 +306,20 @@ fn restore_into_a_new_id_gets_that_ids_cgroups() {
     let (f, _pipes) = counting("cr-new");
     let out = f.dir.join("out");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    // With flags containerd's runc shim passes.
+    let o = checkpoint(
+        &f,
+        criu,
+        &[
+            "--image-path",
+            images.to_str().unwrap(),
+            "--manage-cgroups-mode",
+            "soft",
+            "--empty-ns",
+            "network",
+            "--file-locks",
+        ],
+    );
     assert!(o.status.success(), "checkpoint: {}", stderr(&o));
     let at = count(&out);
 
