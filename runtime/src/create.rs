@@ -113,7 +113,7 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
     }
 }
 
-pub(crate) fn connect_console(path: Option<&Path>, terminal: bool) -> Result<Option<OwnedFd>> {
+fn connect_console(path: Option<&Path>, terminal: bool) -> Result<Option<OwnedFd>> {
     match (path, terminal) {
         (Some(p), true) => UnixStream::connect(p)
             .map(|s| Some(s.into()))
