@@ -8,18 +8,18 @@ use super::args::{self, Given};
 /// The flags checkpoint and restore share (runc's), as given.
 #[derive(Debug, Default)]
 pub struct CriuArgs {
-    image_path: Option<std::path::PathBuf>,
-    work_path: Option<std::path::PathBuf>,
-    tcp_established: bool,
-    ext_unix_sk: bool,
-    shell_job: bool,
-    file_locks: bool,
-    auto_dedup: bool,
-    manage_cgroups_mode: Option<String>,
-    empty_ns: Vec<String>,
+    pub(super) image_path: Option<std::path::PathBuf>,
+    pub(super) work_path: Option<std::path::PathBuf>,
+    pub(super) tcp_established: bool,
+    pub(super) ext_unix_sk: bool,
+    pub(super) shell_job: bool,
+    pub(super) file_locks: bool,
+    pub(super) auto_dedup: bool,
+    pub(super) manage_cgroups_mode: Option<String>,
+    pub(super) empty_ns: Vec<String>,
     /// runc's flags berth does not implement, refused by name rather than
     /// ignored: each changes what a checkpoint is.
-    unsupported: Option<&'static str>,
+    pub(super) unsupported: Option<&'static str>,
 }
 
 impl CriuArgs {
@@ -70,12 +70,12 @@ impl CriuArgs {
 
 #[derive(Debug, Default)]
 pub struct CheckpointArgs {
-    pub criu: CriuArgs,
-    parent_path: Option<std::path::PathBuf>,
-    leave_running: bool,
-    pre_dump: bool,
-    unsupported: Option<&'static str>,
-    pub id: String,
+    pub(super) criu: CriuArgs,
+    pub(super) parent_path: Option<std::path::PathBuf>,
+    pub(super) leave_running: bool,
+    pub(super) pre_dump: bool,
+    pub(super) unsupported: Option<&'static str>,
+    pub(super) id: String,
 }
 
 impl CheckpointArgs {
@@ -87,6 +87,9 @@ impl CheckpointArgs {
             "parent-path" => self.parent_path = Some(v.path()),
             "leave-running" => self.leave_running = v.on()?,
             "pre-dump" => self.pre_dump = v.on()?,
+            // runc's defaults (none, -1) are accepted as given.
+            "page-server" if v.str()?.is_empty() => {}
+            "status-fd" if v.str()? == "-1" => {}
             "page-server" | "status-fd" => self.unsupported = Some(v.flag.long),
             other => unreachable!("checkpoint flag --{other} has no field"),
         }

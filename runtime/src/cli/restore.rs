@@ -10,14 +10,14 @@ use super::checkpoint::CriuArgs;
 
 #[derive(Debug)]
 pub struct RestoreArgs {
-    pub criu: CriuArgs,
-    bundle: PathBuf,
-    console_socket: Option<PathBuf>,
-    pid_file: Option<PathBuf>,
-    detach: bool,
-    lsm_profile: Option<String>,
-    lsm_mount_context: Option<String>,
-    pub id: String,
+    pub(super) criu: CriuArgs,
+    pub(super) bundle: PathBuf,
+    pub(super) console_socket: Option<PathBuf>,
+    pub(super) pid_file: Option<PathBuf>,
+    pub(super) detach: bool,
+    pub(super) lsm_profile: Option<String>,
+    pub(super) lsm_mount_context: Option<String>,
+    pub(super) id: String,
 }
 
 impl Default for RestoreArgs {

@@ -318,3 +318,45 @@ fn callers_shapes_parse() {
         ok(&format!("--root /r --log /l --log-format json {line}"));
     }
 }
+
+#[test]
+fn checkpoint_and_restore_take_runcs_flags() {
+    let cli = ok(
+        "--criu /opt/criu checkpoint --image-path img --work-path w --parent-path ../pre \
+                  --leave-running --tcp-established --ext-unix-sk --shell-job --file-locks \
+                  --manage-cgroups-mode soft --empty-ns network --pre-dump c1",
+    );
+    assert_eq!(cli.global.criu.as_deref(), Some(Path::new("/opt/criu")));
+    let Command::Checkpoint(a) = cli.command else {
+        panic!("not a checkpoint")
+    };
+    assert_eq!(a.id, "c1");
+    assert!(a.leave_running && a.pre_dump);
+    assert_eq!(a.parent_path.as_deref(), Some(Path::new("../pre")));
+    let f = a.criu.flags().unwrap();
+    assert_eq!(f.image_path.as_deref(), Some(Path::new("img")));
+    assert_eq!(f.work_path.as_deref(), Some(Path::new("w")));
+    assert!(f.tcp_established && f.ext_unix_sk && f.shell_job && f.file_locks);
+    assert_eq!(f.manage_cgroups_mode, Some(berth::criu::rpc::CgMode::Soft));
+
+    let Command::Restore(r) = ok("restore -d -b /b --pid-file p --console-socket s \
+                                  --no-subreaper --no-pivot --image-path img c2")
+    .command
+    else {
+        panic!("not a restore")
+    };
+    assert_eq!((r.id.as_str(), r.bundle.as_path()), ("c2", Path::new("/b")));
+    assert!(r.detach);
+    assert_eq!(r.pid_file.as_deref(), Some(Path::new("p")));
+    assert_eq!(r.console_socket.as_deref(), Some(Path::new("s")));
+
+    // Refused by name rather than ignored.
+    let Command::Checkpoint(a) = ok("checkpoint --lazy-pages c1").command else {
+        panic!("not a checkpoint")
+    };
+    assert!(a.criu.flags().is_err());
+    let Command::Checkpoint(a) = ok("checkpoint --manage-cgroups-mode ignore c1").command else {
+        panic!("not a checkpoint")
+    };
+    assert!(a.criu.flags().is_err());
+}
