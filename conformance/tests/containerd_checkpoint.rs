@@ -24,8 +24,10 @@ use conformance::containerd::{
 use conformance::{runtime, stderr, stdout, workspace};
 
 /// A shell that keeps its count in memory only and writes it out ten
-/// times a second: after a restore it goes on from where it was.
-const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done";
+/// times a second, to /count and to stdout: after a restore it goes on
+/// from where it was.
+const COUNTER: &str =
+    "i=0; while :; do i=$((i+1)); echo $i > /count; echo count=$i; sleep 0.1; done";
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -211,8 +213,8 @@ impl Drop for RestoreFifos {
 
 /// A checkpoint (`ctr containers checkpoint --task`) leaves the task
 /// running; the task restored from it (`ctr containers restore --live`)
-/// counts on from its memory, runs execs, and is killed and deleted as
-/// any other.
+/// counts on from its memory, prints to its new stdout, runs execs, and
+/// is killed and deleted as any other.
 #[test]
 fn a_restored_task_counts_on_from_its_checkpoint() {
     let Some(criu) = need_criu() else { return };
@@ -251,6 +253,27 @@ fn a_restored_task_counts_on_from_its_checkpoint() {
         "restored at {restored}; checkpointed between {before} and {at_checkpoint}"
     );
     let later = s.wait_count(&id, restored + 5, secs(10));
+    // Its stdout is the restore's: the pipe it was dumped with is now
+    // the one to the FIFOs containerd gave the restored task.
+    let attached = cd.background(&["tasks", "attach", &id]);
+    let deadline = Instant::now() + secs(10);
+    let printed = loop {
+        let text = attached.text();
+        let last = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("count=")?.parse::<u64>().ok())
+            .max();
+        if let Some(n) = last.filter(|n| *n > later) {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing counted past {later} on the restored task's stdout: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(attached);
+    assert!(printed > before);
     let o = cd.exec(&id, "read", &[], &["cat", "/count"]);
     cd.assert_ok(&o, &["tasks", "exec", &id, "cat", "/count"]);
     let seen: u64 = stdout(&o).trim().parse().expect("a count");
