@@ -429,6 +429,9 @@ disabled_plugins = [
             .arg(&self.config)
             .env("PATH", self.path_env())
             .env("TMPDIR", self.dir.join("tmp"))
+            // containerd makes checkpoint directories there, rather than in
+            // TMPDIR, and leaves a restore's behind.
+            .env_remove("XDG_RUNTIME_DIR")
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

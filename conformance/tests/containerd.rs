@@ -813,7 +813,8 @@ fn log_uris_send_output_to_a_file_or_a_program() {
 
 /// What ctr 1.6 cannot ask, asked over the shim's own ttrpc socket:
 /// Update (OCI resources JSON, applied by the runtime's `update`),
-/// Connect, and Checkpoint (a clear "not implemented" from berth's shim).
+/// Connect, and a Checkpoint without an image path (refused by berth's
+/// shim).
 #[test]
 fn update_connect_and_checkpoint_over_ttrpc() {
     use containerd_shim_protos::api::{CheckpointTaskRequest, ConnectRequest, UpdateTaskRequest};
@@ -873,18 +874,18 @@ fn update_connect_and_checkpoint_over_ttrpc() {
     assert_eq!(c.task_pid, task);
     assert_eq!(c.shim_pid, parent_pid(task));
 
+    // (Checkpoints themselves: tests/containerd_checkpoint.rs.)
     if !shim_is_runc() {
         let req = CheckpointTaskRequest {
             id: id.clone(),
-            path: cd.dir.join("checkpoint").to_string_lossy().into_owned(),
             ..Default::default()
         };
         match client.checkpoint(ctx(), &req) {
             Err(ttrpc::Error::RpcStatus(s)) => {
-                assert_eq!(s.code(), ttrpc::Code::UNIMPLEMENTED, "{s:?}");
-                assert!(s.message().contains("checkpoint"), "{s:?}");
+                assert_eq!(s.code(), ttrpc::Code::INVALID_ARGUMENT, "{s:?}");
+                assert!(s.message().contains("no image path"), "{s:?}");
             }
-            other => panic!("Checkpoint: {other:?}"),
+            other => panic!("Checkpoint without a path: {other:?}"),
         }
     }
     kill_and_delete(&cd, &id);

@@ -5,8 +5,10 @@
 //! - `task`: containers and processes, and the order of their events;
 //! - `runtime`: the runtime binary, driven as containerd's runc wrapper does;
 //! - `reaper`: the one place exits are collected;
+//! - `checkpoint`: CRIU dumps through the runtime's `checkpoint`;
 //! - `stdio`, `rootfs`, `options`, `events`, `metrics`, `oom`: one concern each.
 
+pub mod checkpoint;
 pub mod error;
 pub mod events;
 pub mod info;

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::{CodedInputStream, Message};
+use containerd_shim::protos::protobuf::{CodedInputStream, Message, UnknownValueRef};
 use containerd_shim::protos::shim::oci::Options as RuncOptions;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,7 @@ pub fn decode(any: Option<&Any>) -> Result<Options> {
         "containerd.runc.v1.Options" | "containerd.linux.runc.RuncOptions" => {
             let o = RuncOptions::parse_from_bytes(&any.value)
                 .map_err(|e| Error::InvalidArgument(format!("runtime options {name}: {e}")))?;
+            let criu_path = criu_path(&o);
             Ok(Options {
                 binary_name: o.binary_name,
                 root: o.root,
@@ -37,6 +38,8 @@ pub fn decode(any: Option<&Any>) -> Result<Options> {
                 no_new_keyring: o.no_new_keyring,
                 io_uid: o.io_uid,
                 io_gid: o.io_gid,
+                criu_path,
+                criu_work_path: o.criu_work_path,
                 shim_cgroup: o.shim_cgroup,
             })
         }
@@ -55,6 +58,16 @@ pub fn decode(any: Option<&Any>) -> Result<Options> {
         other => Err(Error::InvalidArgument(format!(
             "unknown runtime options type {other:?}"
         ))),
+    }
+}
+
+/// `criu_path = 8`, which containerd 1.6 sends (its runc shim passes it
+/// as `--criu`) but the protos this shim is built with reserve, as
+/// containerd 2.0 dropped it: it arrives as an unknown field.
+fn criu_path(o: &RuncOptions) -> String {
+    match o.special_fields.unknown_fields().get(8) {
+        Some(UnknownValueRef::LengthDelimited(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
     }
 }
 
@@ -112,6 +125,8 @@ fn from_toml(text: &str) -> Result<Options> {
             "IoUid" | "io_uid" => o.io_uid = number(),
             "IoGid" | "io_gid" => o.io_gid = number(),
             "ShimCgroup" | "shim_cgroup" => o.shim_cgroup = string(),
+            "CriuPath" | "criu_path" => o.criu_path = string(),
+            "CriuWorkPath" | "criu_work_path" => o.criu_work_path = string(),
             _ => {}
         }
     }
@@ -177,17 +192,36 @@ mod tests {
         assert_eq!(got.root, "/run/r");
         assert_eq!(got.io_uid, 1000);
         assert!(got.no_pivot_root);
+        assert_eq!(got.criu_path, "");
+    }
+
+    /// containerd 1.6's `criu_path` (field 8), which the protos here
+    /// reserve, still comes through.
+    #[test]
+    fn runc_options_with_a_criu_path() {
+        let mut o = RuncOptions::new();
+        o.binary_name = "runc".into();
+        o.criu_work_path = "/w".into();
+        let mut bytes = o.write_to_bytes().unwrap();
+        let path = b"/opt/criu/criu";
+        bytes.extend_from_slice(&[(8 << 3) | 2, path.len() as u8]);
+        bytes.extend_from_slice(path);
+        let got = decode(Some(&any("containerd.runc.v1.Options", bytes))).unwrap();
+        assert_eq!(got.criu_path, "/opt/criu/criu");
+        assert_eq!(got.criu_work_path, "/w");
+        assert_eq!(got.binary_name, "runc");
     }
 
     #[test]
     fn runtime_options_with_a_toml_body() {
         // Field 3 (config_body), length-delimited.
-        let body = b"# berth\nBinaryName = \"/usr/bin/crun\"\nSystemdCgroup = false\nIoUid = 7\n";
+        let body = b"# berth\nBinaryName = \"/usr/bin/crun\"\nSystemdCgroup = false\nIoUid = 7\nCriuPath = \"/c/criu\"\n";
         let mut bytes = vec![(3 << 3) | 2, body.len() as u8];
         bytes.extend_from_slice(body);
         let got = decode(Some(&any("runtimeoptions.v1.Options", bytes))).unwrap();
         assert_eq!(got.binary_name, "/usr/bin/crun");
         assert_eq!(got.io_uid, 7);
+        assert_eq!(got.criu_path, "/c/criu");
     }
 
     #[test]

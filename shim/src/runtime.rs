@@ -20,6 +20,9 @@ pub struct Runtime {
     pub systemd_cgroup: bool,
     /// The bundle's `log.json`, as containerd's runc shim uses.
     pub log: PathBuf,
+    /// CRIU for checkpoint and restore (`--criu`, given to those two
+    /// commands only); empty: the runtime's own default.
+    pub criu: String,
 }
 
 /// The container side of a process's stdio; `None` is /dev/null.
@@ -47,6 +50,31 @@ pub struct CreateOpts<'a> {
     pub no_new_keyring: bool,
 }
 
+/// `checkpoint`'s flags, runc's spelling.
+pub struct CheckpointOpts<'a> {
+    pub image: &'a Path,
+    pub work: &'a Path,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub empty_ns: &'a [String],
+    /// soft, full or strict; empty: the runtime's default.
+    pub cgroups_mode: &'a str,
+}
+
+/// `restore --detach`'s flags: a restored process is left running, like
+/// one after `create` and `start`.
+pub struct RestoreOpts<'a> {
+    pub bundle: &'a Path,
+    pub image: &'a Path,
+    pub work: &'a Path,
+    pub pid_file: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+}
+
 pub struct ExecOpts<'a> {
     pub process: &'a Path,
     pub pid_file: &'a Path,
@@ -63,6 +91,11 @@ impl Runtime {
             .args(["--log-format", "json"]);
         if self.systemd_cgroup {
             cmd.arg("--systemd-cgroup");
+        }
+        // Only where CRIU runs: a runtime without checkpoints (crun, an
+        // older berth) refuses the flag, and would refuse every command.
+        if matches!(verb, "checkpoint" | "restore") && !self.criu.is_empty() {
+            cmd.arg("--criu").arg(&self.criu);
         }
         cmd.arg(verb);
         cmd
@@ -141,6 +174,58 @@ impl Runtime {
         }
         if opts.no_new_keyring {
             cmd.arg("--no-new-keyring");
+        }
+        cmd.arg(id).current_dir(opts.bundle);
+        self.run(cmd, Some(io), None).map(drop)
+    }
+
+    /// Dumps the container into `opts.image` with CRIU.
+    pub fn checkpoint(&self, id: &str, opts: &CheckpointOpts) -> Result<()> {
+        let mut cmd = self.command("checkpoint");
+        cmd.arg("--image-path")
+            .arg(opts.image)
+            .arg("--work-path")
+            .arg(opts.work);
+        for (set, flag) in [
+            (opts.leave_running, "--leave-running"),
+            (opts.tcp_established, "--tcp-established"),
+            (opts.ext_unix_sk, "--ext-unix-sk"),
+            (opts.shell_job, "--shell-job"),
+            (opts.file_locks, "--file-locks"),
+        ] {
+            if set {
+                cmd.arg(flag);
+            }
+        }
+        for ns in opts.empty_ns {
+            cmd.arg("--empty-ns").arg(ns);
+        }
+        if !opts.cgroups_mode.is_empty() {
+            cmd.args(["--manage-cgroups-mode", opts.cgroups_mode]);
+        }
+        cmd.arg(id);
+        self.run(cmd, None, None).map(drop)
+    }
+
+    /// Restores a checkpointed container from `opts.image`; `io` becomes
+    /// the restored process's stdio (the runtime maps the pipes it was
+    /// dumped with to its own stdin, stdout and stderr).
+    pub fn restore(&self, id: &str, opts: &RestoreOpts, io: ChildIo) -> Result<()> {
+        let mut cmd = self.command("restore");
+        cmd.arg("--image-path")
+            .arg(opts.image)
+            .arg("--work-path")
+            .arg(opts.work)
+            .arg("--bundle")
+            .arg(opts.bundle)
+            .arg("--detach")
+            .arg("--pid-file")
+            .arg(opts.pid_file);
+        if let Some(sock) = opts.console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        if opts.no_pivot {
+            cmd.arg("--no-pivot");
         }
         cmd.arg(id).current_dir(opts.bundle);
         self.run(cmd, Some(io), None).map(drop)
@@ -233,10 +318,17 @@ impl Runtime {
 }
 
 fn describe(cmd: &Command) -> String {
-    let verb = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy())
-        .find(|a| !a.starts_with('-') && !a.contains('/') && a != "json");
+    // The first word that is neither a global flag nor its value.
+    let mut args = cmd.get_args().map(|a| a.to_string_lossy());
+    let mut verb = None;
+    while let Some(a) = args.next() {
+        if matches!(&*a, "--root" | "--log" | "--log-format" | "--criu") {
+            args.next();
+        } else if !a.starts_with('-') {
+            verb = Some(a);
+            break;
+        }
+    }
     format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -309,9 +401,37 @@ mod tests {
             root: "/run/x".into(),
             systemd_cgroup: false,
             log: "/b/log.json".into(),
+            criu: String::new(),
         };
         let mut cmd = rt.command("create");
         cmd.args(["--bundle", "/b", "id"]);
         assert_eq!(describe(&cmd), "runc create");
+    }
+
+    /// `--criu` goes to checkpoint and restore only, before the verb.
+    #[test]
+    fn criu_is_passed_where_criu_runs() {
+        let rt = Runtime {
+            binary: "runc".into(),
+            root: "/run/x".into(),
+            systemd_cgroup: false,
+            log: "/b/log.json".into(),
+            criu: "criu-4".into(),
+        };
+        let args = |cmd: &Command| -> Vec<String> {
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let create = rt.command("create");
+        assert!(!args(&create).contains(&"--criu".to_string()));
+        for verb in ["checkpoint", "restore"] {
+            let cmd = rt.command(verb);
+            let a = args(&cmd);
+            let at = a.iter().position(|x| x == "--criu").expect("--criu");
+            assert_eq!(a[at + 1], "criu-4");
+            assert_eq!(a.last().unwrap(), verb);
+            assert_eq!(describe(&cmd), format!("runc {verb}"));
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::rootfs;
 use crate::runtime::Runtime;
 use crate::stdio::StdioSpec;
 use crate::task::{self, CreateRequest, Status, Tasks};
-use crate::{metrics, options};
+use crate::{checkpoint, metrics, options};
 
 /// The annotations that put containers in one shim: a Kubernetes pod
 /// (CRI's sandbox id) or an explicit group, as containerd's runc shim.
@@ -124,6 +124,7 @@ pub fn runtime_for(bundle: &Path, o: &task::Options, namespace: &str) -> Runtime
         root: PathBuf::from(or(&o.root, format!("/run/containerd/berth/{namespace}"))),
         systemd_cgroup: o.systemd_cgroup,
         log: bundle.join("log.json"),
+        criu: o.criu_path.clone(),
     }
 }
 
@@ -193,12 +194,6 @@ impl shim::Task for Service {
         _ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> TtrpcResult<api::CreateTaskResponse> {
-        if !req.checkpoint.is_empty() {
-            return Err(Error::Unimplemented(
-                "restore from a checkpoint is not supported yet".into(),
-            )
-            .into());
-        }
         let bundle = PathBuf::from(&req.bundle);
         let options = options::decode(req.options.as_ref())?;
         options::save(&bundle, &options)?;
@@ -217,6 +212,9 @@ impl shim::Task for Service {
             runtime: runtime_for(&bundle, &options, &self.namespace),
             bundle,
             options,
+            // parent_checkpoint needs no flag: an image made on top of a
+            // pre-dump links to its parent itself.
+            checkpoint: (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint)),
         })?;
         Ok(api::CreateTaskResponse {
             pid,
@@ -297,11 +295,22 @@ impl shim::Task for Service {
         _ctx: &TtrpcContext,
         req: api::CheckpointTaskRequest,
     ) -> TtrpcResult<Empty> {
-        Err(Error::Unimplemented(format!(
-            "checkpoint of container {}: berth does not support checkpoints yet",
-            req.id
-        ))
-        .into())
+        let opts = checkpoint::decode(req.options.as_ref())?;
+        // containerd puts the options' image_path in `path` itself.
+        let image = if req.path.is_empty() {
+            &opts.image_path
+        } else {
+            &req.path
+        };
+        if image.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint of container {}: no image path",
+                req.id
+            ))
+            .into());
+        }
+        self.tasks.checkpoint(&req.id, Path::new(image), &opts)?;
+        Ok(Empty::new())
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<Empty> {

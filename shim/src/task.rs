@@ -6,19 +6,26 @@
 //! exit handler takes it too, so an exit is never matched before its pid
 //! is known, and a start event always precedes its exit:
 //!
-//! | request     | runtime command            | event             |
-//! |-------------|----------------------------|-------------------|
-//! | create      | `create --pid-file`        | TaskCreate        |
-//! | start       | `start`                    | TaskStart         |
-//! | exec        | (none: recorded)           | TaskExecAdded     |
-//! | start exec  | `exec --detach --pid-file` | TaskExecStarted   |
-//! | (exit)      | `kill --all` if no pid ns  | TaskExit          |
-//! | delete      | `delete`                   | TaskDelete (init) |
-//! | pause       | `pause`                    | TaskPaused        |
-//! | resume      | `resume`                   | TaskResumed       |
+//! | request               | runtime command            | event             |
+//! |-----------------------|----------------------------|-------------------|
+//! | create                | `create --pid-file`        | TaskCreate        |
+//! | start                 | `start`                    | TaskStart         |
+//! | create (checkpoint)   | (none: pid 0)              | TaskCreate        |
+//! | start (checkpoint)    | `restore --detach`         | TaskStart         |
+//! | checkpoint            | `checkpoint`               | TaskExit if exit  |
+//! | exec                  | (none: recorded)           | TaskExecAdded     |
+//! | start exec            | `exec --detach --pid-file` | TaskExecStarted   |
+//! | (exit)                | `kill --all` if no pid ns  | TaskExit          |
+//! | delete                | `delete`                   | TaskDelete (init) |
+//! | pause                 | `pause`                    | TaskPaused        |
+//! | resume                | `resume`                   | TaskResumed       |
 //!
 //! The init's TaskExit waits until every exec of the container has exited,
 //! so containerd sees the init exit last.
+//!
+//! A task created from a checkpoint is restored only by its Start, as
+//! containerd's runc shim does: until then it has no process, and the
+//! restored process's exit can never precede its TaskStart.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,11 +33,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::oom::OomWatcher;
 use crate::reaper::Exit;
 use crate::rootfs;
-use crate::runtime::{CreateOpts, ExecOpts, Runtime};
+use crate::runtime::{CreateOpts, ExecOpts, RestoreOpts, Runtime};
 use crate::stdio::{LogContext, Owner, ProcessIo, StdioSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,6 +58,8 @@ pub struct CreateRequest {
     pub stdio: StdioSpec,
     pub runtime: Runtime,
     pub options: Options,
+    /// The checkpoint image directory to restore from, if any.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// `containerd.runc.v1.Options`, the parts this shim uses.
@@ -63,6 +73,10 @@ pub struct Options {
     pub io_uid: u32,
     pub io_gid: u32,
     pub shim_cgroup: String,
+    /// CRIU's path, for checkpoint and restore.
+    pub criu_path: String,
+    /// CRIU's work directory (logs) when restoring.
+    pub criu_work_path: String,
 }
 
 /// Everything containerd hears about, in the order it must hear it.
@@ -145,6 +159,8 @@ struct Container {
     own_pid_ns: bool,
     /// The init exited while execs still run: published after the last.
     pending_exit: Option<Exit>,
+    /// Created from this checkpoint image: Start restores it.
+    restore_from: Option<PathBuf>,
 }
 
 pub struct Tasks {
@@ -200,7 +216,13 @@ impl Tasks {
         if mounted {
             rootfs::mount_all(&req.rootfs, &req.bundle.join("rootfs"))?;
         }
-        let made = self.create_process(&req, &runtime);
+        // A restore gets its process (and stdio) at Start.
+        let made = match req.checkpoint {
+            Some(_) => Ok((0, None, None)),
+            None => self
+                .create_process(&req, &runtime)
+                .map(|(pid, pidfd, io)| (pid, pidfd, Some(io))),
+        };
         let (pid, pidfd, io) = match made {
             Ok(p) => p,
             Err(e) => {
@@ -210,10 +232,8 @@ impl Tasks {
                 return Err(e);
             }
         };
-        if let Some(oom) = &self.oom {
-            if let Err(e) = oom.watch(&req.id, pid as i32) {
-                log::warn!("container {}: no OOM events: {e}", req.id);
-            }
+        if pid != 0 {
+            self.watch_oom(&req.id, pid);
         }
         self.send(Event::Create {
             id: req.id.clone(),
@@ -239,16 +259,25 @@ impl Tasks {
                     status: Status::Created,
                     exit: None,
                     stdio: req.stdio,
-                    io: Some(io),
+                    io,
                     spec: None,
                 },
                 execs: HashMap::new(),
                 rootfs_mounted: mounted,
                 own_pid_ns: own_pid_namespace(&config),
                 pending_exit: None,
+                restore_from: req.checkpoint,
             },
         );
         Ok(pid)
+    }
+
+    fn watch_oom(&self, id: &str, pid: u32) {
+        if let Some(oom) = &self.oom {
+            if let Err(e) = oom.watch(id, pid as i32) {
+                log::warn!("container {id}: no OOM events: {e}");
+            }
+        }
     }
 
     fn create_process(
@@ -304,7 +333,17 @@ impl Tasks {
                     c.init.status
                 )));
             }
-            c.runtime.start(id)?;
+            match c.restore_from.clone() {
+                Some(image) => {
+                    let (pid, pidfd, io) = self.restore_process(c, id, &image)?;
+                    c.init.pid = pid;
+                    c.init.pidfd = pidfd;
+                    c.init.io = Some(io);
+                    c.restore_from = None;
+                    self.watch_oom(id, pid);
+                }
+                None => c.runtime.start(id)?,
+            }
             c.init.status = Status::Running;
             let pid = c.init.pid;
             self.send(Event::Start {
@@ -337,6 +376,83 @@ impl Tasks {
             pid,
         });
         Ok(pid)
+    }
+
+    /// `restore --detach` with fresh stdio: the task's own, as containerd
+    /// gave it for this create.
+    fn restore_process(
+        &self,
+        c: &Container,
+        id: &str,
+        image: &Path,
+    ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
+        let owner = Owner {
+            uid: c.options.io_uid,
+            gid: c.options.io_gid,
+        };
+        let log = LogContext {
+            namespace: &self.namespace,
+            id,
+        };
+        let (mut io, child, console) = ProcessIo::prepare(&c.init.stdio, owner, log)?;
+        let pid_file = c.bundle.join("init.pid");
+        // CRIU's restore log stays with the bundle unless asked elsewhere.
+        let work = match c.options.criu_work_path.as_str() {
+            "" => c.bundle.join("criu-work"),
+            path => PathBuf::from(path),
+        };
+        let made = std::fs::create_dir_all(&work).map_err(Error::io(format!(
+            "restore of container {id}: mkdir {}",
+            work.display()
+        )));
+        let console_path = console.as_ref().map(|c| c.path());
+        let opts = RestoreOpts {
+            bundle: &c.bundle,
+            image,
+            work: &work,
+            pid_file: &pid_file,
+            console_socket: console_path.as_deref(),
+            no_pivot: c.options.no_pivot_root,
+        };
+        let restored = made.and_then(|()| c.runtime.restore(id, &opts, child));
+        if let Err(e) = restored {
+            // A restore that failed half-way may leave runtime state.
+            let _ = c.runtime.delete(id, true);
+            io.finish(Duration::ZERO);
+            return Err(e);
+        }
+        let attached = match console {
+            Some(s) => io.attach_console(s),
+            None => Ok(()),
+        };
+        match attached.and_then(|()| read_pid(&pid_file)) {
+            Ok(pid) => Ok((pid, pidfd_open(pid), io)),
+            Err(e) => {
+                let _ = c.runtime.delete(id, true);
+                io.finish(Duration::ZERO);
+                Err(e)
+            }
+        }
+    }
+
+    /// Dumps the container with CRIU (see the checkpoint module). The
+    /// lock is not held: a dump takes seconds, and the init's exit (the
+    /// dump without `--leave-running` ends it) is handled as any other.
+    pub fn checkpoint(&self, id: &str, image: &Path, o: &checkpoint::Options) -> Result<()> {
+        let (runtime, bundle) = {
+            let mut map = self.lock();
+            let c = find(&mut map, id)?;
+            if !matches!(c.init.status, Status::Running | Status::Paused)
+                || c.pending_exit.is_some()
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "checkpoint of container {id}: it is {:?}, not running",
+                    c.init.status
+                )));
+            }
+            (c.runtime.clone(), c.bundle.clone())
+        };
+        checkpoint::dump(&runtime, id, &bundle, image, o)
     }
 
     fn start_exec(
@@ -470,6 +586,8 @@ impl Tasks {
                     "container {id} is still running"
                 )))
             }
+            // Never restored: the runtime knows nothing of it.
+            Status::Created if c.restore_from.is_some() => {}
             Status::Created => c.runtime.delete(id, true)?,
             Status::Stopped => {
                 if let Err(e) = c.runtime.delete(id, false) {
