@@ -248,10 +248,12 @@ impl Drop for CriuRoot {
     }
 }
 
-/// The mount points of bind mounts, made in the rootfs as create makes
-/// them (a fresh bundle lacks them, and criu does not make them), except
-/// below a tmpfs, whose content criu restores. Resolved inside the rootfs:
-/// a symlink in it cannot point them at the host.
+/// The mount points, made in the rootfs as create makes them (a fresh
+/// bundle lacks them, say `/run` of an image without one, and criu does not
+/// make them), except below a tmpfs, whose content criu restores, and for
+/// cgroup mounts, which live in /sys or a tmpfs. A bind's mount point is a
+/// file where its source is one; others are directories. Resolved inside
+/// the rootfs: a symlink in it cannot point them at the host.
 fn make_mountpoints(bundle: &Bundle) -> Result<()> {
     use crate::syscall::Syscall;
     let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
@@ -260,14 +262,17 @@ fn make_mountpoints(bundle: &Bundle) -> Result<()> {
         .filter(|m| m.typ().as_deref() == Some("tmpfs"))
         .map(|m| m.destination().as_path())
         .collect();
-    for m in mounts.iter().filter(|m| is_bind(m)) {
+    for m in mounts {
         let dest = m.destination();
-        if tmpfs.iter().any(|t| dest != *t && dest.starts_with(t)) {
+        if m.typ().as_deref() == Some("cgroup")
+            || tmpfs.iter().any(|t| dest != *t && dest.starts_with(t))
+        {
             continue;
         }
-        let Some(src) = m.source() else { continue };
-        let src = bundle.dir.join(src);
-        let file = std::fs::metadata(&src).is_ok_and(|m| !m.is_dir());
+        let file = is_bind(m)
+            && m.source().as_ref().is_some_and(|src| {
+                std::fs::metadata(bundle.dir.join(src)).is_ok_and(|m| !m.is_dir())
+            });
         crate::syscall::Linux
             .target_in_root(&bundle.rootfs, dest, file)
             .with_context(|| format!("mount point {}", dest.display()))?;
