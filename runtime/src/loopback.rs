@@ -24,13 +24,17 @@ pub fn up() -> Result<()> {
     // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write only `req`,
     // which outlives both calls; ifru_flags is the union member they use.
     unsafe {
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))
-            .sys("ioctl(SIOCGIFFLAGS) of lo")?;
+        Errno::result(libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as _,
+            &mut req,
+        ))
+        .sys("ioctl(SIOCGIFFLAGS) of lo")?;
         if req.ifr_ifru.ifru_flags & libc::IFF_UP as libc::c_short != 0 {
             return Ok(());
         }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req))
             .sys("ioctl(SIOCSIFFLAGS) to bring lo up")?;
     }
     Ok(())
