@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::oom::OomWatcher;
 use crate::reaper::Exit;
 use crate::rootfs;
-use crate::runtime::{CreateOpts, ExecOpts, RestoreOpts, Runtime};
+use crate::runtime::{ChildIo, CreateOpts, ExecOpts, RestoreOpts, Runtime};
 use crate::stdio::{LogContext, Owner, ProcessIo, StdioSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,6 +60,14 @@ pub struct CreateRequest {
     pub options: Options,
     /// The checkpoint image directory to restore from, if any.
     pub checkpoint: Option<PathBuf>,
+}
+
+/// What [`Tasks::spawn_init`] needs of a task besides the runtime call.
+struct Io<'a> {
+    id: &'a str,
+    bundle: &'a Path,
+    stdio: &'a StdioSpec,
+    options: &'a Options,
 }
 
 /// `containerd.runc.v1.Options`, the parts this shim uses.
@@ -285,39 +293,60 @@ impl Tasks {
         req: &CreateRequest,
         runtime: &Runtime,
     ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
+        let io = Io {
+            id: &req.id,
+            bundle: &req.bundle,
+            stdio: &req.stdio,
+            options: &req.options,
+        };
+        self.spawn_init(io, runtime, |pid_file, console_socket, child| {
+            let opts = CreateOpts {
+                bundle: &req.bundle,
+                pid_file,
+                console_socket,
+                no_pivot: req.options.no_pivot_root,
+                no_new_keyring: req.options.no_new_keyring,
+            };
+            runtime.create(&req.id, &opts, child)
+        })
+    }
+
+    /// A task's init through the runtime (`create`, or `restore` of a
+    /// checkpoint): its stdio prepared, `run` given the pid file, the
+    /// console socket and the child's ends, then the console attached and
+    /// the pid read. If `run` fails the runtime has cleaned up after
+    /// itself; a failure after it deletes the container.
+    fn spawn_init(
+        &self,
+        io: Io,
+        runtime: &Runtime,
+        run: impl FnOnce(&Path, Option<&Path>, ChildIo) -> Result<()>,
+    ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
         let owner = Owner {
-            uid: req.options.io_uid,
-            gid: req.options.io_gid,
+            uid: io.options.io_uid,
+            gid: io.options.io_gid,
         };
         let log = LogContext {
             namespace: &self.namespace,
-            id: &req.id,
+            id: io.id,
         };
-        let (mut io, child, console) = ProcessIo::prepare(&req.stdio, owner, log)?;
-        let pid_file = req.bundle.join("init.pid");
+        let (mut pio, child, console) = ProcessIo::prepare(io.stdio, owner, log)?;
+        let pid_file = io.bundle.join("init.pid");
         let console_path = console.as_ref().map(|c| c.path());
-        let opts = CreateOpts {
-            bundle: &req.bundle,
-            pid_file: &pid_file,
-            console_socket: console_path.as_deref(),
-            no_pivot: req.options.no_pivot_root,
-            no_new_keyring: req.options.no_new_keyring,
-        };
-        if let Err(e) = runtime.create(&req.id, &opts, child) {
+        if let Err(e) = run(&pid_file, console_path.as_deref(), child) {
             // The copier would otherwise wait on containerd's stdin fifo.
-            io.finish(Duration::ZERO);
+            pio.finish(Duration::ZERO);
             return Err(e);
         }
         let attached = match console {
-            Some(c) => io.attach_console(c),
+            Some(c) => pio.attach_console(c),
             None => Ok(()),
         };
-        let pid = attached.and_then(|()| read_pid(&pid_file));
-        match pid {
-            Ok(pid) => Ok((pid, pidfd_open(pid), io)),
+        match attached.and_then(|()| read_pid(&pid_file)) {
+            Ok(pid) => Ok((pid, pidfd_open(pid), pio)),
             Err(e) => {
-                let _ = runtime.delete(&req.id, true);
-                io.finish(Duration::ZERO);
+                let _ = runtime.delete(io.id, true);
+                pio.finish(Duration::ZERO);
                 Err(e)
             }
         }
@@ -386,53 +415,32 @@ impl Tasks {
         id: &str,
         image: &Path,
     ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
-        let owner = Owner {
-            uid: c.options.io_uid,
-            gid: c.options.io_gid,
-        };
-        let log = LogContext {
-            namespace: &self.namespace,
-            id,
-        };
-        let (mut io, child, console) = ProcessIo::prepare(&c.init.stdio, owner, log)?;
-        let pid_file = c.bundle.join("init.pid");
         // CRIU's restore log stays with the bundle unless asked elsewhere.
         let work = match c.options.criu_work_path.as_str() {
             "" => c.bundle.join("criu-work"),
             path => PathBuf::from(path),
         };
-        let made = std::fs::create_dir_all(&work).map_err(Error::io(format!(
+        std::fs::create_dir_all(&work).map_err(Error::io(format!(
             "restore of container {id}: mkdir {}",
             work.display()
-        )));
-        let console_path = console.as_ref().map(|c| c.path());
-        let opts = RestoreOpts {
+        )))?;
+        let io = Io {
+            id,
             bundle: &c.bundle,
-            image,
-            work: &work,
-            pid_file: &pid_file,
-            console_socket: console_path.as_deref(),
-            no_pivot: c.options.no_pivot_root,
+            stdio: &c.init.stdio,
+            options: &c.options,
         };
-        let restored = made.and_then(|()| c.runtime.restore(id, &opts, child));
-        if let Err(e) = restored {
-            // A restore that failed half-way may leave runtime state.
-            let _ = c.runtime.delete(id, true);
-            io.finish(Duration::ZERO);
-            return Err(e);
-        }
-        let attached = match console {
-            Some(s) => io.attach_console(s),
-            None => Ok(()),
-        };
-        match attached.and_then(|()| read_pid(&pid_file)) {
-            Ok(pid) => Ok((pid, pidfd_open(pid), io)),
-            Err(e) => {
-                let _ = c.runtime.delete(id, true);
-                io.finish(Duration::ZERO);
-                Err(e)
-            }
-        }
+        self.spawn_init(io, &c.runtime, |pid_file, console_socket, child| {
+            let opts = RestoreOpts {
+                bundle: &c.bundle,
+                image,
+                work: &work,
+                pid_file,
+                console_socket,
+                no_pivot: c.options.no_pivot_root,
+            };
+            c.runtime.restore(id, &opts, child)
+        })
     }
 
     /// Dumps the container with CRIU (see the checkpoint module). The
