@@ -159,6 +159,31 @@ fn checkpoint(f: &Fixture, criu: &str, extra: &[&str]) -> std::process::Output {
     f.rt(&args)
 }
 
+/// A checkpoint into `images`, with `extra` flags, that must succeed.
+fn checkpoint_ok(f: &Fixture, criu: &str, images: &Path, extra: &[&str]) {
+    let mut args = vec!["--image-path", images.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = checkpoint(f, criu, &args);
+    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+}
+
+/// A detached restore of `images` from `bundle` as `<id>-copy`, which must
+/// succeed; the copy is deleted when the first value is dropped.
+fn restored_copy<'a>(
+    f: &'a Fixture,
+    criu: &str,
+    images: &Path,
+    bundle: &Path,
+) -> (Other<'a>, Stdio3) {
+    let other = Other {
+        f,
+        id: format!("{}-copy", f.id),
+    };
+    let (o, pipes) = restore(f, criu, images, bundle, &other.id);
+    assert!(o.status.success(), "restore: {}", stderr(&o));
+    (other, pipes)
+}
+
 /// A detached restore of `images` as `id` from `bundle`.
 fn restore(
     f: &Fixture,
@@ -261,17 +286,7 @@ fn checkpoint_stops_and_removes_the_container_and_restore_continues_its_counter(
     let out = f.dir.join("out");
     let images = f.dir.join("images");
     let work = f.dir.join("work");
-    let o = checkpoint(
-        &f,
-        criu,
-        &[
-            "--image-path",
-            images.to_str().unwrap(),
-            "--work-path",
-            work.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &["--work-path", work.to_str().unwrap()]);
     assert!(
         work.join("dump.log").is_file(),
         "criu's log is not in --work-path"
@@ -307,12 +322,11 @@ fn restore_into_a_new_id_gets_that_ids_cgroups() {
     let out = f.dir.join("out");
     let images = f.dir.join("images");
     // With flags containerd's runc shim passes.
-    let o = checkpoint(
+    checkpoint_ok(
         &f,
         criu,
+        &images,
         &[
-            "--image-path",
-            images.to_str().unwrap(),
             "--manage-cgroups-mode",
             "soft",
             "--empty-ns",
@@ -320,15 +334,9 @@ fn restore_into_a_new_id_gets_that_ids_cgroups() {
             "--file-locks",
         ],
     );
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
     let at = count(&out);
 
-    let other = Other {
-        f: &f,
-        id: format!("{}-copy", f.id),
-    };
-    let (o, _restored) = restore(&f, criu, &images, &f.bundle, &other.id);
-    assert!(o.status.success(), "restore: {}", stderr(&o));
+    let (other, _restored) = restored_copy(&f, criu, &images, &f.bundle);
     assert_eq!(status_of(&f, &other.id), "running");
     assert_counts_past(&out, at);
     let pid = pid_of(&f, &other.id);
@@ -353,15 +361,9 @@ fn without_a_cgroup_namespace_the_restored_container_sees_its_new_cgroups() {
     });
     let out = f.dir.join("out");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &[]);
     let at = count(&out);
-    let other = Other {
-        f: &f,
-        id: format!("{}-copy", f.id),
-    };
-    let (o, _restored) = restore(&f, criu, &images, &f.bundle, &other.id);
-    assert!(o.status.success(), "restore: {}", stderr(&o));
+    let (other, _restored) = restored_copy(&f, criu, &images, &f.bundle);
     assert_counts_past(&out, at);
     let pid = pid_of(&f, &other.id);
     // Each hierarchy the container sees is its own cgroup: the restored
@@ -403,12 +405,7 @@ fn leave_running_keeps_the_original_and_a_copy_runs_beside_it() {
     let out = f.dir.join("out");
     let images = f.dir.join("images");
     let pid = pid_of(&f, &f.id);
-    let o = checkpoint(
-        &f,
-        criu,
-        &["--leave-running", "--image-path", images.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &["--leave-running"]);
     let at = count(&out);
     assert_eq!(f.status(), "running");
     assert_eq!(pid_of(&f, &f.id), pid);
@@ -440,12 +437,7 @@ fn leave_running_keeps_the_original_and_a_copy_runs_beside_it() {
         serde_json::to_vec_pretty(&config).unwrap(),
     )
     .unwrap();
-    let other = Other {
-        f: &f,
-        id: format!("{}-copy", f.id),
-    };
-    let (o, _restored) = restore(&f, criu, &images, &bundle2, &other.id);
-    assert!(o.status.success(), "restore: {}", stderr(&o));
+    let (other, _restored) = restored_copy(&f, criu, &images, &bundle2);
     assert_eq!(status_of(&f, &other.id), "running");
     assert_ne!(pid_of(&f, &other.id), pid);
     assert_counts_past(&out2, at);
@@ -570,12 +562,7 @@ fn bad_image_paths_and_states_are_errors_that_leave_nothing() {
     assert_gone(&f, &id);
     // Images of a running container's: its ID is taken.
     let images = f.dir.join("images");
-    let o = checkpoint(
-        &f,
-        criu,
-        &["--leave-running", "--image-path", images.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &["--leave-running"]);
     let (o, _p) = restore(&f, criu, &images, &f.bundle, &f.id);
     assert!(!o.status.success(), "restore over a running container");
     assert_eq!(f.status(), "running");
@@ -605,8 +592,7 @@ fn a_foreground_restore_waits_for_the_container_and_exits_with_its_status() {
     let (f, _pipes) = counting("cr-fg");
     let out = f.dir.join("out");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &[]);
     let at = count(&out);
 
     let (in_r, _in_w) = pipe();
@@ -666,8 +652,7 @@ fn a_terminal_comes_back_through_the_console_socket() {
     assert!(poll_until(Duration::from_secs(10), || count(&out) >= 5));
 
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &[]);
     let at = count(&out);
     let sock2 = f.dir.join("console2.sock");
     let receiver = conformance::console_socket(&sock2);
@@ -739,8 +724,7 @@ fn a_joined_network_namespace_is_joined_again_on_restore() {
     f.helpers.push(helper);
     let out = f.dir.join("out");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &[]);
     let at = count(&out);
     let (o, _restored) = restore(&f, criu, &images, &f.bundle, &f.id);
     assert!(o.status.success(), "restore: {}", stderr(&o));
@@ -762,8 +746,7 @@ fn a_restore_killed_while_criu_runs_is_deleted_without_harm_to_the_rootfs() {
     }
     let (f, _pipes) = counting("cr-killed");
     let images = f.dir.join("images");
-    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
-    assert!(o.status.success(), "checkpoint: {}", stderr(&o));
+    checkpoint_ok(&f, criu, &images, &[]);
     let mut c = f.runtime_cmd(&[
         "--criu",
         criu,
