@@ -13,7 +13,9 @@
 //! 3. Open what the child needs from the host: namespace paths, the console
 //!    socket, the cgroup layout, descriptors passed by systemd.
 //! 4. clone3 with the new namespaces (a joined pid namespace and a new time
-//!    namespace are entered around the clone); the child runs init.rs.
+//!    namespace are entered around the clone; a new network namespace has
+//!    been made on the side since step 1, see netns.rs); the child runs
+//!    init.rs.
 //! 5. Talk to init (sync.rs): write a new user namespace's id maps and
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
 //!    done, stage the state, wait for "ready", apply the device rules,
@@ -97,9 +99,12 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
         Console::Socket(path) => (connect_console(path.as_deref(), terminal)?, None),
     };
 
+    // A new network namespace is made on the side meanwhile (netns.rs).
+    let net = crate::netns::ahead(&bundle.spec)?;
+
     // 2.
     let dir = store.create(id)?;
-    match build(&bundle, &dir, opts, console_socket) {
+    match build(&bundle, &dir, opts, console_socket, net) {
         Ok(state) => Ok(Created {
             pid: Pid::from_raw(state.pid),
             dir,
@@ -133,6 +138,7 @@ fn build(
     dir: &ContainerDir,
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
+    net: Option<crate::netns::Ahead>,
 ) -> Result<State> {
     make_fifo(dir)?;
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
@@ -166,7 +172,7 @@ fn build(
         planned: &planned,
     };
     let result = resources::apply_limits(&planned)
-        .and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, &place));
+        .and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, &place, net));
     if result.is_err() {
         let _ = cgroups.remove();
     }
@@ -217,6 +223,7 @@ fn spawn(
     console_socket: Option<OwnedFd>,
     state_dir: File,
     place: &Placement,
+    net: Option<crate::netns::Ahead>,
 ) -> Result<State> {
     let Placement {
         layout,
@@ -227,6 +234,9 @@ fn spawn(
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let process = bundle.spec.process().as_ref().expect("validated");
     let mut namespaces = Namespaces::from_spec(linux)?;
+    if let Some(net) = net {
+        namespaces.made_net = Some(net.finish()?);
+    }
     // A v1 hierarchy takes init only once it exists: init moves itself
     // there first (V1Tasks), and makes its cgroup namespace only then, so
     // that the namespace is rooted at its cgroup.

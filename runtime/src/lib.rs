@@ -27,6 +27,7 @@ pub mod mount_attr;
 pub mod mount_options;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod netns;
 pub mod process;
 pub mod process_attrs;
 pub mod restore;

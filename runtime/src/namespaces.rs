@@ -9,7 +9,7 @@
 //! offsets can only be written before a process lives in it).
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -44,6 +44,10 @@ pub struct Namespaces {
     /// A new cgroup namespace is made by init once its v1 cgroups are set
     /// (see create.rs), not by clone.
     pub defer_cgroup: bool,
+    /// The new network namespace, made ahead of clone (netns.rs): init
+    /// enters it rather than clone making one. Still new to everything
+    /// else (`has_new`).
+    pub made_net: Option<OwnedFd>,
 }
 
 impl Namespaces {
@@ -53,6 +57,7 @@ impl Namespaces {
             join: Vec::new(),
             join_pid: None,
             defer_cgroup: false,
+            made_net: None,
         };
         for n in linux.namespaces().iter().flatten() {
             match n.path() {
@@ -128,18 +133,22 @@ impl Namespaces {
     }
 
     fn deferred(&self) -> CloneFlags {
+        let mut f = CloneFlags::empty();
         if self.defer_cgroup {
-            flag(LinuxNamespaceType::Cgroup)
-        } else {
-            CloneFlags::empty()
+            f |= flag(LinuxNamespaceType::Cgroup);
         }
+        if self.made_net.is_some() {
+            f |= flag(LinuxNamespaceType::Network);
+        }
+        f
     }
 
     /// In init, once its cgroups are set: the cgroup namespace clone did
     /// not make.
     pub fn unshare_deferred(&self) -> Result<()> {
         if self.defer_cgroup {
-            nix::sched::unshare(self.deferred()).sys("unshare cgroup namespace")?;
+            nix::sched::unshare(flag(LinuxNamespaceType::Cgroup))
+                .sys("unshare cgroup namespace")?;
         }
         Ok(())
     }
@@ -148,6 +157,10 @@ impl Namespaces {
     /// what grants the right to the others), the namespaces clone could not
     /// create for it, then the rest.
     pub fn join_all(&self) -> Result<()> {
+        if let Some(net) = &self.made_net {
+            nix::sched::setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
+                .sys("setns into the new network namespace")?;
+        }
         for (i, (t, path, f)) in self.join.iter().enumerate() {
             nix::sched::setns(f.as_fd(), flag(*t)).sys_path(&format!("setns {t}"), path)?;
             if i == 0 && *t == LinuxNamespaceType::User {
