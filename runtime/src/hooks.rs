@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -271,7 +271,8 @@ struct Outcome {
 }
 
 fn supervise(child: &mut Reaper, state: &[u8], deadline: Option<Instant>) -> Result<Outcome> {
-    let pidfd = pidfd_open(child.child().id())?;
+    // The hook is our unreaped child, so its pid cannot have been reused.
+    let pidfd = crate::pidfd::open_or_err(child.child().id() as libc::pid_t)?;
     let c = child.child();
     let mut input = c.stdin.take().map(OwnedFd::from).map(File::from);
     let mut outputs = [
@@ -418,16 +419,6 @@ fn set_nonblocking(f: &File) -> Result<()> {
     let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
     fcntl(fd, FcntlArg::F_SETFL(flags)).sys("fcntl F_SETFL")?;
     Ok(())
-}
-
-/// The hook is our unreaped child, so its pid cannot be reused before the
-/// pidfd is open.
-fn pidfd_open(pid: u32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    let fd = Errno::result(r).sys(format_args!("pidfd_open {pid}"))?;
-    // SAFETY: a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod mount_options;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod netns;
+pub mod pidfd;
 pub mod process;
 pub mod process_attrs;
 pub mod restore;

@@ -4,7 +4,7 @@
 //! has been checked, so a recycled pid is never signalled.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -14,54 +14,18 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Context, Error, Result, SysResult};
 use crate::hooks;
+use crate::pidfd;
 use crate::state::{process_alive, ContainerDir, State, Status, Store};
 
 /// Opens a pidfd for the container's init, or None when it has exited.
 pub fn pidfd(state: &State) -> Result<Option<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
-    let fd = match Errno::result(r) {
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+    let fd = match pidfd::open(state.pid) {
+        Ok(fd) => fd,
         Err(Errno::ESRCH) => return Ok(None),
         Err(e) => return Err(Error::sys(format_args!("pidfd_open {}", state.pid), e)),
     };
     // Checked after opening: from here on the fd pins this very process.
     Ok(process_alive(state.pid, state.start_time).then_some(fd))
-}
-
-pub fn send_signal(fd: &OwnedFd, sig: Signal) -> Result<()> {
-    // SAFETY: pidfd_send_signal with a null siginfo behaves like kill(2).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig as i32,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    match Errno::result(r) {
-        Ok(_) | Err(Errno::ESRCH) => Ok(()),
-        Err(e) => Err(Error::sys(format_args!("send {sig}"), e)),
-    }
-}
-
-/// Waits until the process behind `fd` has exited (a pidfd becomes readable
-/// then, whether or not we are its parent).
-pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("poll pidfd", e)),
-        }
-    }
 }
 
 pub fn loaded(dir: &ContainerDir) -> Result<(Option<State>, Status)> {
@@ -104,11 +68,7 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
 /// holds and whose init is its own child (so the pid cannot have been
 /// reused). Saves reading back state.json and /proc for what create knows.
 pub fn start_created(dir: &ContainerDir, state: &State) -> Result<()> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
-    let fd = Errno::result(r).sys(format_args!("pidfd_open {}", state.pid))?;
-    // SAFETY: fresh descriptor from pidfd_open.
-    let pfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let pfd = pidfd::open_or_err(state.pid)?;
     release(dir, state, &pfd)
 }
 
@@ -230,7 +190,7 @@ pub fn kill(dir: &ContainerDir, sig: Signal, all: bool) -> Result<()> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     }
-    send_signal(&fd, sig)
+    pidfd::send_signal(&fd, sig)
 }
 
 /// The container's processes other than init: its cgroup's, or where it
@@ -297,14 +257,14 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
                     let _ =
                         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
                 }
-                send_signal(&fd, Signal::SIGKILL)?;
+                pidfd::send_signal(&fd, Signal::SIGKILL)?;
                 // Frozen processes die only once thawed.
                 if status == Status::Paused {
                     if let Some(c) = &state.cgroups {
                         c.freeze(false)?;
                     }
                 }
-                if !wait_exit(&fd, Duration::from_secs(10))? {
+                if !pidfd::wait_exit(&fd, Duration::from_secs(10))? {
                     return Err(Error::sys(
                         format_args!(
                             "container {id}: init process {} did not exit after SIGKILL",

@@ -1,11 +1,10 @@
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use berth::create::{create, Console};
 use berth::error::SysResult;
 use berth::state::Store;
-use berth::{foreground, lifecycle, terminal, Result};
-use nix::errno::Errno;
+use berth::{foreground, lifecycle, pidfd, terminal, Result};
 use nix::unistd::Pid;
 
 use super::CreateArgs;
@@ -56,11 +55,8 @@ pub fn send_pidfd(socket: Option<&std::path::Path>, pid: Pid) -> Result<()> {
         return Ok(());
     };
     let sock = UnixStream::connect(path).sys_path("connect to the pidfd socket", path)?;
-    // SAFETY: pidfd_open returns a new descriptor or fails.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    let fd = Errno::result(r).sys("pidfd_open")?;
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Our unreaped child: the pid cannot have been reused.
+    let fd = pidfd::open_or_err(pid.as_raw())?;
     let fds = [fd.as_raw_fd()];
     let iov = [std::io::IoSlice::new(b"pidfd")];
     nix::sys::socket::sendmsg::<()>(
