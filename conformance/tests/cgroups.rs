@@ -508,6 +508,63 @@ fn ps_lists_and_kill_all_reaches_every_process() {
     }
 }
 
+/// Without a pid namespace, init's death leaves the container's other
+/// processes alive: delete --force kills them too, and their cgroups stay
+/// busy until they have exited, which for a process holding much memory
+/// takes a while. delete must wait for that, not fail or leave cgroups.
+#[test]
+fn delete_force_waits_for_the_processes_it_killed() {
+    let (f, pid) = sleeper("cgslow", |f| {
+        f.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+        f.args(&["sh", "-c", "/bin/probe hold 1024 & exec sleep 1000"]);
+    });
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let dirs: Vec<PathBuf> = ["", "memory", "pids", "cpu", "devices", "freezer"]
+        .iter()
+        .filter_map(|c| cgroup_dir(pid, c))
+        .collect();
+    assert!(!dirs.is_empty());
+    // The holder, once its memory is in.
+    let mut holder = None;
+    let held = conformance::poll_until(std::time::Duration::from_secs(20), || {
+        let o = f.rt(&["ps", "--format", "json", &f.id]);
+        let pids: Vec<i64> = serde_json::from_slice::<Value>(&o.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_i64)
+            .filter(|&p| p != pid)
+            .collect();
+        holder = pids.first().copied();
+        let status = holder
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+            .unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        kib >= 1000 << 10
+    });
+    assert!(held, "the holder did not take its memory: {holder:?}");
+    let d = f.rt(&["delete", "--force", &f.id]);
+    assert!(d.status.success(), "delete --force: {}", stderr(&d));
+    assert!(!f.root.join(&f.id).exists());
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    let holder = holder.unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{holder}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "the holder survived delete --force: {stat}"
+    );
+}
+
 /// A resource the host cannot honour is refused, and create leaves no
 /// cgroup behind.
 #[test]

@@ -433,6 +433,31 @@ fn clone(flags: &str) -> String {
     out
 }
 
+/// `probe hold MIB`: maps and touches MIB MiB, then waits for a signal. Its
+/// exit takes as long as the kernel needs to free that memory, which keeps
+/// its cgroups busy meanwhile.
+fn hold(mib: &str) -> String {
+    let len = mib.parse::<usize>().unwrap_or(0) << 20;
+    // SAFETY: a fresh private anonymous mapping, written only within it and
+    // never unmapped: it lives as long as the process.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return result(-1);
+        }
+        loop {
+            libc::pause();
+        }
+    }
+}
+
 /// `probe int80 NR [ARG...]`: a syscall through the 32-bit x86 entry
 /// (`int 0x80`), which the kernel checks against the filter's x86 ABI.
 fn int80(args: &[String]) -> String {
@@ -855,6 +880,7 @@ fn main() {
         Some("syscall") => syscall(&args[1..]),
         Some("clone") => clone(arg(1).unwrap_or("0")),
         Some("int80") => int80(&args[1..]),
+        Some("hold") => hold(arg(1).unwrap_or("0")),
         _ => report(),
     };
     println!("{out}");

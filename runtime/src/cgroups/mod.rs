@@ -294,9 +294,12 @@ impl Cgroups {
         }
     }
 
-    /// Removes the directories berth made, innermost first. A cgroup whose
-    /// last process has just died may still be busy for a moment.
+    /// Removes the directories berth made, innermost first. A cgroup is
+    /// busy while a process in it is still exiting (a SIGKILLed daemon
+    /// unmapping its memory): its exit is waited for on pidfds, not by
+    /// sleeping and retrying.
     pub fn remove(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut first_err = None;
         for d in &self.dirs {
             for p in d.created.iter().rev() {
@@ -306,27 +309,8 @@ impl Cgroups {
                     let _ = std::fs::remove_dir(p);
                     continue;
                 }
-                let mut tries = 0;
-                loop {
-                    match std::fs::remove_dir(p) {
-                        Ok(()) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
-                            // Sub-cgroups made inside (exec --cgroup) go
-                            // first; listing the directory only now saves
-                            // the common case a read of every hierarchy.
-                            if tries == 0 {
-                                remove_children(p);
-                            } else {
-                                std::thread::sleep(std::time::Duration::from_millis(10));
-                            }
-                            tries += 1;
-                        }
-                        Err(e) => {
-                            first_err.get_or_insert(Error::io("remove cgroup", p, e));
-                            break;
-                        }
-                    }
+                if let Err(e) = remove_busy(p, deadline) {
+                    first_err.get_or_insert(e);
                 }
             }
         }
@@ -376,6 +360,80 @@ impl V1Tasks {
         }
         Ok(())
     }
+}
+
+/// Removes a container's cgroup directory once what kept it busy is gone:
+/// sub-cgroups (exec --cgroup) and processes still exiting.
+fn remove_busy(p: &Path, deadline: std::time::Instant) -> Result<()> {
+    // Ok(false): busy.
+    let rmdir = || match std::fs::remove_dir(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(false),
+        Err(e) => Err(Error::io("remove cgroup", p, e)),
+    };
+    while !rmdir()? {
+        // Listing the directory only now saves the common case a read of
+        // every hierarchy.
+        remove_children(p);
+        if rmdir()? {
+            break;
+        }
+        // With none left to wait for, the rmdir above saw the last exit
+        // still under way, or the cgroup is held by something else: one
+        // more try tells which.
+        let members = exiting_members(p);
+        let waited = !members.is_empty()
+            && std::time::Instant::now() < deadline
+            && crate::pidfd::wait_all(&members, deadline)?;
+        if !waited && !rmdir()? {
+            return Err(Error::io(
+                "remove cgroup",
+                p,
+                std::io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// pidfds of the processes left in a cgroup and its sub-cgroups. The
+/// kernel takes a process out of its cgroups before its pidfd becomes
+/// readable, so once all are readable the cgroup is empty.
+fn exiting_members(p: &Path) -> Vec<OwnedFd> {
+    let procs = |d: &Path| -> Vec<libc::pid_t> {
+        std::fs::read_to_string(d.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let mut fds = Vec::new();
+    let mut dirs = vec![p.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        // A pid not visible in our pid namespace reads as 0.
+        let opened: Vec<_> = procs(&d)
+            .into_iter()
+            .filter(|&pid| pid > 0)
+            .filter_map(|pid| Some((pid, crate::pidfd::open(pid).ok()?)))
+            .collect();
+        if !opened.is_empty() {
+            // Listed again once pinned: a pid that exited and was reused
+            // in between is no longer in this cgroup.
+            let still = procs(&d);
+            fds.extend(
+                opened
+                    .into_iter()
+                    .filter(|(pid, _)| still.contains(pid))
+                    .map(|(_, fd)| fd),
+            );
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            let subdirs = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+            dirs.extend(subdirs.map(|e| e.path()));
+        }
+    }
+    fds
 }
 
 /// rmdir of every cgroup below `p`, innermost first (a cgroup directory
