@@ -1,10 +1,9 @@
 //! Events to containerd, published by one thread in the order the task
 //! logic produced them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime};
 
 use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
@@ -25,7 +24,9 @@ use crate::task::Event;
 
 pub struct Outbox {
     tx: Mutex<Sender<Event>>,
-    pending: AtomicUsize,
+    /// Events sent and not yet published; `flush` waits on `published`.
+    pending: Mutex<usize>,
+    published: Condvar,
 }
 
 impl Outbox {
@@ -35,7 +36,8 @@ impl Outbox {
         let (tx, rx) = channel::<Event>();
         let outbox: &'static Outbox = Box::leak(Box::new(Outbox {
             tx: Mutex::new(tx),
-            pending: AtomicUsize::new(0),
+            pending: Mutex::new(0),
+            published: Condvar::new(),
         }));
         std::thread::Builder::new()
             .name("events".into())
@@ -52,7 +54,7 @@ impl Outbox {
                         ..Default::default()
                     };
                     publish(&mut client, &address, envelope);
-                    outbox.pending.fetch_sub(1, Ordering::SeqCst);
+                    outbox.add_pending(-1);
                 }
             })
             .expect("start the events thread");
@@ -60,18 +62,24 @@ impl Outbox {
     }
 
     pub fn send(&self, event: Event) {
-        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.add_pending(1);
         if self.tx.lock().unwrap().send(event).is_err() {
-            self.pending.fetch_sub(1, Ordering::SeqCst);
+            self.add_pending(-1);
+        }
+    }
+
+    fn add_pending(&self, n: isize) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *p = p.saturating_add_signed(n);
+        if *p == 0 {
+            self.published.notify_all();
         }
     }
 
     /// Waits until every event sent so far is published, at most `limit`.
     pub fn flush(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.published.wait_timeout_while(p, limit, |p| *p > 0);
     }
 }
 

@@ -24,8 +24,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ pub struct ProcessIo {
     streams: Vec<Stream>,
     copier: Option<JoinHandle<()>>,
     /// Set by the copier once every output stream has ended.
-    outputs_done: Arc<AtomicBool>,
+    outputs_done: Arc<Done>,
     /// The copier's control pipe: `x` stops it, `w` wakes it to look at
     /// its streams again (stdin closed).
     cancel: OwnedFd,
@@ -114,7 +114,7 @@ impl ProcessIo {
             console: None,
             streams: Vec::new(),
             copier: None,
-            outputs_done: Arc::new(AtomicBool::new(false)),
+            outputs_done: Arc::new(Done::default()),
             cancel,
             cancel_reader: Some(cancel_reader),
         };
@@ -239,12 +239,8 @@ impl ProcessIo {
     /// Waits for the output copies to drain (the process and everything
     /// holding its stdout gone), at most `limit`, then stops the copier.
     pub fn finish(mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.copier.is_some()
-            && !self.outputs_done.load(Ordering::SeqCst)
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(5));
+        if self.copier.is_some() {
+            self.outputs_done.wait(Instant::now() + limit);
         }
         let _ = nix::unistd::write(&self.cancel, b"x");
         if let Some(c) = self.copier.take() {
@@ -306,7 +302,7 @@ impl ProcessIo {
             return;
         };
         if streams.is_empty() {
-            done.store(true, Ordering::SeqCst);
+            done.set();
             return;
         }
         self.copier = Some(
@@ -319,6 +315,32 @@ impl ProcessIo {
     }
 }
 
+/// Set once by the copier when every output stream has ended; `finish`
+/// waits for it without polling.
+#[derive(Default)]
+struct Done {
+    set: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Done {
+    fn set(&self) {
+        *self.set.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether it was set by `deadline`.
+    fn wait(&self, deadline: Instant) -> bool {
+        let guard = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, left, |set| !*set)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+}
+
 /// Moves data for every stream until each ends (end of file, an error,
 /// stdin closed by CloseIO) or the cancel pipe becomes readable.
 ///
@@ -327,12 +349,12 @@ impl ProcessIo {
 /// buffer in the shim. Splices are non-blocking; a stream whose
 /// destination is full waits for it to drain (POLLOUT) rather than block
 /// the others: a process blocked writing stdout must still get its stdin.
-fn copy_all(mut streams: Vec<Stream>, cancel: &OwnedFd, outputs_done: &AtomicBool) {
+fn copy_all(mut streams: Vec<Stream>, cancel: &OwnedFd, outputs_done: &Done) {
     // For each stream: waiting for its destination to drain?
     let mut blocked = vec![false; streams.len()];
     let mark_outputs = |streams: &[Stream]| {
         if !streams.iter().any(|s| matches!(s.dst, Sink::Output(_))) {
-            outputs_done.store(true, Ordering::SeqCst);
+            outputs_done.set();
         }
     };
     mark_outputs(&streams);
@@ -758,7 +780,7 @@ mod tests {
                 dst: Sink::Output(File::from(b_dst_w)),
             },
         ];
-        let done = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(Done::default());
         let d = done.clone();
         let copier = std::thread::spawn(move || copy_all(streams, &cancel_r, &d));
         let (mut a_in, mut b_in) = (File::from(a_src_w), File::from(b_src_w));
@@ -774,7 +796,7 @@ mod tests {
         assert_eq!(&all[filled..], b"stuck");
         drop((a_in, b_in));
         copier.join().unwrap();
-        assert!(done.load(Ordering::SeqCst), "every output ended");
+        assert!(done.wait(Instant::now()), "every output ended");
         drop(cancel_w);
     }
 
