@@ -673,17 +673,22 @@ impl ConsoleSocket {
         self.listener
             .set_nonblocking(true)
             .map_err(Error::io("console socket"))?;
+        // Should the connection still be on its way, it is waited for (at
+        // most 10 s) on the listener, not by retrying.
         let deadline = Instant::now() + Duration::from_secs(10);
-        let conn = loop {
-            match self.listener.accept() {
-                Ok((c, _)) => break c,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(_) => return Err(fail("the runtime sent no terminal")),
+        loop {
+            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis();
+            let left = PollTimeout::try_from(left as i32).unwrap_or(PollTimeout::ZERO);
+            if poll(&mut fds, left) != Err(nix::errno::Errno::EINTR) {
+                break;
             }
+        }
+        let conn = match self.listener.accept() {
+            Ok((c, _)) => c,
+            Err(_) => return Err(fail("the runtime sent no terminal")),
         };
         conn.set_nonblocking(false)
             .map_err(Error::io("console socket"))?;
