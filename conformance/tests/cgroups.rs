@@ -458,6 +458,19 @@ fn pause_and_resume() {
 }
 
 /// ps lists the container's processes; kill --all reaches every one.
+/// The container's pids, from `ps --format json`.
+fn ps_pids(f: &Fixture) -> Vec<i64> {
+    let o = f.rt(&["ps", "--format", "json", &f.id]);
+    assert!(o.status.success(), "ps: {}", stderr(&o));
+    serde_json::from_slice::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect()
+}
+
 #[test]
 fn ps_lists_and_kill_all_reaches_every_process() {
     let (f, pid) = sleeper("cgps", |f| {
@@ -466,15 +479,7 @@ fn ps_lists_and_kill_all_reaches_every_process() {
     assert!(f.rt(&["start", &f.id]).status.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let pids = loop {
-        let o = f.rt(&["ps", "--format", "json", &f.id]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: Vec<i64> = serde_json::from_slice::<Value>(&o.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_i64().unwrap())
-            .collect();
+        let v = ps_pids(&f);
         if v.len() >= 2 || std::time::Instant::now() > deadline {
             break v;
         }
@@ -530,16 +535,7 @@ fn delete_force_waits_for_the_processes_it_killed() {
     // The holder, once its memory is in.
     let mut holder = None;
     let held = conformance::poll_until(std::time::Duration::from_secs(20), || {
-        let o = f.rt(&["ps", "--format", "json", &f.id]);
-        let pids: Vec<i64> = serde_json::from_slice::<Value>(&o.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Value::as_i64)
-            .filter(|&p| p != pid)
-            .collect();
-        holder = pids.first().copied();
+        holder = ps_pids(&f).into_iter().find(|&p| p != pid);
         let status = holder
             .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
             .unwrap_or_default();
@@ -551,6 +547,10 @@ fn delete_force_waits_for_the_processes_it_killed() {
         kib >= 1000 << 10
     });
     assert!(held, "the holder did not take its memory: {holder:?}");
+    // Without a pid namespace of its own, as configured: otherwise init's
+    // exit would have taken the holder with it and nothing would be busy.
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    assert_eq!(ns(&holder.unwrap().to_string()), ns("self"));
     let d = f.rt(&["delete", "--force", &f.id]);
     assert!(d.status.success(), "delete --force: {}", stderr(&d));
     assert!(!f.root.join(&f.id).exists());

@@ -385,7 +385,8 @@ fn remove_busy(p: &Path, deadline: std::time::Instant) -> Result<()> {
         let members = exiting_members(p);
         let waited = !members.is_empty()
             && std::time::Instant::now() < deadline
-            && crate::pidfd::wait_all(&members, deadline)?;
+            && crate::pidfd::wait_all(&members, deadline)
+                .with_context(|| format!("remove cgroup {}", p.display()))?;
         if !waited && !rmdir()? {
             return Err(Error::io(
                 "remove cgroup",
