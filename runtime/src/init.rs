@@ -49,7 +49,6 @@ use oci_spec::runtime::LinuxNamespaceType;
 use crate::capabilities::Sets;
 use crate::create::Seccomp;
 use crate::error::{Context, Error, Result, SysResult};
-use crate::mountinfo::CgroupMount;
 use crate::namespaces::Namespaces;
 use crate::process;
 use crate::rootfs::{self, HostView};
@@ -58,6 +57,7 @@ use crate::state::{State, Status};
 use crate::sync::Msg;
 use crate::syscall::{Linux, Syscall};
 use crate::{hooks, keyring, lsm, process_attrs, sync, terminal};
+use berth_proc::mountinfo::CgroupMount;
 
 /// Everything init needs, prepared by the parent before clone.
 pub struct Init<'a> {

@@ -25,7 +25,6 @@ pub mod loopback;
 pub mod lsm;
 pub mod mount_attr;
 pub mod mount_options;
-pub mod mountinfo;
 pub mod namespaces;
 pub mod netns;
 pub mod pidfd;

@@ -1,47 +1,23 @@
-//! Processes held by pidfds: opened once, signalled and waited for without
-//! a pid that could be recycled meanwhile, and without polling loops (a
-//! pidfd becomes readable when its process has exited, whoever its parent).
+//! berth-proc's pidfds with this crate's errors, which name the pid or the
+//! signal.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::error::{Error, Result};
+pub use berth_proc::pidfd::open;
 
-/// pidfd_open(2) of a thread-group leader. The caller decides whether the
-/// pid can have been reused before this (its own unreaped child cannot).
-pub fn open(pid: libc::pid_t) -> nix::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // or -1; nothing is read from or written to our memory.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = Errno::result(r)?;
-    // SAFETY: a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
+use crate::error::{Error, Result};
 
 /// [`open`] with the pid named in the error.
 pub fn open_or_err(pid: libc::pid_t) -> Result<OwnedFd> {
     open(pid).map_err(|e| Error::sys(format_args!("pidfd_open {pid}"), e))
 }
 
+/// Signals the process behind `fd`; one that has exited is not an error.
 pub fn send_signal(fd: &OwnedFd, sig: Signal) -> Result<()> {
-    // SAFETY: pidfd_send_signal with a null siginfo behaves like kill(2).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig as i32,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    match Errno::result(r) {
-        Ok(_) | Err(Errno::ESRCH) => Ok(()),
-        Err(e) => Err(Error::sys(format_args!("send {sig}"), e)),
-    }
+    berth_proc::pidfd::send_signal(fd, sig).map_err(|e| Error::sys(format_args!("send {sig}"), e))
 }
 
 /// Waits until the process behind `fd` has exited; false on timeout.
@@ -50,54 +26,7 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
 }
 
 /// Waits until every process behind `fds` has exited; false if the deadline
-/// passes first. Those that have exited are dropped from the poll set, so a
-/// readable pidfd is never polled again.
+/// passes first.
 pub fn wait_all(fds: &[OwnedFd], deadline: Instant) -> Result<bool> {
-    let mut set: Vec<PollFd> = fds
-        .iter()
-        .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN))
-        .collect();
-    while !set.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Rounded up, so that a timeout means the deadline has passed.
-        let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-        let ms = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        match poll(&mut set, ms) {
-            Ok(0) => return Ok(false),
-            Ok(_) => set.retain(|p| p.revents().is_none_or(|r| r.is_empty())),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("poll pidfds", e)),
-        }
-    }
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::Command;
-
-    #[test]
-    fn waits_for_every_process_and_times_out_on_a_live_one() {
-        let mut quick = Command::new("/bin/sh")
-            .args(["-c", "exit 0"])
-            .spawn()
-            .unwrap();
-        let mut slow = Command::new("/bin/sleep").arg("30").spawn().unwrap();
-        let q = open_or_err(quick.id() as i32).unwrap();
-        let s = open_or_err(slow.id() as i32).unwrap();
-        // The quick one exits; the pair is still not done while the other
-        // lives.
-        assert!(wait_exit(&q, Duration::from_secs(10)).unwrap());
-        let t = Instant::now();
-        let fds = [q, s];
-        assert!(!wait_all(&fds, t + Duration::from_millis(100)).unwrap());
-        assert!(t.elapsed() >= Duration::from_millis(100));
-        send_signal(&fds[1], Signal::SIGKILL).unwrap();
-        assert!(wait_all(&fds, Instant::now() + Duration::from_secs(10)).unwrap());
-        quick.wait().unwrap();
-        slow.wait().unwrap();
-        // Signalling an exited (and reaped) process is not an error.
-        send_signal(&fds[1], Signal::SIGKILL).unwrap();
-    }
+    berth_proc::pidfd::wait_all(fds, deadline).map_err(|e| Error::sys("poll pidfds", e))
 }

@@ -22,9 +22,9 @@ use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Context, Error, Result, SysResult};
 use crate::mount_options::{self, MountOptions};
-use crate::mountinfo::CgroupMount;
 use crate::syscall::Syscall;
 use crate::{devices, lsm, mount_attr};
+use berth_proc::mountinfo::CgroupMount;
 
 /// What the host looks like, read by the parent before clone.
 pub struct HostView<'a> {
@@ -62,7 +62,7 @@ pub fn prepare(
     // shared rootfsPropagation just made it: that one mount goes private.
     if prop.contains(MsFlags::MS_SHARED) {
         let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
-        if let Some((parent, true)) = crate::mountinfo::parent_mount(&mi, rootfs) {
+        if let Some((parent, true)) = berth_proc::mountinfo::parent_mount(&mi, rootfs) {
             sys.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)?;
         }
     }
@@ -629,7 +629,7 @@ mod tests {
     }
 
     fn hybrid() -> Vec<CgroupMount> {
-        crate::mountinfo::cgroup_mounts(
+        berth_proc::mountinfo::cgroup_mounts(
             "1 0 0:1 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
              2 0 0:2 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
         )
@@ -671,8 +671,9 @@ mod tests {
 
     #[test]
     fn a_cgroup_mount_refused_in_a_user_namespace_is_bound_from_the_host() {
-        let cg =
-            crate::mountinfo::cgroup_mounts("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let cg = berth_proc::mountinfo::cgroup_mounts(
+            "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
         let s = spec(
             r#"[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}]"#,
         );

@@ -24,7 +24,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result, SysResult};
-use crate::mountinfo::CgroupMount;
+use berth_proc::mountinfo::CgroupMount;
 
 /// The hierarchies mounted on this host.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct Layout {
 impl Layout {
     pub fn from_mountinfo(mountinfo: &str) -> Layout {
         Layout {
-            mounts: crate::mountinfo::cgroup_mounts(mountinfo),
+            mounts: berth_proc::mountinfo::cgroup_mounts(mountinfo),
         }
     }
 
