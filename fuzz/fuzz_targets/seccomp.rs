@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(profile) = serde_json::from_slice::<LinuxSeccomp>(data) else {
         return;
     };
-    let Ok(filter) = berth::seccomp::compile(&profile) else {
+    let Ok(filter) = berth::linux::seccomp::compile(&profile) else {
         return;
     };
     let prog = &filter.program;

@@ -1,45 +1,32 @@
 //! berth: an OCI container runtime with runc's command line.
 //!
-//! The create pipeline reads top to bottom in [`create`] (parent side) and
-//! [`init`] (the container's init process); each step lives in a module of
-//! its own.
+//! The crate is layered; a layer uses only those listed after it, never one
+//! before it (the CLI, in the binary, sits on top of them all):
+//!
+//! - [`container`]: the operations on containers (create, start, kill,
+//!   delete, pause, exec, checkpoint, restore) and the state store. The
+//!   create pipeline reads top to bottom in [`container::create`] (the
+//!   parent's side) and [`init`] (the container's side).
+//! - [`init`]: the container's init process and what it builds: the rootfs
+//!   and its mounts, devices, terminal, the process's user, limits and
+//!   hooks, and the parent/child protocol.
+//! - [`oci`]: the spec's documents: config.json loaded and validated, its
+//!   mount options and hook kinds, and the container state.
+//! - [`linux`]: the kernel mechanisms, which know nothing of containers:
+//!   namespaces, cgroups, seccomp, capabilities, pidfds, mount attributes,
+//!   and the [`linux::syscall::Syscall`] trait with its test fake.
+//! - the base every layer may use: [`error`], [`logging`], [`timefmt`],
+//!   [`fault`] and the allocator, [`alloc`].
+
+pub mod container;
+pub mod init;
+pub mod linux;
+pub mod oci;
 
 pub mod alloc;
-pub mod capabilities;
-pub mod cgroups;
-pub mod checkpoint;
-pub mod copy_up;
-pub mod create;
-pub mod criu;
-pub mod devices;
 pub mod error;
-pub mod exec;
 pub mod fault;
-pub mod foreground;
-pub mod hooks;
-pub mod init;
-pub mod keyring;
-pub mod lifecycle;
 pub mod logging;
-pub mod loopback;
-pub mod lsm;
-pub mod mount_attr;
-pub mod mount_options;
-pub mod namespaces;
-pub mod netns;
-pub mod pidfd;
-pub mod process;
-pub mod process_attrs;
-pub mod restore;
-pub mod rlimits;
-pub mod rootfs;
-pub mod seccomp;
-pub mod spec;
-pub mod state;
-pub mod sync;
-pub mod syscall;
-pub mod sysctl;
-pub mod terminal;
 pub mod timefmt;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
-use berth::checkpoint::{checkpoint, parse_cg_mode, parse_empty_ns, CheckpointOptions, CriuFlags};
-use berth::criu::Criu;
-use berth::state::Store;
+use berth::container::checkpoint::{
+    checkpoint, parse_cg_mode, parse_empty_ns, CheckpointOptions, CriuFlags,
+};
+use berth::container::criu::Criu;
+use berth::container::store::Store;
 use berth::{Error, Result};
 
 use super::args::{self, Given};

@@ -1,5 +1,5 @@
-use berth::create::{create, Console};
-use berth::state::Store;
+use berth::container::create::{create, Console};
+use berth::container::store::Store;
 use berth::Result;
 
 use super::CreateArgs;

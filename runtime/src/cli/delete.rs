@@ -1,6 +1,6 @@
-use berth::state::Store;
+use berth::container::store::Store;
 use berth::Result;
 
 pub fn run(store: &Store, id: &str, force: bool) -> Result<()> {
-    berth::lifecycle::delete(store, id, force)
+    berth::container::lifecycle::delete(store, id, force)
 }

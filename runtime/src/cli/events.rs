@@ -2,8 +2,8 @@ use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use berth::cgroups::stats;
-use berth::state::Store;
+use berth::container::store::Store;
+use berth::linux::cgroups::stats;
 use berth::{Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::json;
@@ -52,9 +52,9 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> Result<()> {
     // The lock is not held while events stream: other commands go on.
     let (state, status) = {
         let dir = store.open(id)?;
-        berth::lifecycle::loaded(&dir)?
+        berth::container::lifecycle::loaded(&dir)?
     };
-    let (state, cgroups) = berth::lifecycle::live_cgroups(state, status, id)?;
+    let (state, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;
     let emit = |event: serde_json::Value| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{event}");
@@ -65,7 +65,7 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> Result<()> {
         emit(stats_event());
         return Ok(());
     }
-    let Some(pidfd) = berth::lifecycle::pidfd(&state)? else {
+    let Some(pidfd) = berth::container::lifecycle::pidfd(&state)? else {
         return Ok(());
     };
     let mut ooms = stats::oom_kills(&cgroups);

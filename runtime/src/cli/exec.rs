@@ -1,8 +1,10 @@
 use std::os::fd::AsRawFd;
 
-use berth::exec::{self, ExecOptions, ProcessFlags};
-use berth::state::Store;
-use berth::{foreground, terminal, Error, Result};
+use berth::container::exec::{self, ExecOptions, ProcessFlags};
+use berth::container::foreground;
+use berth::container::store::Store;
+use berth::init::terminal;
+use berth::{Error, Result};
 
 use super::ExecArgs;
 
@@ -50,7 +52,7 @@ pub fn run(store: &Store, a: &ExecArgs) -> Result<i32> {
     if a.detach {
         let (pid, _) = exec::exec(&state, &opts, false)?;
         if let Some(p) = &a.pid_file {
-            berth::create::write_pid_file(p, pid)?;
+            berth::container::store::write_pid_file(p, pid)?;
         }
         super::run::send_pidfd(a.pidfd_socket.as_deref(), pid)?;
         return Ok(0);
@@ -58,7 +60,7 @@ pub fn run(store: &Store, a: &ExecArgs) -> Result<i32> {
     foreground::block_signals()?;
     let (pid, console) = exec::exec(&state, &opts, true)?;
     if let Some(p) = &a.pid_file {
-        berth::create::write_pid_file(p, pid)?;
+        berth::container::store::write_pid_file(p, pid)?;
     }
     super::run::send_pidfd(a.pidfd_socket.as_deref(), pid)?;
     let master = match &console {

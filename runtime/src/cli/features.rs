@@ -12,12 +12,12 @@ pub fn run() -> Result<()> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut options: Vec<&str> = berth::mount_options::known_options().collect();
+    let mut options: Vec<&str> = berth::oci::mount_options::known_options().collect();
     options.sort_unstable();
     let features = serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": berth::state::OCI_VERSION,
-        "hooks": berth::hooks::Kind::ALL.map(berth::hooks::Kind::name),
+        "ociVersionMax": berth::oci::state::OCI_VERSION,
+        "hooks": berth::init::hooks::Kind::ALL.map(berth::init::hooks::Kind::name),
         "mountOptions": options,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
@@ -25,11 +25,11 @@ pub fn run() -> Result<()> {
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true },
             "seccomp": {
                 "enabled": true,
-                "actions": berth::seccomp::ACTIONS,
-                "operators": berth::seccomp::OPERATORS,
-                "archs": berth::seccomp::arch::Abi::SUPPORTED,
-                "knownFlags": berth::seccomp::FLAGS,
-                "supportedFlags": berth::seccomp::FLAGS
+                "actions": berth::linux::seccomp::ACTIONS,
+                "operators": berth::linux::seccomp::OPERATORS,
+                "archs": berth::linux::seccomp::arch::Abi::SUPPORTED,
+                "knownFlags": berth::linux::seccomp::FLAGS,
+                "supportedFlags": berth::linux::seccomp::FLAGS
             },
             // Support built in; whether the host has the LSM enabled is
             // checked when a config asks for it.

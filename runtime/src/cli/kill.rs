@@ -1,7 +1,7 @@
-use berth::state::Store;
+use berth::container::store::Store;
 use berth::Result;
 
 pub fn run(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
-    let sig = berth::lifecycle::parse_signal(signal)?;
-    berth::lifecycle::kill(&store.open(id)?, sig, all)
+    let sig = berth::container::lifecycle::parse_signal(signal)?;
+    berth::container::lifecycle::kill(&store.open(id)?, sig, all)
 }

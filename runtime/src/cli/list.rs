@@ -1,6 +1,7 @@
 use std::io::Write;
 
-use berth::state::{OciState, Store};
+use berth::container::store::Store;
+use berth::oci::state::OciState;
 use berth::Result;
 
 use super::ListFormat;
@@ -10,7 +11,7 @@ pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
     for id in store.list()? {
         // A container deleted while we list is simply not listed.
         let Ok(dir) = store.open(&id) else { continue };
-        let (Some(state), status) = berth::lifecycle::loaded(&dir)? else {
+        let (Some(state), status) = berth::container::lifecycle::loaded(&dir)? else {
             continue;
         };
         rows.push((state, status));
@@ -31,7 +32,7 @@ pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
             let mut lines =
                 vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for (s, st) in &rows {
-                let pid = if *st == berth::state::Status::Stopped {
+                let pid = if *st == berth::oci::state::Status::Stopped {
                     0
                 } else {
                     s.pid

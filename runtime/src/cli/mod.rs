@@ -11,8 +11,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use args::{Arg, Flag, Given, Parser, Value};
+use berth::container::store::Store;
 use berth::logging::{self, Format};
-use berth::state::Store;
 
 mod args;
 mod checkpoint;
@@ -360,8 +360,8 @@ impl CreateArgs {
         Ok(())
     }
 
-    fn options(&self, rootless: bool) -> berth::create::CreateOptions {
-        berth::create::CreateOptions {
+    fn options(&self, rootless: bool) -> berth::container::create::CreateOptions {
+        berth::container::create::CreateOptions {
             rootless,
             id: self.id.clone(),
             bundle: self.bundle.clone(),
@@ -819,7 +819,7 @@ pub fn main() -> i32 {
                 std::io::stdout(),
                 "berth version {}\nspec: {}",
                 env!("CARGO_PKG_VERSION"),
-                berth::state::OCI_VERSION
+                berth::oci::state::OCI_VERSION
             );
             return 0;
         }
@@ -877,7 +877,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
         cli.command,
         Command::Create(_) | Command::Run { .. } | Command::Exec(_)
     ) {
-        berth::process::run_from_sealed_copy()?;
+        berth::init::process::run_from_sealed_copy()?;
     }
     let root = g.root.clone().unwrap_or_else(default_root);
     let store = Store::new(&root);
@@ -888,7 +888,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
     let rootless = || match g.rootless.as_str() {
         "true" => true,
         "false" => false,
-        _ => !nix::unistd::geteuid().is_root() || berth::namespaces::in_user_namespace(),
+        _ => !nix::unistd::geteuid().is_root() || berth::linux::namespaces::in_user_namespace(),
     };
     match &cli.command {
         Command::Create(a) => create::run(&store, a, rootless()).map(|()| 0),
@@ -933,7 +933,7 @@ fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     let honour = || {
         !nix::unistd::geteuid().is_root()
-            || (berth::namespaces::in_user_namespace()
+            || (berth::linux::namespaces::in_user_namespace()
                 && std::env::var_os("USER").is_none_or(|u| u != "root"))
     };
     match xdg {

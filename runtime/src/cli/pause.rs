@@ -1,7 +1,7 @@
-use berth::state::Store;
+use berth::container::store::Store;
 use berth::Result;
 
 /// `pause` (true) and `resume` (false).
 pub fn run(store: &Store, id: &str, paused: bool) -> Result<()> {
-    berth::lifecycle::set_paused(&store.open(id)?, paused)
+    berth::container::lifecycle::set_paused(&store.open(id)?, paused)
 }

@@ -1,8 +1,9 @@
 use std::io::Write;
 use std::process::Command;
 
+use berth::container::store::Store;
 use berth::error::SysResult;
-use berth::state::{Status, Store};
+use berth::oci::state::Status;
 use berth::{Error, Result};
 
 use super::PsFormat;
@@ -11,13 +12,13 @@ use super::PsFormat;
 /// lines of `ps ARGS` (default `-ef`) for those pids, with its header.
 pub fn run(store: &Store, id: &str, format: PsFormat, ps_args: &[String]) -> Result<()> {
     let dir = store.open(id)?;
-    let (state, status) = berth::lifecycle::loaded(&dir)?;
+    let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let Some(state) = state else {
         return Err(Error::wrong_state(format!("container {id} is not running")));
     };
     // A stopped container may still hold processes its init left in its
     // cgroup; runc lists them too.
-    let mut pids = berth::lifecycle::members(&state)?;
+    let mut pids = berth::container::lifecycle::members(&state)?;
     if status != Status::Stopped {
         pids.push(state.pid);
     }

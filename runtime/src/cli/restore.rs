@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
-use berth::criu::Criu;
-use berth::restore::{restore, RestoreOptions};
-use berth::state::Store;
-use berth::{foreground, lifecycle, Result};
+use berth::container::criu::Criu;
+use berth::container::restore::{restore, RestoreOptions};
+use berth::container::store::Store;
+use berth::container::{foreground, lifecycle};
+use berth::Result;
 
 use super::args::{self, Given};
 use super::checkpoint::CriuArgs;

@@ -1,10 +1,13 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
-use berth::create::{create, Console};
+use berth::container::create::{create, Console};
+use berth::container::store::Store;
+use berth::container::{foreground, lifecycle};
 use berth::error::SysResult;
-use berth::state::Store;
-use berth::{foreground, lifecycle, pidfd, terminal, Result};
+use berth::init::terminal;
+use berth::linux::pidfd;
+use berth::Result;
 use nix::unistd::Pid;
 
 use super::CreateArgs;

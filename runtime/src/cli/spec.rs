@@ -121,13 +121,13 @@ fn rootless_config(uid: u32, gid: u32) -> String {
 mod tests {
     #[test]
     fn the_default_config_is_one_berth_accepts() {
-        berth::spec::parse(super::DEFAULT.as_bytes()).unwrap();
+        berth::oci::config::parse(super::DEFAULT.as_bytes()).unwrap();
     }
 
     #[test]
     fn the_rootless_config_maps_the_caller_and_drops_what_needs_privilege() {
         let text = super::rootless_config(1234, 5678);
-        let spec = berth::spec::parse(text.as_bytes()).unwrap();
+        let spec = berth::oci::config::parse(text.as_bytes()).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         let types: Vec<_> = linux
             .namespaces()

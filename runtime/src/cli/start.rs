@@ -1,6 +1,6 @@
-use berth::state::Store;
+use berth::container::store::Store;
 use berth::Result;
 
 pub fn run(store: &Store, id: &str) -> Result<()> {
-    berth::lifecycle::start(&store.open(id)?)
+    berth::container::lifecycle::start(&store.open(id)?)
 }

@@ -1,11 +1,11 @@
 use std::io::Write;
 
-use berth::state::Store;
+use berth::container::store::Store;
 use berth::{Error, Result};
 
 pub fn run(store: &Store, id: &str) -> Result<()> {
     let dir = store.open(id)?;
-    let (state, status) = berth::lifecycle::loaded(&dir)?;
+    let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let Some(state) = state else {
         // The create holds the lock until state.json is written: having
         // it, with no state.json, means that create died part-way.

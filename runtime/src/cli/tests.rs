@@ -337,7 +337,10 @@ fn checkpoint_and_restore_take_runcs_flags() {
     assert_eq!(f.image_path.as_deref(), Some(Path::new("img")));
     assert_eq!(f.work_path.as_deref(), Some(Path::new("w")));
     assert!(f.tcp_established && f.ext_unix_sk && f.shell_job && f.file_locks);
-    assert_eq!(f.manage_cgroups_mode, Some(berth::criu::rpc::CgMode::Soft));
+    assert_eq!(
+        f.manage_cgroups_mode,
+        Some(berth::container::criu::rpc::CgMode::Soft)
+    );
 
     let Command::Restore(r) = ok("restore -d -b /b --pid-file p --console-socket s \
                                   --no-subreaper --no-pivot --image-path img c2")

@@ -1,8 +1,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use berth::container::store::Store;
 use berth::error::SysResult;
-use berth::state::Store;
 use berth::{Error, Result};
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
@@ -93,17 +93,17 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
         ));
     }
     let dir = store.open(&a.id)?;
-    let (state, status) = berth::lifecycle::loaded(&dir)?;
+    let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let id = &a.id;
-    let (_, cgroups) = berth::lifecycle::live_cgroups(state, status, id)?;
+    let (_, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;
     check_before_update(&cgroups, &r)?;
-    let planned = berth::cgroups::resources::plan(&cgroups, Some(&r))?;
-    berth::cgroups::resources::apply_limits(&planned)
+    let planned = berth::linux::cgroups::resources::plan(&cgroups, Some(&r))?;
+    berth::linux::cgroups::resources::apply_limits(&planned)
 }
 
 /// memory.checkBeforeUpdate: a limit below what the container uses now
 /// is refused instead of making the kernel reclaim or kill.
-fn check_before_update(c: &berth::cgroups::Cgroups, r: &LinuxResources) -> Result<()> {
+fn check_before_update(c: &berth::linux::cgroups::Cgroups, r: &LinuxResources) -> Result<()> {
     let Some(m) = r
         .memory()
         .as_ref()

@@ -1,0 +1,123 @@
+//! The container's /dev: the default devices every container gets
+//! (runtime-spec config-linux.md, "Default Devices"), their symlinks, and
+//! the devices listed in `linux.devices`.
+//!
+//! Every node is made in a directory resolved inside the rootfs (see
+//! [`Syscall::target_in_root`]), so a symlink in the image cannot place a
+//! device node on the host.
+
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use nix::sys::stat::{makedev, SFlag};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use crate::error::{Context, Error, Result};
+use crate::linux::syscall::Syscall;
+
+/// name, major, minor: all character devices, mode 0666, owned by root.
+pub const DEFAULT: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// One node to create.
+struct Node<'a> {
+    path: &'a Path,
+    kind: SFlag,
+    dev: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+pub fn create_default(sys: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    for (name, major, minor) in DEFAULT {
+        let path = Path::new("/dev").join(name);
+        let node = Node {
+            path: &path,
+            kind: SFlag::S_IFCHR,
+            dev: makedev(major, minor),
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        make_node(sys, rootfs, &node).context("default devices")?;
+    }
+    let dev = sys.target_in_root(rootfs, Path::new("/dev"), false)?;
+    for (name, target) in LINKS {
+        let link = dev.path.join(name);
+        if name == "ptmx" {
+            let _ = std::fs::remove_file(&link);
+        }
+        match sys.symlink(Path::new(target), &link) {
+            Err(e) if e.errno() == Some(Errno::EEXIST) => {}
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// `linux.devices`, after the default ones (an entry may replace one).
+pub fn create_from_spec(sys: &dyn Syscall, rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
+    for (i, d) in devices.iter().enumerate() {
+        let ctx = || format!("linux.devices[{i}] ({})", d.path().display());
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(Error::invalid("type \"a\" is only for cgroup rules")).with_context(ctx)
+            }
+        };
+        if !d.path().is_absolute() || d.path().parent().is_none() {
+            return Err(Error::invalid("path must be absolute and not /")).with_context(ctx);
+        }
+        let (major, minor) = (d.major(), d.minor());
+        if kind != SFlag::S_IFIFO && (major < 0 || minor < 0) {
+            return Err(Error::invalid("major and minor are required")).with_context(ctx);
+        }
+        let node = Node {
+            path: d.path(),
+            kind,
+            dev: makedev(major.max(0) as u64, minor.max(0) as u64),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        };
+        make_node(sys, rootfs, &node).with_context(ctx)?;
+    }
+    Ok(())
+}
+
+fn make_node(sys: &dyn Syscall, rootfs: &Path, n: &Node) -> Result<()> {
+    let parent = n.path.parent().expect("checked by the caller");
+    let name = n.path.file_name().expect("checked by the caller");
+    let dir = sys.target_in_root(rootfs, parent, false)?;
+    let path = dir.path.join(name);
+    let _ = std::fs::remove_file(&path);
+    match sys.mknod(&path, n.kind, n.mode, n.dev) {
+        Ok(()) => sys.chown(&path, n.uid, n.gid),
+        // Where mknod is not allowed (a user namespace), the host's node
+        // at the same path is bind-mounted instead, as runc does.
+        Err(e) if e.errno() == Some(Errno::EPERM) => {
+            drop(dir);
+            let t = sys.target_in_root(rootfs, n.path, true)?;
+            sys.mount(Some(n.path), &t.path, None, MsFlags::MS_BIND, None)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,382 @@
+//! The container's init process, from clone to execve.
+//!
+//! This is the child side of create. It runs in the process that becomes
+//! the container (no re-exec, no intermediate process), already inside the
+//! namespaces clone gave it. The steps, in order:
+//!
+//!  1. Become non-dumpable, and die with the parent while setup runs.
+//!     Move into the container's v1 cgroups (clone3 has placed us in the
+//!     v2 one).
+//!  2. With a new user namespace, in-container hooks or a seccomp agent
+//!     (or a kernel without CLONE_INTO_CGROUP): wait for the parent's go
+//!     (maps written, our host pid, the v2 cgroup joined); become root in
+//!     a new user namespace.
+//!  3. Join the namespaces given by path; bring up a new network
+//!     namespace's loopback; a new session keyring.
+//!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
+//!  5. Hooks: the parent runs prestart and createRuntime, then init runs
+//!     createContainer (container namespaces, host paths still visible).
+//!  6. pivot_root into it (or move it onto / with --no-pivot).
+//!  7. The terminal: a pty from the container's devpts, master sent over
+//!     the console socket, slave as stdio and /dev/console.
+//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths and
+//!     the read-only root.
+//!  9. rlimits, ioPriority, scheduler; look up the program.
+//! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
+//!     user: bounding set, keep-caps, setgroups/setgid/setuid, then
+//!     effective/permitted/inheritable and ambient; no_new_privs.
+//! 11. Stop dying with the parent, tell it "ready" (sync.rs) and wait
+//!     until it has recorded the state; exit if it dies first.
+//! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
+//! 13. umask, personality, LSM labels; close every descriptor past the
+//!     preserved ones (on execve); chdir(cwd), refused outside the root;
+//!     seccomp (when it was not loaded at 10) and execve.
+//!
+//! Errors up to step 11 reach the parent over the sync socket; after it the
+//! parent may be gone, so they go to the container's stderr.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::error::{Context, Error, Result, SysResult};
+use crate::init::seccomp::Seccomp;
+use crate::linux::capabilities::Sets;
+use crate::linux::namespaces::Namespaces;
+use crate::linux::syscall::{Linux, Syscall};
+use crate::linux::{keyring, lsm, process_attrs};
+use crate::oci::config::Bundle;
+use crate::oci::state::{State, Status};
+use berth_proc::mountinfo::CgroupMount;
+use rootfs::HostView;
+use sync::Msg;
+
+pub mod devices;
+pub mod hooks;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod sync;
+pub mod terminal;
+
+/// The exec fifo's name in the state directory: init blocks on it until
+/// `start` opens it for reading.
+pub const EXEC_FIFO: &str = "exec.fifo";
+/// The name init gives itself (PR_SET_NAME) until its execve replaces it.
+/// With the exec fifo still there, it tells a container waiting for
+/// `start` from one whose `start` was killed after letting init go.
+pub const INIT_COMM: &[u8] = b"berth-init\0";
+
+/// Everything init needs, prepared by the parent before clone.
+pub struct Init<'a> {
+    pub bundle: &'a Bundle,
+    /// The state as hooks see it (pid filled in from the parent's go).
+    pub state: &'a State,
+    pub namespaces: &'a Namespaces,
+    pub sync: OwnedFd,
+    /// The parent's end of the sync socket, which clone copied: closed at
+    /// once, so that the parent's death shows as the socket's hang-up.
+    pub parent_end: RawFd,
+    /// The parent sends `G` first (sync.rs).
+    pub wait_for_go: bool,
+    /// A new user namespace whose maps an unprivileged parent writes.
+    pub unprivileged_maps: bool,
+    /// The container's v1 cgroups, joined first.
+    pub v1_tasks: crate::linux::cgroups::V1Tasks,
+    /// The parent runs prestart/createRuntime hooks when asked.
+    pub parent_hooks: bool,
+    /// The parent's locked state directory: closed at once, or its flock
+    /// would outlive the parent.
+    pub lock_fd: RawFd,
+    /// The state directory, to open the exec fifo relative to it.
+    pub state_dir: File,
+    pub console_socket: Option<OwnedFd>,
+    pub caps: Sets,
+    pub cgroup_mounts: Vec<CgroupMount>,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<Seccomp>,
+    /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
+    pub idmapped: Vec<Option<OwnedFd>>,
+    pub own_cgroups: String,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors passed by systemd socket activation, kept after 2.
+    pub listen_fds: u32,
+    /// `--preserve-fds`, kept after the LISTEN_FDS ones.
+    pub preserve_fds: i32,
+}
+
+/// Never returns: the process execs the user program or exits.
+pub fn run(init: Init) -> ! {
+    let _ = nix::unistd::close(init.lock_fd);
+    let _ = nix::unistd::close(init.parent_end);
+    let prepared = match setup(&init) {
+        Ok(p) => p,
+        Err(e) => {
+            sync::send_error(&init.sync, &e);
+            // SAFETY: _exit skips the parent's atexit handlers and buffers,
+            // which this forked copy must not run.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    let err = finish(&init, prepared);
+    let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
+    let code = match err.errno() {
+        Some(nix::errno::Errno::ENOENT) => 127,
+        Some(_) => 126,
+        None => 1,
+    };
+    // SAFETY: as above.
+    unsafe { libc::_exit(code) }
+}
+
+/// What steps 1–11 leave for the steps after start.
+struct Prepared {
+    program: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    cwd: PathBuf,
+    state: State,
+}
+
+fn setup(init: &Init) -> Result<Prepared> {
+    let spec = &init.bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let linux = spec.linux().as_ref().expect("validated");
+    let ns = init.namespaces;
+
+    // 1.
+    nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl(PR_SET_PDEATHSIG)")?;
+    sync::check_parent(&init.sync)?;
+    // The name `state` looks for (see INIT_COMM); execve replaces it.
+    let name = std::ffi::CStr::from_bytes_with_nul(INIT_COMM).expect("NUL-terminated");
+    nix::sys::prctl::set_name(name).sys("prctl(PR_SET_NAME)")?;
+    init.v1_tasks.join()?;
+    // 2.
+    let mut state = init.state.clone();
+    if init.unprivileged_maps {
+        // /proc/PID/uid_map of a non-dumpable process belongs to root: an
+        // unprivileged parent (or newuidmap, which checks the owner) could
+        // not write it. Dumpable only until the maps are written; nothing
+        // else runs in the new namespaces yet.
+        nix::sys::prctl::set_dumpable(true).sys("prctl(PR_SET_DUMPABLE)")?;
+        sync::send_msg(&init.sync, Msg::MapsWanted)?;
+    }
+    if init.wait_for_go {
+        match sync::expect(&init.sync, b"G")? {
+            Msg::Go { pid } => state.pid = pid,
+            _ => unreachable!("expect checked the tag"),
+        }
+    }
+    if init.unprivileged_maps {
+        nix::sys::prctl::set_dumpable(false).sys("prctl(PR_SET_DUMPABLE)")?;
+    }
+    if ns.has_new(LinuxNamespaceType::User) {
+        crate::linux::namespaces::become_root()?;
+    }
+    // 3.
+    ns.join_all()?;
+    ns.unshare_deferred()?;
+    if ns.has_new(LinuxNamespaceType::Network) {
+        crate::linux::loopback::up()?;
+    }
+    if !init.no_new_keyring {
+        keyring::join_new(&state.id)?;
+    }
+    // Device nodes and directories get exactly the modes asked for.
+    nix::sys::stat::umask(Mode::empty());
+
+    // 4.
+    let sys = Linux;
+    let host = HostView {
+        cgroup_mounts: &init.cgroup_mounts,
+        own_cgroups: &init.own_cgroups,
+        cgroup_ns: ns.has_new(LinuxNamespaceType::Cgroup),
+        idmapped: &init.idmapped,
+        mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
+        net_ns: ns.has(LinuxNamespaceType::Network),
+        user_ns: ns.has(LinuxNamespaceType::User),
+    };
+    let rootfs = &init.bundle.rootfs;
+    rootfs::prepare(&sys, spec, &init.bundle.dir, rootfs, &host)?;
+    // 5.
+    if init.parent_hooks {
+        sync::send_msg(&init.sync, Msg::RunHooks)?;
+        sync::expect(&init.sync, b"h")?;
+    }
+    run_own_hooks(hooks::Kind::CreateContainer, init, &state, Status::Creating)?;
+    // 6.
+    if init.no_pivot {
+        rootfs::move_root(rootfs)?;
+    } else {
+        rootfs::pivot(rootfs)?;
+    }
+
+    // 7.
+    if process.terminal().unwrap_or(false) {
+        let socket = init
+            .console_socket
+            .as_ref()
+            .ok_or_else(|| Error::invalid("process.terminal needs --console-socket"))?;
+        terminal::setup_console(&sys, process, socket)?;
+    } else {
+        // A session of its own, as runc gives it: criu refuses to dump a
+        // process whose session leader is outside its pid namespace.
+        nix::unistd::setsid().sys("setsid")?;
+    }
+
+    // The working directory exists before the root may become read-only,
+    // as runc makes it. Made inside the root, magic links refused: through
+    // /proc/self/fd/N of one of berth's descriptors (CVE-2024-21626), a
+    // plain create_dir_all would make directories on the host.
+    let cwd = process.cwd().clone();
+    let made = sys
+        .target_in_root(Path::new("/"), &cwd, false)
+        .context("create process.cwd")?;
+    if !std::fs::metadata(&made.path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::sys(
+            format_args!("process.cwd {}", cwd.display()),
+            nix::errno::Errno::ENOTDIR,
+        ));
+    }
+
+    // 8. (oci/validate.rs made sure there is a UTS namespace for the names.)
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).sys(format_args!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: a valid buffer and its length.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        nix::errno::Errno::result(r).sys(format_args!("setdomainname {d:?}"))?;
+    }
+    crate::linux::sysctl::apply(linux.sysctl().iter().flatten())?;
+    rootfs::finish(&sys, spec)?;
+
+    // 9.
+    process::set_limits(process)?;
+    let args = process.args().as_deref().expect("validated");
+    let env = process::environment(process, init.listen_fds);
+    let program = process::lookup(&args[0], &env)?;
+
+    // 10. Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then
+    // it is loaded here, before the capabilities go, unless the process
+    // keeps that capability.
+    if !load_seccomp_late(init) {
+        load_seccomp(init, &state, Status::Creating)?;
+    }
+    process::become_user(process, &init.caps)?;
+
+    // 11.
+    // pdeathsig off first: `create` exits as soon as it has recorded the
+    // state. Until it says so, its death (the socket's end without `S`)
+    // is ours too: PR_SET_PDEATHSIG alone races with a parent killed now.
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
+    sync::send_msg(&init.sync, Msg::Ready)?;
+    sync::expect(&init.sync, b"S")?;
+    let _ = nix::unistd::close(init.sync.as_raw_fd());
+    Ok(Prepared {
+        program: process::path_cstring(&program)?,
+        args: process::cstrings(args)?,
+        env: process::cstrings(&env)?,
+        cwd,
+        state,
+    })
+}
+
+/// Errors after `start` opened the fifo also go back to `start` through it
+/// (see [`wait_for_start`]).
+fn finish(init: &Init, p: Prepared) -> Error {
+    let mut fifo = None;
+    let err = match exec(init, p, &mut fifo) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Some(fd) = fifo {
+        let msg = format!("E{}", err.message());
+        let _ = nix::unistd::write(&fd, &msg.as_bytes()[..msg.len().min(libc::PIPE_BUF)]);
+    }
+    err
+}
+
+fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::convert::Infallible> {
+    let process = init.bundle.spec.process().as_ref().expect("validated");
+    let linux = init.bundle.spec.linux().as_ref().expect("validated");
+    // 12.
+    *fifo = Some(wait_for_start(&init.state_dir)?);
+    run_own_hooks(hooks::Kind::StartContainer, init, &p.state, Status::Created)?;
+
+    // 13.
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+    if let Some(per) = linux.personality() {
+        process_attrs::personality(per)?;
+    }
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    lsm::set_exec_labels(
+        nonempty(process.apparmor_profile()).as_deref(),
+        nonempty(process.selinux_label()).as_deref(),
+    )?;
+    process::close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
+    // The descriptors are only close-on-exec yet (the exec fifo must stay
+    // open), so a cwd such as /proc/self/fd/N could still lead out of the
+    // container: chdir_inside refuses that (CVE-2024-21626).
+    process::chdir_inside(&p.cwd)?;
+    process::reset_signals();
+    if load_seccomp_late(init) {
+        load_seccomp(init, &p.state, Status::Created)?;
+    }
+    nix::unistd::execve(&p.program, &p.args, &p.env).sys(format_args!("exec {:?}", p.program))
+}
+
+fn load_seccomp_late(init: &Init) -> bool {
+    let process = init.bundle.spec.process().as_ref().expect("validated");
+    Seccomp::load_late(process, &init.caps)
+}
+
+fn load_seccomp(init: &Init, state: &State, status: Status) -> Result<()> {
+    match &init.seccomp {
+        Some(s) => s.load(state, status),
+        None => Ok(()),
+    }
+}
+
+/// createContainer and startContainer: run by init itself, so in the
+/// container's namespaces (and, for startContainer, its root and user).
+fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) -> Result<()> {
+    let list = kind.list(init.bundle.spec.hooks().as_ref());
+    if list.is_empty() {
+        return Ok(());
+    }
+    let cwd = match kind {
+        hooks::Kind::CreateContainer => init.bundle.dir.as_path(),
+        _ => Path::new("/"),
+    };
+    hooks::run_all(kind, list, &state.hook_input(status), cwd)
+}
+
+/// Opening the fifo for writing blocks until `start` opens it for reading;
+/// the byte tells start that the wait is over. The descriptor stays open,
+/// close-on-exec: `start` reads until end of file, which comes when execve
+/// has succeeded (or with an `E` message when a step after it failed), so
+/// that poststart hooks run after the program is executed.
+fn wait_for_start(dir: &File) -> Result<OwnedFd> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        EXEC_FIFO,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open the exec fifo")?;
+    // SAFETY: a fresh descriptor from openat, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").sys("write the exec fifo")?;
+    Ok(fd)
+}

@@ -1,0 +1,640 @@
+//! The container's cgroups: one directory per mounted hierarchy (each v1
+//! hierarchy, and the unified v2 one), placed as runc places them, with the
+//! host's layout read from /proc/self/mountinfo at run time: v1, v2 or the
+//! hybrid of both.
+//!
+//! | linux.cgroupsPath | directory in each hierarchy                     |
+//! |-------------------|-------------------------------------------------|
+//! | absolute `/a/b`   | `/a/b` from the hierarchy's root                |
+//! | relative `a/b`    | `a/b` below the runtime's own cgroup            |
+//! | empty             | `ID` below the runtime's own cgroup             |
+//!
+//! berth records which directories it made and removes those, and only
+//! those, at delete.
+
+pub mod device_filter;
+pub mod resources;
+pub mod stats;
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result, SysResult};
+use berth_proc::mountinfo::CgroupMount;
+
+/// The hierarchies mounted on this host.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub mounts: Vec<CgroupMount>,
+}
+
+impl Layout {
+    pub fn from_mountinfo(mountinfo: &str) -> Layout {
+        Layout {
+            mounts: berth_proc::mountinfo::cgroup_mounts(mountinfo),
+        }
+    }
+
+    pub fn read() -> Result<Layout> {
+        let mi =
+            std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
+        Ok(Layout::from_mountinfo(&mi))
+    }
+
+    /// Only cgroup2: every controller is there.
+    pub fn is_unified(&self) -> bool {
+        !self.mounts.is_empty() && self.mounts.iter().all(|m| m.fstype == "cgroup2")
+    }
+}
+
+/// One of the container's cgroup directories.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// On the unified (v2) hierarchy.
+    pub v2: bool,
+    /// The v1 controllers of its hierarchy (empty for v2).
+    pub controllers: Vec<String>,
+    /// Directories berth made for it, outermost first.
+    pub created: Vec<PathBuf>,
+}
+
+impl Dir {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// The container's cgroups, as recorded in its state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroups {
+    pub dirs: Vec<Dir>,
+}
+
+/// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
+/// relative to what the mount shows as its top.
+fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
+    let path = proc_self_cgroup
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let matches = if m.fstype == "cgroup2" {
+                ctrls.is_empty()
+            } else {
+                !ctrls.is_empty() && ctrls.split(',').collect::<Vec<_>>() == m.controllers
+            };
+            matches.then_some(path)
+        })
+        .unwrap_or("/");
+    let rel = Path::new(path)
+        .strip_prefix(&m.root)
+        .unwrap_or(Path::new(path));
+    rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
+}
+
+impl Cgroups {
+    /// Where the container's cgroups go (nothing is made yet).
+    pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
+        let dirs = layout
+            .mounts
+            .iter()
+            .map(|m| {
+                let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
+                    Some(p) if p.is_absolute() => {
+                        crate::linux::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
+                    }
+                    Some(p) => own_path(own, m).join(crate::linux::syscall::lexical(p)),
+                    None => own_path(own, m).join(id),
+                };
+                Dir {
+                    path: m.mount_point.join(rel),
+                    v2: m.fstype == "cgroup2",
+                    controllers: m.controllers.clone(),
+                    created: Vec::new(),
+                }
+            })
+            .collect();
+        Cgroups { dirs }
+    }
+
+    /// Below every directory: `rel` (for exec --cgroup), made like the
+    /// container's own.
+    pub fn below(&self, rel: &Path) -> Result<Cgroups> {
+        let mut out = self.clone();
+        for d in &mut out.dirs {
+            d.path = d.path.join(rel);
+            d.created.clear();
+        }
+        // Not delegating: the container's v2 cgroup has processes, and
+        // the kernel refuses controllers below a cgroup with processes.
+        out.dirs.iter_mut().try_for_each(|d| create_dir(d, false))?;
+        Ok(out)
+    }
+
+    /// Makes the directories (recording the ones berth made) and readies
+    /// them for a process: cpuset v1 copies its parent's CPUs and memory
+    /// nodes, v2 parents delegate their controllers.
+    pub fn create(&mut self) -> Result<()> {
+        let r = self.dirs.iter_mut().try_for_each(|d| create_dir(d, true));
+        if r.is_err() {
+            let _ = self.remove();
+        }
+        r
+    }
+
+    /// Rootless: makes the directories the user may make and drops the
+    /// others (permission refused: a hierarchy not delegated to the user),
+    /// which it returns. Any other failure removes what was made.
+    pub fn create_where_permitted(&mut self) -> Result<Vec<PathBuf>> {
+        let mut refused = Vec::new();
+        let mut kept = Vec::new();
+        for mut d in std::mem::take(&mut self.dirs) {
+            match create_dir(&mut d, true) {
+                Ok(()) => kept.push(d),
+                Err(e)
+                    if matches!(e.errno(), Some(Errno::EACCES | Errno::EPERM | Errno::EROFS)) =>
+                {
+                    let _ = Cgroups {
+                        dirs: vec![d.clone()],
+                    }
+                    .remove();
+                    refused.push(d.path);
+                }
+                Err(e) => {
+                    self.dirs = kept;
+                    let _ = self.remove();
+                    return Err(e);
+                }
+            }
+        }
+        self.dirs = kept;
+        Ok(refused)
+    }
+
+    /// The v2 directory, opened for CLONE_INTO_CGROUP.
+    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
+        self.dirs
+            .iter()
+            .find(|d| d.v2)
+            .map(|d| {
+                File::open(&d.path)
+                    .map(OwnedFd::from)
+                    .sys_path("open cgroup", &d.path)
+            })
+            .transpose()
+    }
+
+    /// Opens the `tasks` file of every v1 directory, before clone, for the
+    /// child to move itself ([`V1Tasks::join`]).
+    pub fn open_v1_tasks(&self) -> Result<V1Tasks> {
+        let files = self
+            .dirs
+            .iter()
+            .filter(|d| !d.v2)
+            .map(|d| {
+                let f = d.file("tasks");
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .sys_path("open", &f)?;
+                Ok((file, f))
+            })
+            .collect::<Result<_>>()?;
+        Ok(V1Tasks(files))
+    }
+
+    /// Moves `pid` into the v2 directory, where clone could not place it.
+    pub fn enter_v2(&self, pid: i32) -> Result<()> {
+        for d in self.dirs.iter().filter(|d| d.v2) {
+            let f = d.file("cgroup.procs");
+            std::fs::write(&f, pid.to_string()).sys_path("write", &f)?;
+        }
+        Ok(())
+    }
+
+    /// Every process in the container's cgroup: from the v2 directory, the
+    /// freezer or pids hierarchy, or any.
+    /// Whether every directory of the container's was made by berth for
+    /// it, rather than named by cgroupsPath where it already was (a shared
+    /// slice, whose other processes are not the container's).
+    pub fn all_made_here(&self) -> bool {
+        self.dirs.iter().all(|d| d.created.contains(&d.path))
+    }
+
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let pick = self
+            .dirs
+            .iter()
+            .find(|d| d.v2 && self.dirs.len() == 1)
+            .or_else(|| self.dirs.iter().find(|d| d.has("freezer") || d.has("pids")))
+            .or_else(|| self.dirs.first());
+        let Some(d) = pick else {
+            return Ok(Vec::new());
+        };
+        let f = d.file("cgroup.procs");
+        match std::fs::read_to_string(&f) {
+            Ok(t) => Ok(t.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read", &f, e)),
+        }
+    }
+
+    /// The freezer: v1's freezer.state, or v2's cgroup.freeze when there is
+    /// no v1 freezer.
+    pub(crate) fn freezer(&self) -> Option<(&Dir, bool)> {
+        self.dirs
+            .iter()
+            .find(|d| d.has("freezer"))
+            .map(|d| (d, false))
+            .or_else(|| self.dirs.iter().find(|d| d.v2).map(|d| (d, true)))
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let (d, v2) = self
+            .freezer()
+            .ok_or_else(|| Error::invalid("no freezer cgroup for this container"))?;
+        let (file, value) = match (v2, frozen) {
+            (true, f) => ("cgroup.freeze", if f { "1" } else { "0" }),
+            (false, true) => ("freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED"),
+        };
+        let f = d.file(file);
+        std::fs::write(&f, value).sys_path("write", &f)?;
+        // Freezing takes effect asynchronously: wait until it has.
+        for _ in 0..1000 {
+            if self.is_frozen() == frozen {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(Error::sys(
+            format_args!("{}: the cgroup did not reach the asked state", f.display()),
+            Errno::ETIMEDOUT,
+        ))
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        let Some((d, v2)) = self.freezer() else {
+            return false;
+        };
+        if v2 {
+            std::fs::read_to_string(d.file("cgroup.events"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "frozen 1"))
+        } else {
+            std::fs::read_to_string(d.file("freezer.state")).is_ok_and(|t| t.trim() == "FROZEN")
+        }
+    }
+
+    /// Removes the directories berth made, innermost first. A cgroup is
+    /// busy while a process in it is still exiting (a SIGKILLed daemon
+    /// unmapping its memory): its exit is waited for on pidfds, not by
+    /// sleeping and retrying.
+    pub fn remove(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut first_err = None;
+        for d in &self.dirs {
+            for p in d.created.iter().rev() {
+                if *p != d.path {
+                    // A parent berth made: other containers may live there
+                    // now (containerd's /NAMESPACE), so it goes only if empty.
+                    let _ = std::fs::remove_dir(p);
+                    continue;
+                }
+                if let Err(e) = remove_busy(p, deadline) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The container's cgroups as /proc/self/cgroup would show them, for
+    /// bind-mounting them into a container without a cgroup namespace.
+    pub fn proc_self_text(&self, layout: &Layout, own: &str) -> String {
+        layout
+            .mounts
+            .iter()
+            .map(|m| {
+                // A hierarchy rootless mode skipped keeps the runtime's own.
+                let rel = self
+                    .dirs
+                    .iter()
+                    .find_map(|d| d.path.strip_prefix(&m.mount_point).ok())
+                    .map_or_else(|| own_path(own, m), Path::to_path_buf);
+                format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
+            })
+            .collect()
+    }
+}
+
+/// The `tasks` files of the container's v1 directories, opened by the
+/// parent before clone; the child writes "0" (itself) into each as its
+/// first step.
+///
+/// Why the child and `tasks`, not the parent and `cgroup.procs`: moving a
+/// whole thread group, or another task by pid, takes the kernel's
+/// threadgroup lock for writing, and its first writer waits out an RCU
+/// grace period: 5 to 12 ms on the benchmark VM, more than the rest of
+/// `run` together. A task that moves only itself (pid 0 in `tasks`) is
+/// moved without that lock (cgroup_procs_write_start); the child is
+/// single-threaded, so its one thread is the whole process, and what it
+/// forks follows it. v1 checks the opener's credentials (the file's
+/// f_cred), so the descriptors work from a new user namespace too. They
+/// are close-on-exec.
+pub struct V1Tasks(Vec<(File, PathBuf)>);
+
+impl V1Tasks {
+    pub fn join(&self) -> Result<()> {
+        use std::io::Write;
+        for (file, path) in &self.0 {
+            (&*file).write_all(b"0").sys_path("write", path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a container's cgroup directory once what kept it busy is gone:
+/// sub-cgroups (exec --cgroup) and processes still exiting.
+fn remove_busy(p: &Path, deadline: std::time::Instant) -> Result<()> {
+    // Ok(false): busy.
+    let rmdir = || match std::fs::remove_dir(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(false),
+        Err(e) => Err(Error::io("remove cgroup", p, e)),
+    };
+    while !rmdir()? {
+        // Listing the directory only now saves the common case a read of
+        // every hierarchy.
+        remove_children(p);
+        if rmdir()? {
+            break;
+        }
+        // With none left to wait for, the rmdir above saw the last exit
+        // still under way, or the cgroup is held by something else: one
+        // more try tells which.
+        let members = exiting_members(p);
+        let waited = !members.is_empty()
+            && std::time::Instant::now() < deadline
+            && crate::linux::pidfd::wait_all(&members, deadline)
+                .with_context(|| format!("remove cgroup {}", p.display()))?;
+        if !waited && !rmdir()? {
+            return Err(Error::io(
+                "remove cgroup",
+                p,
+                std::io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// pidfds of the processes left in a cgroup and its sub-cgroups. The
+/// kernel takes a process out of its cgroups before its pidfd becomes
+/// readable, so once all are readable the cgroup is empty.
+fn exiting_members(p: &Path) -> Vec<OwnedFd> {
+    let procs = |d: &Path| -> Vec<libc::pid_t> {
+        std::fs::read_to_string(d.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let mut fds = Vec::new();
+    let mut dirs = vec![p.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        // A pid not visible in our pid namespace reads as 0.
+        let opened: Vec<_> = procs(&d)
+            .into_iter()
+            .filter(|&pid| pid > 0)
+            .filter_map(|pid| Some((pid, crate::linux::pidfd::open(pid).ok()?)))
+            .collect();
+        if !opened.is_empty() {
+            // Listed again once pinned: a pid that exited and was reused
+            // in between is no longer in this cgroup.
+            let still = procs(&d);
+            fds.extend(
+                opened
+                    .into_iter()
+                    .filter(|(pid, _)| still.contains(pid))
+                    .map(|(_, fd)| fd),
+            );
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            let subdirs = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+            dirs.extend(subdirs.map(|e| e.path()));
+        }
+    }
+    fds
+}
+
+/// rmdir of every cgroup below `p`, innermost first (a cgroup directory
+/// holds no files that rmdir would refuse).
+fn remove_children(p: &Path) {
+    let Ok(entries) = std::fs::read_dir(p) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_children(&e.path());
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
+fn create_dir(d: &mut Dir, delegate: bool) -> Result<()> {
+    let start = d.created.len();
+    make_missing(&d.path, &mut d.created)?;
+    if d.has("cpuset") {
+        // The ones made here, outermost first, and the container's own in
+        // any case: a concurrent create may have made it and not filled it
+        // yet.
+        let made = &d.created[start..];
+        for dir in made {
+            inherit_cpuset(dir, true)?;
+        }
+        if !made.contains(&d.path) {
+            inherit_cpuset(&d.path, false)?;
+        }
+    }
+    if d.v2 && delegate {
+        delegate_controllers(d)?;
+    }
+    Ok(())
+}
+
+/// mkdir of `dir` and of whatever parents are missing, recorded in `made`
+/// outermost first; an existing directory is left as it is. The common
+/// case, where only the container's own directory is new, is one mkdir.
+fn make_missing(dir: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
+    let mkdir = |made: &mut Vec<PathBuf>| match std::fs::create_dir(dir) {
+        Ok(()) => {
+            made.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    };
+    match mkdir(made) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                make_missing(parent, made)?;
+            }
+            mkdir(made)
+        }
+        r => r,
+    }
+    .map_err(|e| Error::io("create cgroup", dir, e))
+}
+
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and
+/// refuses processes until it has some: take the parent's. `fresh`: this
+/// process has just made `dir`, so its own are known to be empty.
+fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
+    let parent = dir.parent().expect("below a mount point");
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = dir.join(f);
+        if fresh || std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
+            let read = || std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f));
+            let mut value = read()?;
+            if value.trim().is_empty() {
+                // A parent that a concurrent create has just made may not
+                // have its own yet: fill it first (both write the same).
+                inherit_cpuset(parent, false)?;
+                value = read()?;
+            }
+            std::fs::write(&mine, value.trim()).sys_path("write", &mine)?;
+        }
+    }
+    Ok(())
+}
+
+/// On v2 a controller's files exist in a cgroup only when its parent lists
+/// the controller in cgroup.subtree_control; every ancestor below the
+/// mount point passes on what it has.
+fn delegate_controllers(d: &Dir) -> Result<()> {
+    // From the parent up to the mount point (the first ancestor without
+    // cgroup.controllers), then top-down.
+    let mut inside: Vec<(&Path, String)> = d
+        .path
+        .ancestors()
+        .skip(1)
+        .map_while(|a| {
+            let available = std::fs::read_to_string(a.join("cgroup.controllers")).ok()?;
+            Some((a, available))
+        })
+        .collect();
+    inside.reverse();
+    for (a, available) in inside {
+        // Only what is not delegated yet: the write is skipped entirely
+        // in the common case, where an earlier container enabled them.
+        let enabled = std::fs::read_to_string(a.join("cgroup.subtree_control")).unwrap_or_default();
+        let enable: String = available
+            .split_whitespace()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .map(|c| format!("+{c} "))
+            .collect();
+        if enable.is_empty() {
+            continue;
+        }
+        let f = a.join("cgroup.subtree_control");
+        std::fs::write(&f, enable.trim())
+            .sys_path("write", &f)
+            .context("enable the cgroup v2 controllers")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 25 0:28 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset
+";
+    const OWN: &str = "4:memory:/user/session\n3:cpuset:/\n0::/user/session\n";
+
+    fn paths(c: &Cgroups) -> Vec<String> {
+        c.dirs
+            .iter()
+            .map(|d| d.path.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn paths_follow_runcs_rules_in_every_hierarchy() {
+        let l = Layout::from_mountinfo(HYBRID);
+        assert!(!l.is_unified());
+        let c = Cgroups::plan(&l, OWN, None, "ctr");
+        assert_eq!(
+            paths(&c),
+            [
+                "/sys/fs/cgroup/unified/user/session/ctr",
+                "/sys/fs/cgroup/memory/user/session/ctr",
+                "/sys/fs/cgroup/cpuset/ctr"
+            ]
+        );
+        let c = Cgroups::plan(&l, OWN, Some(Path::new("/pods/p1/../p2/ctr")), "x");
+        assert_eq!(
+            paths(&c),
+            [
+                "/sys/fs/cgroup/unified/pods/p2/ctr",
+                "/sys/fs/cgroup/memory/pods/p2/ctr",
+                "/sys/fs/cgroup/cpuset/pods/p2/ctr"
+            ]
+        );
+        let c = Cgroups::plan(&l, OWN, Some(Path::new("sub/ctr")), "x");
+        assert_eq!(
+            c.dirs[1].path,
+            Path::new("/sys/fs/cgroup/memory/user/session/sub/ctr")
+        );
+        assert!(c.dirs[0].v2 && c.dirs[1].has("memory"));
+    }
+
+    #[test]
+    fn a_mount_rooted_deeper_strips_its_root() {
+        let l = Layout::from_mountinfo(
+            "1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
+        assert!(l.is_unified());
+        let c = Cgroups::plan(&l, "0::/kubepods/pod1\n", None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);
+    }
+
+    #[test]
+    fn directories_made_are_recorded_and_removed_innermost_first() {
+        let base = std::env::temp_dir().join(format!("berth-cgtest-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let mut c = Cgroups {
+            dirs: vec![Dir {
+                path: base.join("a/b"),
+                v2: false,
+                controllers: vec!["pids".into()],
+                created: Vec::new(),
+            }],
+        };
+        c.create().unwrap();
+        assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);
+        // A sibling that came later (another container under the same
+        // parent) keeps the parent, and is not touched.
+        std::fs::create_dir(base.join("a/sibling")).unwrap();
+        c.remove().unwrap();
+        assert!(!base.join("a/b").exists());
+        assert!(base.join("a/sibling").exists());
+        std::fs::remove_dir(base.join("a/sibling")).unwrap();
+        c.remove().unwrap();
+        assert!(!base.join("a").exists());
+        std::fs::remove_dir(&base).unwrap();
+    }
+}
