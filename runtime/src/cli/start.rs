@@ -1,6 +1,15 @@
 use berth::state::Store;
 use berth::Result;
 
+use super::line::{first, Line};
+use super::{Command, Stop};
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    Ok(Command::Start {
+        id: first(line.plain()?),
+    })
+}
+
 pub fn run(store: &Store, id: &str) -> Result<()> {
     berth::lifecycle::start(&store.open(id)?)
 }
