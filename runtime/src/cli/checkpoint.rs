@@ -4,8 +4,8 @@ use berth::state::Store;
 use berth::{Error, Result};
 
 use super::args::{self, Flag, Given};
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 /// The flags checkpoint and restore share, passed on to criu.
 #[rustfmt::skip]

@@ -5,8 +5,8 @@ use berth::state::Store;
 use berth::Result;
 
 use super::args::{self, Flag, Given};
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[

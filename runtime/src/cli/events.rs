@@ -9,8 +9,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::json;
 
 use super::args::Flag;
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[

@@ -6,8 +6,8 @@ use berth::state::Store;
 use berth::{foreground, terminal, Error, Result};
 
 use super::args::{self, Flag, Given};
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 /// runc's `exec` flags.
 #[rustfmt::skip]

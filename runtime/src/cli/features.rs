@@ -5,8 +5,8 @@ use std::io::Write;
 
 use berth::Result;
 
-use super::line::Line;
-use super::{Command, Stop};
+use super::line::{Line, Stop};
+use super::Command;
 
 pub fn parse(line: Line) -> Result<Command, Stop> {
     line.plain()?;

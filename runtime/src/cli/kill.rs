@@ -2,8 +2,8 @@ use berth::state::Store;
 use berth::Result;
 
 use super::args::Flag;
-use super::line::Line;
-use super::{Command, Stop};
+use super::line::{Line, Stop};
+use super::Command;
 
 pub const FLAGS: &[Flag] = &[Flag::switch(
     "all",

@@ -1,8 +1,9 @@
-//! A command's line after its name: its entry in the command table, and
-//! the loop that reads its flags and words for the command's `parse`.
+//! A command's line after its name: its entry in the command table, the
+//! loop that reads its flags and words for the command's `parse`, and why
+//! a line makes no command to run.
 
 use super::args::{self, Arg, Flag, Given, Parser};
-use super::{Command, Global, Stop, GLOBAL, HELP};
+use super::{Command, Global, GLOBAL, HELP};
 
 /// A command's line: its own flag tables (the global flags and --help
 /// come on top), and how many words it takes.
@@ -44,11 +45,38 @@ pub const ID: (usize, usize) = (1, 1);
 pub const NONE: (usize, usize) = (0, 0);
 pub const ID_THEN_REST: (usize, usize) = (1, usize::MAX);
 
+impl Cmd {
+    pub fn read(&'static self, p: &mut Parser, global: &mut Global) -> Result<Command, Stop> {
+        (self.parse)(Line {
+            cmd: self,
+            p,
+            global,
+        })
+    }
+}
+
+/// Why parsing ended without a command to run.
+#[derive(Debug)]
+pub enum Stop {
+    /// `--help` or `help [COMMAND]`: the help of the command, or berth's.
+    Help(Option<&'static Cmd>),
+    Version,
+    /// `berth` alone, or with global flags only.
+    NoCommand,
+    Usage(String),
+}
+
+impl From<args::Error> for Stop {
+    fn from(e: args::Error) -> Self {
+        Stop::Usage(e.0)
+    }
+}
+
 /// The rest of the command line, with the command it is for.
 pub struct Line<'p, 'a> {
-    pub(super) cmd: &'static Cmd,
-    pub(super) p: &'p mut Parser<'a>,
-    pub(super) global: &'p mut Global,
+    cmd: &'static Cmd,
+    p: &'p mut Parser<'a>,
+    global: &'p mut Global,
 }
 
 impl<'a> Line<'_, 'a> {

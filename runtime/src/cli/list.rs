@@ -4,8 +4,8 @@ use berth::state::{OciState, Store};
 use berth::Result;
 
 use super::args::Flag;
-use super::line::Line;
-use super::{Command, Stop};
+use super::line::{Line, Stop};
+use super::Command;
 
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[

@@ -11,12 +11,13 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use args::{Arg, Flag, Given, Parser, Value};
+use args::{Arg, Flag, Parser};
 use berth::logging::{self, Format};
 use berth::state::Store;
 use create::CreateArgs;
 use exec::ExecArgs;
-use line::{cmd, Cmd, Line, ID, ID_THEN_REST, NONE};
+use global::{Global, LogFormat, GLOBAL};
+use line::{cmd, Cmd, Stop, ID, ID_THEN_REST, NONE};
 use list::ListFormat;
 use ps::PsFormat;
 use update::UpdateArgs;
@@ -28,6 +29,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod global;
 mod kill;
 mod line;
 mod list;
@@ -40,26 +42,6 @@ mod start;
 mod state;
 mod update;
 
-/// Flags accepted before the command and among its own flags.
-#[rustfmt::skip]
-const GLOBAL: &[Flag] = &[
-    Flag::value("root", None, "DIR", "Directory for container state (a tmpfs is best; default /run/berth)."),
-    Flag::value("log", None, "FILE", "Log file; errors are written here as well as to stderr."),
-    Flag::value("log-format", None, "FORMAT", "Log format: text (default) or json."),
-    Flag::switch("debug", None, "Log debug messages."),
-    Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd (not supported yet)."),
-    Flag::value("criu", None, "PATH", "The criu binary for checkpoint and restore (default: criu on PATH)."),
-    Flag {
-        long: "rootless",
-        short: None,
-        aliases: &[],
-        // Bare, it means true; `--rootless spec` must not take the command
-        // for its value.
-        value: Value::Optional { name: "WHEN", missing: "true", accepts: &["true", "false", "auto"] },
-        help: "Rootless mode: true, false or auto (default auto; `spec --rootless` means true).",
-    },
-];
-
 const HELP: &[Flag] = &[Flag::switch("help", Some('h'), "Print this help.")];
 
 /// runc takes `-v`; clap took `-V`.
@@ -69,60 +51,6 @@ const VERSION: &[Flag] = &[Flag::switch("version", Some('v'), "Print the version
 struct Cli {
     global: Global,
     command: Command,
-}
-
-#[derive(Debug)]
-struct Global {
-    /// None: the default, /run/berth, or $XDG_RUNTIME_DIR/berth for a user
-    /// other than root (as runc does).
-    root: Option<PathBuf>,
-    log: Option<PathBuf>,
-    log_format: LogFormat,
-    debug: bool,
-    systemd_cgroup: bool,
-    rootless: String,
-    /// None: `criu` on PATH.
-    criu: Option<PathBuf>,
-}
-
-impl Default for Global {
-    fn default() -> Self {
-        Global {
-            root: None,
-            log: None,
-            log_format: LogFormat::Text,
-            debug: false,
-            systemd_cgroup: false,
-            rootless: "auto".to_string(),
-            criu: None,
-        }
-    }
-}
-
-impl Global {
-    fn set(&mut self, v: &Given) -> Result<(), args::Error> {
-        match v.flag.long {
-            "root" => self.root = Some(v.path()),
-            "log" => self.log = Some(v.path()),
-            "log-format" => {
-                self.log_format =
-                    v.one_of(&[("text", LogFormat::Text), ("json", LogFormat::Json)])?
-            }
-            "debug" => self.debug = v.on()?,
-            "systemd-cgroup" => self.systemd_cgroup = v.on()?,
-            "criu" => self.criu = Some(v.path()).filter(|p| !p.as_os_str().is_empty()),
-            // Checked in dispatch, where it was checked before.
-            "rootless" => self.rootless = v.string()?,
-            other => unreachable!("global flag --{other} has no field"),
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug)]
@@ -199,23 +127,6 @@ const COMMANDS: &[Cmd] = &[
     cmd("restore", "<ID>", "Make a container from a bundle and CRIU images, and wait for it unless detached.", &[checkpoint::CRIU_FLAGS, restore::FLAGS], ID, restore::parse),
 ];
 
-/// Why parsing ended without a command to run.
-#[derive(Debug)]
-enum Stop {
-    /// `--help` or `help [COMMAND]`: the help of the command, or berth's.
-    Help(Option<&'static Cmd>),
-    Version,
-    /// `berth` alone, or with global flags only.
-    NoCommand,
-    Usage(String),
-}
-
-impl From<args::Error> for Stop {
-    fn from(e: args::Error) -> Self {
-        Stop::Usage(e.0)
-    }
-}
-
 fn find(name: &OsStr) -> Result<&'static Cmd, Stop> {
     COMMANDS
         .iter()
@@ -246,11 +157,7 @@ impl Cli {
             });
         }
         let cmd = find(name)?;
-        let command = (cmd.parse)(Line {
-            cmd,
-            p: &mut p,
-            global: &mut global,
-        })?;
+        let command = cmd.read(&mut p, &mut global)?;
         Ok(Cli { global, command })
     }
 }
@@ -334,22 +241,7 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: &Cli) -> berth::Result<i32> {
     let g = &cli.global;
-    if g.systemd_cgroup {
-        let why = if std::path::Path::new("/run/systemd/system").exists() {
-            "berth manages cgroups through cgroupfs only"
-        } else {
-            "this machine does not run systemd, and berth manages cgroups through cgroupfs only"
-        };
-        return Err(berth::Error::invalid(format!(
-            "--systemd-cgroup is not supported: {why}"
-        )));
-    }
-    if !matches!(g.rootless.as_str(), "true" | "false" | "auto") {
-        return Err(berth::Error::invalid(format!(
-            "--rootless {:?}: expected true, false or auto",
-            g.rootless
-        )));
-    }
+    g.check()?;
     // A command that puts a process into a container runs from a binary
     // the container cannot write (CVE-2019-5736): re-executed here, before
     // it reads anything, so that what it reads once (a --process JSON on
@@ -360,19 +252,9 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
     ) {
         berth::process::run_from_sealed_copy()?;
     }
-    let root = g.root.clone().unwrap_or_else(default_root);
-    let store = Store::new(&root);
-    // --rootless auto: rootless when not root, or root only inside a user
-    // namespace (rootless podman runs the runtime that way), as runc
-    // decides it.
-    // Only create and run ask (it costs a read of /proc/self/uid_map).
-    let rootless = || match g.rootless.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => !nix::unistd::geteuid().is_root() || berth::namespaces::in_user_namespace(),
-    };
+    let store = Store::new(&g.root());
     match &cli.command {
-        Command::Create(a) => create::run(&store, a, rootless()).map(|()| 0),
+        Command::Create(a) => create::run(&store, a, g.is_rootless()).map(|()| 0),
         Command::Start { id } => start::run(&store, id).map(|()| 0),
         Command::State { id } => state::run(&store, id).map(|()| 0),
         Command::Kill { all, id, signal } => kill::run(&store, id, signal, *all).map(|()| 0),
@@ -381,7 +263,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             create,
             detach,
             keep,
-        } => run::run(&store, create, *detach, *keep, rootless()),
+        } => run::run(&store, create, *detach, *keep, g.is_rootless()),
         Command::List { format, quiet } => list::run(&store, *format, *quiet).map(|()| 0),
         Command::Spec { bundle } => spec::run(bundle, g.rootless == "true").map(|()| 0),
         Command::Features => features::run().map(|()| 0),
@@ -406,19 +288,3 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
 
 #[cfg(test)]
 mod tests;
-
-/// /run/berth, or $XDG_RUNTIME_DIR/berth for a user other than root, or
-/// for root inside a user namespace unless $USER says it is the real root
-/// (runc's rule).
-fn default_root() -> PathBuf {
-    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
-    let honour = || {
-        !nix::unistd::geteuid().is_root()
-            || (berth::namespaces::in_user_namespace()
-                && std::env::var_os("USER").is_none_or(|u| u != "root"))
-    };
-    match xdg {
-        Some(dir) if honour() => PathBuf::from(dir).join("berth"),
-        _ => PathBuf::from("/run/berth"),
-    }
-}

@@ -1,8 +1,8 @@
 use berth::state::Store;
 use berth::Result;
 
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 pub fn parse_pause(line: Line) -> Result<Command, Stop> {
     Ok(Command::Pause {

@@ -6,8 +6,7 @@ use berth::state::{Status, Store};
 use berth::{Error, Result};
 
 use super::args::Flag;
-use super::line::{first, Line};
-use super::Stop;
+use super::line::{first, Line, Stop};
 
 pub const FLAGS: &[Flag] = &[Flag::value(
     "format",

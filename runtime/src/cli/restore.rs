@@ -7,8 +7,8 @@ use berth::{foreground, lifecycle, Result};
 
 use super::args::{self, Flag, Given};
 use super::checkpoint::CriuArgs;
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[

@@ -9,8 +9,8 @@ use nix::unistd::Pid;
 
 use super::args::Flag;
 use super::create::CreateArgs;
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 /// On top of create's flags.
 #[rustfmt::skip]

@@ -4,8 +4,8 @@ use berth::error::SysResult;
 use berth::{Error, Result};
 
 use super::args::Flag;
-use super::line::Line;
-use super::{Command, Stop};
+use super::line::{Line, Stop};
+use super::Command;
 
 pub const FLAGS: &[Flag] = &[Flag::value(
     "bundle",

@@ -3,8 +3,8 @@ use std::io::Write;
 use berth::state::Store;
 use berth::{Error, Result};
 
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 pub fn parse(line: Line) -> Result<Command, Stop> {
     Ok(Command::State {

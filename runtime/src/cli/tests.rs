@@ -1,5 +1,6 @@
 //! The command line as berth reads it: runc's shapes, and clap's before.
 
+use super::args::Value;
 use super::*;
 use std::path::Path;
 

@@ -8,8 +8,8 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use super::args::{self, Flag, Given};
-use super::line::{first, Line};
-use super::{Command, Stop};
+use super::line::{first, Line, Stop};
+use super::Command;
 
 /// runc's `update` flags. Values are taken whatever they look like, so
 /// `--pids-limit -1` and `--memory-swap -1` work.
