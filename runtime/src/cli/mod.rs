@@ -162,6 +162,12 @@ impl Cli {
     }
 }
 
+/// The help's command column: the longest name and two spaces.
+fn column() -> usize {
+    let names = COMMANDS.iter().map(|c| c.name).chain(["help"]);
+    names.map(str::len).max().unwrap_or(0) + 2
+}
+
 fn help(cmd: Option<&Cmd>) -> String {
     let mut out = String::new();
     match cmd {
@@ -170,12 +176,12 @@ fn help(cmd: Option<&Cmd>) -> String {
                 "berth: an OCI container runtime with runc's command line\n\n\
                  Usage: berth [OPTIONS] COMMAND [ARGUMENTS]\n\nCommands:\n",
             );
+            let w = column();
             for c in COMMANDS {
-                let _ = writeln!(out, "  {:10}{}", c.name, c.about);
+                let _ = writeln!(out, "  {:w$}{}", c.name, c.about);
             }
-            out.push_str(
-                "  help      Print this help, or a command's (help COMMAND).\n\nOptions:\n",
-            );
+            let about = "Print this help, or a command's (help COMMAND).";
+            let _ = writeln!(out, "  {:w$}{about}\n\nOptions:", "help");
             args::describe(&mut out, &[GLOBAL, HELP, VERSION]);
             out.push_str("\nAll but --version are also accepted among a command's flags.\n");
         }
