@@ -5,7 +5,33 @@ use berth::container::criu::Criu;
 use berth::container::store::Store;
 use berth::{Error, Result};
 
-use super::args::{self, Given};
+use super::args::{self, Flag, Given};
+use super::line::{first, Line, Stop};
+use super::Command;
+
+/// The flags checkpoint and restore share, passed on to criu.
+#[rustfmt::skip]
+pub const CRIU_FLAGS: &[Flag] = &[
+    Flag::value("image-path", None, "DIR", "CRIU image directory (default ./checkpoint)."),
+    Flag::value("work-path", None, "DIR", "Directory for criu's work files and log (default: the image directory)."),
+    Flag::switch("tcp-established", None, "Allow open TCP connections."),
+    Flag::switch("ext-unix-sk", None, "Allow external unix sockets."),
+    Flag::switch("shell-job", None, "Allow a shell job (a process with a terminal from outside)."),
+    Flag::switch("file-locks", None, "Save and restore file locks."),
+    Flag::value("manage-cgroups-mode", None, "MODE", "criu's cgroup mode: soft (default), full or strict."),
+    Flag::value("empty-ns", None, "NS", "A namespace made empty rather than restored (only network; repeatable)."),
+    Flag::switch("auto-dedup", None, "Deduplicate memory images."),
+    Flag::switch("lazy-pages", None, "Lazy memory restore (not supported)."),
+];
+
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::value("parent-path", None, "DIR", "A previous pre-dump, relative to the image directory."),
+    Flag::switch("leave-running", None, "Leave the container running after the checkpoint."),
+    Flag::switch("pre-dump", None, "Save memory only; the container keeps running."),
+    Flag::value("page-server", None, "ADDRESS:PORT", "Send images to a page server (not supported)."),
+    Flag::value("status-fd", None, "FD", "Lazy-pages status descriptor (not supported)."),
+];
 
 /// The flags checkpoint and restore share (runc's), as given.
 #[derive(Debug, Default)]
@@ -97,6 +123,12 @@ impl CheckpointArgs {
         }
         Ok(())
     }
+}
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let mut a = CheckpointArgs::default();
+    a.id = first(line.words(|v| a.set(v))?);
+    Ok(Command::Checkpoint(a))
 }
 
 pub fn run(store: &Store, criu: Option<&std::path::Path>, a: &CheckpointArgs) -> Result<()> {

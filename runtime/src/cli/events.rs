@@ -8,6 +8,33 @@ use berth::{Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::json;
 
+use super::args::Flag;
+use super::line::{first, Line, Stop};
+use super::Command;
+
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::switch("stats", None, "Print the statistics once and exit."),
+    Flag::value("interval", None, "DURATION", "How often to print statistics (default 5s)."),
+];
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let (mut stats, mut interval) = (false, "5s".to_string());
+    let words = line.words(|v| {
+        match v.flag.long {
+            "stats" => stats = v.on()?,
+            "interval" => interval = v.string()?,
+            other => unreachable!("events flag --{other} has no field"),
+        }
+        Ok(())
+    })?;
+    Ok(Command::Events {
+        stats,
+        interval,
+        id: first(words),
+    })
+}
+
 /// Go's durations as runc takes them: 5s, 100ms, 1m30s, 1h.
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let bad = || Error::invalid(format!("invalid duration {s:?}"));

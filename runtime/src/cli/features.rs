@@ -5,6 +5,14 @@ use std::io::Write;
 
 use berth::Result;
 
+use super::line::{Line, Stop};
+use super::Command;
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    line.plain()?;
+    Ok(Command::Features)
+}
+
 pub fn run() -> Result<()> {
     let caps: Vec<String> = caps::all()
         .into_iter()

@@ -4,7 +4,36 @@ use berth::container::store::Store;
 use berth::oci::state::OciState;
 use berth::Result;
 
-use super::ListFormat;
+use super::args::Flag;
+use super::line::{Line, Stop};
+use super::Command;
+
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::value("format", Some('f'), "FORMAT", "table (default) or json."),
+    Flag::switch("quiet", Some('q'), "Print only the IDs."),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let (mut format, mut quiet) = (ListFormat::Table, false);
+    line.words(|v| {
+        match v.flag.long {
+            "format" => {
+                format = v.one_of(&[("table", ListFormat::Table), ("json", ListFormat::Json)])?
+            }
+            "quiet" => quiet = v.on()?,
+            other => unreachable!("list flag --{other} has no field"),
+        }
+        Ok(())
+    })?;
+    Ok(Command::List { format, quiet })
+}
 
 pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();

@@ -6,7 +6,35 @@ use berth::error::SysResult;
 use berth::oci::state::Status;
 use berth::{Error, Result};
 
-use super::PsFormat;
+use super::args::Flag;
+use super::line::{first, Line, Stop};
+
+pub const FLAGS: &[Flag] = &[Flag::value(
+    "format",
+    Some('f'),
+    "FORMAT",
+    "table (default) or json.",
+)];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PsFormat {
+    Table,
+    Json,
+}
+
+pub fn parse(line: Line) -> Result<super::Command, Stop> {
+    let mut format = PsFormat::Table;
+    let mut words = line.words(|v| {
+        format = v.one_of(&[("table", PsFormat::Table), ("json", PsFormat::Json)])?;
+        Ok(())
+    })?;
+    let ps_args = words.split_off(1);
+    Ok(super::Command::Ps {
+        format,
+        id: first(words),
+        ps_args,
+    })
+}
 
 /// runc's `ps`: the container's processes as a JSON list of pids, or the
 /// lines of `ps ARGS` (default `-ef`) for those pids, with its header.

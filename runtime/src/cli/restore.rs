@@ -6,8 +6,22 @@ use berth::container::store::Store;
 use berth::container::{foreground, lifecycle};
 use berth::Result;
 
-use super::args::{self, Given};
+use super::args::{self, Flag, Given};
 use super::checkpoint::CriuArgs;
+use super::line::{first, Line, Stop};
+use super::Command;
+
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::value("bundle", Some('b'), "DIR", "The bundle directory (config.json and the rootfs; default .)."),
+    Flag::switch("detach", Some('d'), "Return once the container is restored."),
+    Flag::value("pid-file", None, "FILE", "File to write the restored process's pid to."),
+    Flag::value("console-socket", None, "PATH", "Unix socket that receives the pty master when process.terminal is set."),
+    Flag::switch("no-subreaper", None, "Accepted for runc's sake (berth uses no subreaper)."),
+    Flag::switch("no-pivot", None, "Accepted for runc's sake (criu sets up the root)."),
+    Flag::value("lsm-profile", None, "TYPE:NAME", "LSM profile for the restored processes."),
+    Flag::value("lsm-mount-context", None, "CONTEXT", "LSM mount context for the restored mounts."),
+];
 
 #[derive(Debug)]
 pub struct RestoreArgs {
@@ -57,6 +71,12 @@ impl RestoreArgs {
         }
         Ok(())
     }
+}
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let mut a = RestoreArgs::default();
+    a.id = first(line.words(|v| a.set(v))?);
+    Ok(Command::Restore(a))
 }
 
 /// Restores, and unless detached waits for the restored container like a

@@ -10,7 +10,35 @@ use berth::linux::pidfd;
 use berth::Result;
 use nix::unistd::Pid;
 
-use super::CreateArgs;
+use super::args::Flag;
+use super::create::CreateArgs;
+use super::line::{first, Line, Stop};
+use super::Command;
+
+/// On top of create's flags.
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::switch("detach", Some('d'), "Return once the container has started."),
+    Flag::switch("keep", None, "Keep the container's state after it exits (foreground only)."),
+];
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let (mut create, mut detach, mut keep) = (CreateArgs::default(), false, false);
+    let words = line.words(|v| {
+        match v.flag.long {
+            "detach" => detach = v.on()?,
+            "keep" => keep = v.on()?,
+            _ => create.set(v)?,
+        }
+        Ok(())
+    })?;
+    create.id = first(words);
+    Ok(Command::Run {
+        create,
+        detach,
+        keep,
+    })
+}
 
 pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bool) -> Result<i32> {
     let opts = a.options(rootless);

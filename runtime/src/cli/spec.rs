@@ -1,7 +1,27 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth::error::SysResult;
 use berth::{Error, Result};
+
+use super::args::Flag;
+use super::line::{Line, Stop};
+use super::Command;
+
+pub const FLAGS: &[Flag] = &[Flag::value(
+    "bundle",
+    Some('b'),
+    "DIR",
+    "Where to write config.json (default .).",
+)];
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let mut bundle = PathBuf::from(".");
+    line.words(|v| {
+        bundle = v.path();
+        Ok(())
+    })?;
+    Ok(Command::Spec { bundle })
+}
 
 /// runc's default config, with berth's hostname.
 const DEFAULT: &str = r#"{

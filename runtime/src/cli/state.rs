@@ -3,6 +3,15 @@ use std::io::Write;
 use berth::container::store::Store;
 use berth::{Error, Result};
 
+use super::line::{first, Line, Stop};
+use super::Command;
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    Ok(Command::State {
+        id: first(line.plain()?),
+    })
+}
+
 pub fn run(store: &Store, id: &str) -> Result<()> {
     let dir = store.open(id)?;
     let (state, status) = berth::container::lifecycle::loaded(&dir)?;

@@ -1,5 +1,6 @@
 //! The command line as berth reads it: runc's shapes, and clap's before.
 
+use super::args::Value;
 use super::*;
 use std::path::Path;
 
@@ -240,12 +241,27 @@ fn help_and_version() {
     assert!(matches!(parse("--debug"), Err(Stop::NoCommand)));
     let text = help(None);
     for c in COMMANDS {
-        assert!(text.contains(&format!("  {:10}{}", c.name, c.about)));
+        assert!(text.contains(&format!("  {:w$}{}", c.name, c.about, w = column())));
         let text = help(Some(c));
         for f in c.flags.iter().flat_map(|t| t.iter()) {
             let long = format!("--{}", f.long);
             assert!(text.contains(&long), "{}: {long}", c.name);
         }
+    }
+}
+
+/// The longest name (checkpoint) once ran into its text.
+#[test]
+fn every_command_name_in_the_help_is_followed_by_two_spaces() {
+    let text = help(None);
+    let commands = text.split("Commands:\n").nth(1).unwrap();
+    let commands = commands.split("\n\n").next().unwrap();
+    for name in COMMANDS.iter().map(|c| c.name).chain(["help"]) {
+        let column = format!("  {name}  ");
+        assert!(
+            commands.lines().any(|l| l.starts_with(&column)),
+            "{name}:\n{commands}"
+        );
     }
 }
 

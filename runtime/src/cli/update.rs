@@ -7,7 +7,77 @@ use berth::{Error, Result};
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
-use super::UpdateArgs;
+use super::args::{self, Flag, Given};
+use super::line::{first, Line, Stop};
+use super::Command;
+
+/// runc's `update` flags. Values are taken whatever they look like, so
+/// `--pids-limit -1` and `--memory-swap -1` work.
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag::value("resources", Some('r'), "FILE", "linux.resources JSON to apply, from a file or \"-\" for stdin."),
+    Flag::value("memory", None, "BYTES", "Memory limit (bytes, or with k, m, g)."),
+    Flag::value("memory-reservation", None, "BYTES", "Memory soft limit."),
+    Flag::value("memory-swap", None, "BYTES", "Memory plus swap limit; -1 for unlimited swap."),
+    Flag::value("cpu-share", None, "N", "CPU shares (relative weight).").alias(&["cpu-shares"]),
+    Flag::value("cpu-quota", None, "USEC", "CPU CFS quota in microseconds per period."),
+    Flag::value("cpu-period", None, "USEC", "CPU CFS period in microseconds."),
+    Flag::value("cpu-burst", None, "USEC", "CPU CFS burst in microseconds."),
+    Flag::value("cpu-rt-runtime", None, "USEC", "Realtime runtime in microseconds."),
+    Flag::value("cpu-rt-period", None, "USEC", "Realtime period in microseconds."),
+    Flag::value("cpuset-cpus", None, "CPUS", "CPUs to run on (0-3, 0,1)."),
+    Flag::value("cpuset-mems", None, "NODES", "Memory nodes to use."),
+    Flag::value("pids-limit", None, "N", "Maximum number of processes; 0 or less for no limit."),
+    Flag::value("blkio-weight", None, "N", "Block IO weight (10..1000)."),
+];
+
+#[derive(Debug, Default)]
+pub struct UpdateArgs {
+    pub(super) resources: Option<String>,
+    pub(super) memory: Option<String>,
+    pub(super) memory_reservation: Option<String>,
+    pub(super) memory_swap: Option<String>,
+    pub(super) cpu_share: Option<u64>,
+    pub(super) cpu_quota: Option<i64>,
+    pub(super) cpu_period: Option<u64>,
+    pub(super) cpu_burst: Option<u64>,
+    pub(super) cpu_rt_runtime: Option<i64>,
+    pub(super) cpu_rt_period: Option<u64>,
+    pub(super) cpuset_cpus: Option<String>,
+    pub(super) cpuset_mems: Option<String>,
+    pub(super) pids_limit: Option<i64>,
+    pub(super) blkio_weight: Option<u16>,
+    pub(super) id: String,
+}
+
+impl UpdateArgs {
+    pub fn set(&mut self, v: &Given) -> Result<(), args::Error> {
+        match v.flag.long {
+            "resources" => self.resources = Some(v.string()?),
+            "memory" => self.memory = Some(v.string()?),
+            "memory-reservation" => self.memory_reservation = Some(v.string()?),
+            "memory-swap" => self.memory_swap = Some(v.string()?),
+            "cpu-share" => self.cpu_share = Some(v.number()?),
+            "cpu-quota" => self.cpu_quota = Some(v.number()?),
+            "cpu-period" => self.cpu_period = Some(v.number()?),
+            "cpu-burst" => self.cpu_burst = Some(v.number()?),
+            "cpu-rt-runtime" => self.cpu_rt_runtime = Some(v.number()?),
+            "cpu-rt-period" => self.cpu_rt_period = Some(v.number()?),
+            "cpuset-cpus" => self.cpuset_cpus = Some(v.string()?),
+            "cpuset-mems" => self.cpuset_mems = Some(v.string()?),
+            "pids-limit" => self.pids_limit = Some(v.number()?),
+            "blkio-weight" => self.blkio_weight = Some(v.number()?),
+            other => unreachable!("update flag --{other} has no field"),
+        }
+        Ok(())
+    }
+}
+
+pub fn parse(line: Line) -> Result<Command, Stop> {
+    let mut a = UpdateArgs::default();
+    a.id = first(line.words(|v| a.set(v))?);
+    Ok(Command::Update(a))
+}
 
 /// runc's byte sizes: a number with an optional k, m, g or t (powers of
 /// 1024, with or without a trailing b).
