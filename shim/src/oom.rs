@@ -18,11 +18,9 @@
 //! ever sleeps in `epoll_wait`.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +29,8 @@ use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+use berth_proc::mountinfo::{mounts, Mount};
 
 /// The epoll token of the wake-up eventfd; watches get tokens from 1 up.
 const WAKE: u64 = 0;
@@ -418,17 +418,6 @@ enum CgroupDir {
     V2(PathBuf),
 }
 
-/// A cgroup file system in mountinfo.
-#[derive(Debug, PartialEq, Eq)]
-struct CgroupMount {
-    /// The hierarchy's directory mounted there.
-    root: PathBuf,
-    point: PathBuf,
-    v2: bool,
-    /// A v1 hierarchy with the memory controller.
-    memory: bool,
-}
-
 /// Where the memory cgroup of a process may be, most likely first: its v1
 /// memory cgroup under each mount of the v1 memory hierarchy, then its v2
 /// cgroup under each cgroup2 mount (on a hybrid host the unified hierarchy
@@ -436,18 +425,23 @@ struct CgroupMount {
 /// `proc_cgroup` is /proc/PID/cgroup, `mountinfo` /proc/self/mountinfo.
 fn memory_cgroup_dirs(proc_cgroup: &str, mountinfo: &str) -> Vec<CgroupDir> {
     let (v1, v2) = parse_proc_cgroup(proc_cgroup);
-    let mounts = parse_mountinfo(mountinfo);
+    let mounts: Vec<Mount> = mounts(mountinfo).collect();
     let mut out = Vec::new();
     for (path, want_v2) in [(v1, false), (v2, true)] {
         let Some(path) = path else { continue };
         for m in &mounts {
-            if m.v2 != want_v2 || (!want_v2 && !m.memory) {
+            let wanted = if want_v2 {
+                m.fstype == "cgroup2"
+            } else {
+                v1_memory(m)
+            };
+            if !wanted {
                 continue;
             }
             let Ok(rel) = Path::new(&path).strip_prefix(&m.root) else {
                 continue;
             };
-            let dir = m.point.join(rel);
+            let dir = m.mount_point.join(rel);
             let dir = if want_v2 {
                 CgroupDir::V2(dir)
             } else {
@@ -478,52 +472,9 @@ fn parse_proc_cgroup(text: &str) -> (Option<String>, Option<String>) {
     (v1, v2)
 }
 
-/// The cgroup (v1 and v2) mounts in mountinfo.
-fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
-    text.lines()
-        .filter_map(|line| {
-            // id parent major:minor root point options [optional...] - type source super-options
-            let (pre, post) = line.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let mut post = post.split(' ');
-            let (fstype, _source) = (post.next()?, post.next()?);
-            let options = post.next().unwrap_or("");
-            let v2 = match fstype {
-                "cgroup2" => true,
-                "cgroup" => false,
-                _ => return None,
-            };
-            Some(CgroupMount {
-                root: unescape(pre.get(3)?),
-                point: unescape(pre.get(4)?),
-                v2,
-                memory: !v2 && options.split(',').any(|o| o == "memory"),
-            })
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| {
-            b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) && d[0] <= b'3'
-        });
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
+/// A mount of the v1 hierarchy that has the memory controller.
+fn v1_memory(m: &Mount) -> bool {
+    m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "memory")
 }
 
 fn eventfd() -> io::Result<EventFd> {
@@ -619,10 +570,6 @@ mod tests {
         assert_eq!(
             memory_cgroup_dirs("4:memory:/kubepodsX/c1\n", mountinfo),
             vec![CgroupDir::V1("/sys/fs/cgroup/memory/kubepodsX/c1".into())]
-        );
-        assert_eq!(
-            unescape("a\\134b\\011c\\\\d\\9"),
-            PathBuf::from("a\\b\tc\\\\d\\9")
         );
     }
 
@@ -775,15 +722,13 @@ mod tests {
             return;
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let Some(mount) = parse_mountinfo(&mountinfo)
-            .into_iter()
-            .find(|m| m.memory && m.root == Path::new("/"))
+        let Some(mount) = mounts(&mountinfo).find(|m| v1_memory(m) && m.root == Path::new("/"))
         else {
             eprintln!("skipping v1_oom_kill_is_reported: no cgroup v1 memory controller");
             return;
         };
         let dir = mount
-            .point
+            .mount_point
             .join(format!("berth-oom-test-{}", std::process::id()));
         let mut cg = V1Cgroup {
             dir: dir.clone(),
