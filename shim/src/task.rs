@@ -28,10 +28,12 @@
 //! restored process's exit can never precede its TaskStart.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
+
+use berth_proc::pidfd;
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -343,7 +345,7 @@ impl Tasks {
             None => Ok(()),
         };
         match attached.and_then(|()| read_pid(&pid_file)) {
-            Ok(pid) => Ok((pid, pidfd_open(pid), pio)),
+            Ok(pid) => Ok((pid, pidfd::open(pid as libc::pid_t).ok(), pio)),
             Err(e) => {
                 let _ = runtime.delete(io.id, true);
                 pio.finish(Duration::ZERO);
@@ -499,7 +501,7 @@ impl Tasks {
             .and_then(|()| read_pid(&pid_file));
         let _ = std::fs::remove_file(&pid_file);
         match pid {
-            Ok(pid) => Ok((pid, pidfd_open(pid), io)),
+            Ok(pid) => Ok((pid, pidfd::open(pid as libc::pid_t).ok(), io)),
             Err(e) => {
                 io.finish(Duration::ZERO);
                 Err(e)
@@ -555,9 +557,15 @@ impl Tasks {
             (_, Status::Stopped) | (_, Status::Created) => Err(Error::NotFound(format!(
                 "exec {exec_id} of container {id}: process not running"
             ))),
-            (Some(fd), _) => pidfd_send_signal(fd, signal).map_err(Error::io(format!(
-                "pidfd_send_signal to exec {exec_id} of container {id}"
-            ))),
+            // By number: containerd may send a real-time signal, which nix
+            // cannot name. ESRCH (reaped, its exit not yet recorded) stays an
+            // error.
+            (Some(fd), _) => {
+                pidfd::send_signal_number(fd, signal as libc::c_int).map_err(|e| Error::Io {
+                    context: format!("pidfd_send_signal to exec {exec_id} of container {id}"),
+                    err: e.into(),
+                })
+            }
             (None, _) => nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p.pid as i32),
                 nix::sys::signal::Signal::try_from(signal as i32).ok(),
@@ -872,30 +880,6 @@ pub fn own_pid_namespace(config: &serde_json::Value) -> bool {
                     .is_empty()
         })
     })
-}
-
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    // SAFETY: a non-negative result is a fresh fd that only we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-fn pidfd_send_signal(fd: &OwnedFd, signal: u32) -> std::io::Result<()> {
-    // SAFETY: the fd is a live pidfd; a null siginfo means "as kill(2)".
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            signal as libc::c_int,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
