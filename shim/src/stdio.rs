@@ -29,7 +29,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{OFlag, SpliceFFlags};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Error, Result};
@@ -473,22 +473,9 @@ fn splice(src: &File, dst: &File) -> std::io::Result<usize> {
 }
 
 fn splice_once(src: &File, dst: &File) -> std::io::Result<usize> {
-    // SAFETY: both fds are open for the duration of the call; null
-    // offsets mean "the file position", as required for pipes.
-    let n = unsafe {
-        libc::splice(
-            src.as_raw_fd(),
-            std::ptr::null_mut(),
-            dst.as_raw_fd(),
-            std::ptr::null_mut(),
-            64 * 1024,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    // No offsets: pipes are read and written at their file position.
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    Ok(nix::fcntl::splice(src, None, dst, None, 64 * 1024, flags)?)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
