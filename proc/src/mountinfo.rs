@@ -173,6 +173,11 @@ mod tests {
             Path::new("/mnt/with space")
         );
         assert_eq!(unescape("/a\\134b"), Path::new("/a\\b"));
+        // Only a backslash and three octal digits (at most \377) is an escape.
+        assert_eq!(
+            unescape("a\\011c\\\\d\\9\\400"),
+            Path::new("a\tc\\\\d\\9\\400")
+        );
         let all: Vec<Mount> = mounts(text).collect();
         assert_eq!(all.len(), 5);
         assert_eq!(all[4].mount_point, Path::new("/mnt/with space"));

@@ -23,20 +23,28 @@ pub fn open(pid: libc::pid_t) -> nix::Result<OwnedFd> {
 /// Sends `sig` to the process behind `fd`; one that has already exited is
 /// not an error.
 pub fn send_signal(fd: &OwnedFd, sig: Signal) -> nix::Result<()> {
+    match send_signal_number(fd, sig as libc::c_int) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends signal number `signo`, which may be one nix's `Signal` has no
+/// name for (SIGRTMIN to SIGRTMAX), to the process behind `fd`. Unlike
+/// [`send_signal`] it reports ESRCH, a process already reaped: the
+/// kernel's answers are the caller's to judge.
+pub fn send_signal_number(fd: &OwnedFd, signo: libc::c_int) -> nix::Result<()> {
     // SAFETY: pidfd_send_signal with a null siginfo behaves like kill(2).
     let r = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             fd.as_raw_fd(),
-            sig as i32,
+            signo,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
-    match Errno::result(r) {
-        Ok(_) | Err(Errno::ESRCH) => Ok(()),
-        Err(e) => Err(e),
-    }
+    Errno::result(r).map(drop)
 }
 
 /// Waits until the process behind `fd` has exited; false on timeout.
@@ -70,6 +78,7 @@ pub fn wait_all(fds: &[OwnedFd], deadline: Instant) -> nix::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
     use std::process::Command;
 
     #[test]
@@ -92,7 +101,22 @@ mod tests {
         assert!(wait_all(&fds, Instant::now() + Duration::from_secs(10)).unwrap());
         quick.wait().unwrap();
         slow.wait().unwrap();
-        // Signalling an exited (and reaped) process is not an error.
+        // Signalling an exited (and reaped) process is not an error, unless
+        // asked by number.
         send_signal(&fds[1], Signal::SIGKILL).unwrap();
+        assert_eq!(send_signal_number(&fds[1], 9), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn real_time_signals_are_sent_by_number() {
+        let mut child = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let fd = open(child.id() as i32).unwrap();
+        assert_eq!(send_signal_number(&fd, 1000), Err(Errno::EINVAL));
+        // A real-time signal's default action ends the process.
+        send_signal_number(&fd, libc::SIGRTMIN() + 3).unwrap();
+        assert!(wait_exit(&fd, Duration::from_secs(10)).unwrap());
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGRTMIN() + 3));
+        assert_eq!(send_signal_number(&fd, 0), Err(Errno::ESRCH));
     }
 }

@@ -18,14 +18,19 @@
 //! ever sleeps in `epoll_wait`.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+use berth_proc::mountinfo::{mounts, Mount};
 
 /// The epoll token of the wake-up eventfd; watches get tokens from 1 up.
 const WAKE: u64 = 0;
@@ -37,9 +42,9 @@ pub struct OomWatcher {
 }
 
 struct Shared {
-    epoll: OwnedFd,
-    /// eventfd in the epoll set: written to when `state` has news.
-    wake: File,
+    epoll: Epoll,
+    /// In the epoll set: written to when `state` has news.
+    wake: EventFd,
     state: Mutex<State>,
 }
 
@@ -86,7 +91,7 @@ impl Shared {
     }
 
     fn wake(&self) {
-        if let Err(e) = (&self.wake).write_all(&1u64.to_ne_bytes()) {
+        if let Err(e) = self.wake.write(1) {
             log::warn!("oom watcher: waking the watcher thread: {e}");
         }
     }
@@ -94,12 +99,7 @@ impl Shared {
     /// Takes `w` out of the epoll set (if it is there) and closes it.
     fn discard(&self, w: Watch) {
         // ENOENT for a watch still pending: nothing to undo.
-        let _ = epoll_ctl(
-            self.epoll.as_fd(),
-            libc::EPOLL_CTL_DEL,
-            w.fd(),
-            WAKE, // ignored by EPOLL_CTL_DEL
-        );
+        let _ = self.epoll.delete(w.fd());
     }
 }
 
@@ -107,14 +107,12 @@ impl OomWatcher {
     /// Starts the watcher thread. `notify` gets the id of a container each
     /// time that container's memory cgroup has an OOM kill.
     pub fn start(notify: impl Fn(&str) + Send + 'static) -> io::Result<OomWatcher> {
-        // SAFETY: epoll_create1 takes no pointers; a non-negative result is
-        // a new descriptor nothing else owns.
-        let epoll = unsafe { owned(libc::epoll_create1(libc::EPOLL_CLOEXEC)) }?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = eventfd()?;
-        epoll_ctl(epoll.as_fd(), libc::EPOLL_CTL_ADD, wake.as_fd(), WAKE)?;
+        epoll.add(&wake, readable(WAKE))?;
         let shared = Arc::new(Shared {
             epoll,
-            wake: File::from(wake),
+            wake,
             state: Mutex::new(State {
                 next_token: WAKE + 1,
                 pending: Vec::new(),
@@ -184,11 +182,11 @@ impl Drop for OomWatcher {
 
 /// The watcher thread.
 fn run(shared: &Shared, notify: impl Fn(&str)) {
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    let mut events = [EpollEvent::empty(); 32];
     loop {
-        let n = match epoll_wait(shared.epoll.as_fd(), &mut events) {
+        let n = match shared.epoll.wait(&mut events, EpollTimeout::NONE) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(Errno::EINTR) => continue,
             Err(e) => {
                 // Should not happen; pause rather than spin.
                 log::warn!("oom watcher: epoll_wait: {e}");
@@ -197,17 +195,16 @@ fn run(shared: &Shared, notify: impl Fn(&str)) {
             }
         };
         for ev in &events[..n] {
-            let token = ev.u64;
+            let token = ev.data();
             if token == WAKE {
-                let mut buf = [0u8; 8];
-                let _ = (&shared.wake).read(&mut buf);
+                let _ = shared.wake.read();
                 let mut st = shared.lock();
                 if st.stop {
                     return;
                 }
                 let pending = std::mem::take(&mut st.pending);
                 for (t, w) in pending {
-                    match epoll_ctl(shared.epoll.as_fd(), libc::EPOLL_CTL_ADD, w.fd(), t) {
+                    match shared.epoll.add(w.fd(), readable(t)) {
                         Ok(()) => {
                             st.active.insert(t, w);
                         }
@@ -259,16 +256,16 @@ struct Watch {
 
 enum Kind {
     V1 {
-        /// The eventfd the kernel signals on OOM and on the cgroup's removal.
-        event: File,
+        /// Signalled by the kernel on OOM and on the cgroup's removal.
+        event: EventFd,
         /// Kept open: reading it fails once the cgroup is removed.
         oom_control: File,
         dir: PathBuf,
     },
     V2 {
-        inotify: File,
-        file_wd: i32,
-        dir_wd: i32,
+        inotify: Inotify,
+        file_wd: WatchDescriptor,
+        dir_wd: WatchDescriptor,
         events: PathBuf,
         last_oom_kill: u64,
     },
@@ -282,7 +279,7 @@ struct Check {
 
 impl Watch {
     fn v1(id: &str, dir: &Path) -> io::Result<Watch> {
-        let event = File::from(eventfd()?);
+        let event = eventfd()?;
         let oom_control = File::open(dir.join("memory.oom_control"))?;
         let line = format!("{} {}", event.as_raw_fd(), oom_control.as_raw_fd());
         OpenOptions::new()
@@ -300,18 +297,16 @@ impl Watch {
     }
 
     fn v2(id: &str, dir: &Path) -> io::Result<Watch> {
-        // SAFETY: inotify_init1 takes no pointers; a non-negative result is
-        // a new descriptor nothing else owns.
-        let inotify = unsafe { owned(libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK)) }?;
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
         let events = dir.join("memory.events");
         // Watch first, then read: an OOM in between is not missed.
-        let file_wd = inotify_add_watch(inotify.as_fd(), &events, libc::IN_MODIFY)?;
-        let dir_wd = inotify_add_watch(inotify.as_fd(), dir, libc::IN_DELETE_SELF)?;
+        let file_wd = inotify.add_watch(&events, AddWatchFlags::IN_MODIFY)?;
+        let dir_wd = inotify.add_watch(dir, AddWatchFlags::IN_DELETE_SELF)?;
         let last_oom_kill = oom_kill_count(&std::fs::read_to_string(&events)?).unwrap_or(0);
         Ok(Watch {
             id: id.to_string(),
             kind: Kind::V2 {
-                inotify: File::from(inotify),
+                inotify,
                 file_wd,
                 dir_wd,
                 events,
@@ -336,16 +331,15 @@ impl Watch {
                 oom_control,
                 dir,
             } => {
-                let mut buf = [0u8; 8];
-                match (&*event).read(&mut buf) {
+                match event.read() {
                     Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(Errno::EAGAIN) => {
                         return Ok(Check {
                             oom: false,
                             gone: false,
                         })
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 // The kernel signals removal like an OOM: a removed cgroup's
                 // open files fail to read (ENODEV) and its path is gone.
@@ -365,25 +359,28 @@ impl Watch {
                 last_oom_kill,
             } => {
                 let (mut modified, mut gone) = (false, false);
-                // Room for many events; a read returns whole events only.
-                let mut buf = [0u8; 4096];
                 loop {
-                    let n = match (&*inotify).read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
+                    let batch = match inotify.read_events() {
+                        Ok(batch) if batch.is_empty() => break,
+                        Ok(batch) => batch,
+                        Err(Errno::EAGAIN) => break,
+                        Err(e) => return Err(e.into()),
                     };
-                    for (wd, mask) in inotify_events(&buf[..n]) {
-                        if mask & libc::IN_Q_OVERFLOW != 0 {
+                    for ev in batch {
+                        let (wd, mask) = (ev.wd, ev.mask);
+                        if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
                             modified = true;
                         }
-                        if wd == *dir_wd && mask & (libc::IN_DELETE_SELF | libc::IN_IGNORED) != 0 {
+                        if wd == *dir_wd
+                            && mask.intersects(
+                                AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_IGNORED,
+                            )
+                        {
                             gone = true;
                         }
                         if wd == *file_wd {
-                            modified |= mask & libc::IN_MODIFY != 0;
-                            gone |= mask & libc::IN_IGNORED != 0;
+                            modified |= mask.contains(AddWatchFlags::IN_MODIFY);
+                            gone |= mask.contains(AddWatchFlags::IN_IGNORED);
                         }
                     }
                 }
@@ -406,23 +403,6 @@ impl Watch {
     }
 }
 
-/// `(wd, mask)` of each `struct inotify_event` in `buf`.
-fn inotify_events(buf: &[u8]) -> Vec<(i32, u32)> {
-    const HEADER: usize = 16; // wd, mask, cookie, len
-    let word = |b: &[u8]| -> [u8; 4] { [b[0], b[1], b[2], b[3]] };
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off + HEADER <= buf.len() {
-        let h = &buf[off..off + HEADER];
-        let wd = i32::from_ne_bytes(word(&h[0..4]));
-        let mask = u32::from_ne_bytes(word(&h[4..8]));
-        let len = u32::from_ne_bytes(word(&h[12..16])) as usize;
-        out.push((wd, mask));
-        off += HEADER + len;
-    }
-    out
-}
-
 /// The `oom_kill` line of memory.events.
 fn oom_kill_count(memory_events: &str) -> Option<u64> {
     memory_events.lines().find_map(|l| {
@@ -438,17 +418,6 @@ enum CgroupDir {
     V2(PathBuf),
 }
 
-/// A cgroup file system in mountinfo.
-#[derive(Debug, PartialEq, Eq)]
-struct CgroupMount {
-    /// The hierarchy's directory mounted there.
-    root: PathBuf,
-    point: PathBuf,
-    v2: bool,
-    /// A v1 hierarchy with the memory controller.
-    memory: bool,
-}
-
 /// Where the memory cgroup of a process may be, most likely first: its v1
 /// memory cgroup under each mount of the v1 memory hierarchy, then its v2
 /// cgroup under each cgroup2 mount (on a hybrid host the unified hierarchy
@@ -456,18 +425,23 @@ struct CgroupMount {
 /// `proc_cgroup` is /proc/PID/cgroup, `mountinfo` /proc/self/mountinfo.
 fn memory_cgroup_dirs(proc_cgroup: &str, mountinfo: &str) -> Vec<CgroupDir> {
     let (v1, v2) = parse_proc_cgroup(proc_cgroup);
-    let mounts = parse_mountinfo(mountinfo);
+    let mounts: Vec<Mount> = mounts(mountinfo).collect();
     let mut out = Vec::new();
     for (path, want_v2) in [(v1, false), (v2, true)] {
         let Some(path) = path else { continue };
         for m in &mounts {
-            if m.v2 != want_v2 || (!want_v2 && !m.memory) {
+            let wanted = if want_v2 {
+                m.fstype == "cgroup2"
+            } else {
+                v1_memory(m)
+            };
+            if !wanted {
                 continue;
             }
             let Ok(rel) = Path::new(&path).strip_prefix(&m.root) else {
                 continue;
             };
-            let dir = m.point.join(rel);
+            let dir = m.mount_point.join(rel);
             let dir = if want_v2 {
                 CgroupDir::V2(dir)
             } else {
@@ -498,112 +472,30 @@ fn parse_proc_cgroup(text: &str) -> (Option<String>, Option<String>) {
     (v1, v2)
 }
 
-/// The cgroup (v1 and v2) mounts in mountinfo.
-fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
-    text.lines()
-        .filter_map(|line| {
-            // id parent major:minor root point options [optional...] - type source super-options
-            let (pre, post) = line.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let mut post = post.split(' ');
-            let (fstype, _source) = (post.next()?, post.next()?);
-            let options = post.next().unwrap_or("");
-            let v2 = match fstype {
-                "cgroup2" => true,
-                "cgroup" => false,
-                _ => return None,
-            };
-            Some(CgroupMount {
-                root: unescape(pre.get(3)?),
-                point: unescape(pre.get(4)?),
-                v2,
-                memory: !v2 && options.split(',').any(|o| o == "memory"),
-            })
-        })
-        .collect()
+/// A mount of the v1 hierarchy that has the memory controller.
+fn v1_memory(m: &Mount) -> bool {
+    m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "memory")
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| {
-            b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)) && d[0] <= b'3'
-        });
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
+fn eventfd() -> io::Result<EventFd> {
+    Ok(EventFd::from_flags(
+        EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+    )?)
 }
 
-/// Takes ownership of a descriptor a syscall just returned, or its error.
-///
-/// # Safety
-/// `fd` must be a syscall's return value: negative on error, else a new
-/// descriptor that nothing else owns or will close.
-unsafe fn owned(fd: RawFd) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the caller guarantees fd is new and unowned.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes no pointers; a non-negative result is a new
-    // descriptor nothing else owns.
-    unsafe { owned(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK)) }
-}
-
-fn epoll_ctl(epoll: BorrowedFd, op: libc::c_int, fd: BorrowedFd, token: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: token,
-    };
-    // SAFETY: both descriptors are open for the call (borrowed), and `ev` is
-    // a valid epoll_event that outlives it; the kernel copies it.
-    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn epoll_wait(epoll: BorrowedFd, events: &mut [libc::epoll_event]) -> io::Result<usize> {
-    let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
-    // SAFETY: the kernel writes at most `max` entries into `events`, a
-    // buffer we own exclusively for the call; the descriptor is open.
-    let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max, -1) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
-fn inotify_add_watch(inotify: BorrowedFd, path: &Path, mask: u32) -> io::Result<i32> {
-    let c = CString::new(OsStr::as_bytes(path.as_os_str()))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: the descriptor is open and `c` is a NUL-terminated string that
-    // outlives the call; the kernel only reads it.
-    let wd = unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), c.as_ptr(), mask) };
-    if wd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(wd)
+/// What the epoll set waits for on each descriptor: input, told apart by
+/// `token`.
+fn readable(token: u64) -> EpollEvent {
+    EpollEvent::new(EpollFlags::EPOLLIN, token)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::Pid;
+    use std::io::Read;
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
@@ -678,10 +570,6 @@ mod tests {
         assert_eq!(
             memory_cgroup_dirs("4:memory:/kubepodsX/c1\n", mountinfo),
             vec![CgroupDir::V1("/sys/fs/cgroup/memory/kubepodsX/c1".into())]
-        );
-        assert_eq!(
-            unescape("a\\134b\\011c\\\\d\\9"),
-            PathBuf::from("a\\b\tc\\\\d\\9")
         );
     }
 
@@ -799,19 +687,14 @@ mod tests {
     /// The cgroup and the child in it, cleaned up on drop.
     struct V1Cgroup {
         dir: PathBuf,
-        child: Option<libc::pid_t>,
+        child: Option<Pid>,
     }
 
     impl V1Cgroup {
         fn cleanup(&mut self) {
             if let Some(pid) = self.child.take() {
-                // SAFETY: plain syscalls on our own child's pid; status is a
-                // valid out-pointer for waitpid.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    let mut status = 0;
-                    libc::waitpid(pid, &mut status, 0);
-                }
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
             }
             // The cgroup is empty once the child is reaped; retry in case
             // the kernel is still tearing it down.
@@ -834,21 +717,18 @@ mod tests {
 
     #[test]
     fn v1_oom_kill_is_reported() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             eprintln!("skipping v1_oom_kill_is_reported: not root");
             return;
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let Some(mount) = parse_mountinfo(&mountinfo)
-            .into_iter()
-            .find(|m| m.memory && m.root == Path::new("/"))
+        let Some(mount) = mounts(&mountinfo).find(|m| v1_memory(m) && m.root == Path::new("/"))
         else {
             eprintln!("skipping v1_oom_kill_is_reported: no cgroup v1 memory controller");
             return;
         };
         let dir = mount
-            .point
+            .mount_point
             .join(format!("berth-oom-test-{}", std::process::id()));
         let mut cg = V1Cgroup {
             dir: dir.clone(),
@@ -909,6 +789,7 @@ mod tests {
             }
         }
         assert!(pid > 0, "fork: {}", io::Error::last_os_error());
+        let pid = Pid::from_raw(pid);
         cg.child = Some(pid);
         drop((ready_w, go_r, procs));
 
@@ -920,7 +801,7 @@ mod tests {
         );
 
         let (w, rx) = collector();
-        w.watch("oom-test", pid).unwrap();
+        w.watch("oom-test", pid.as_raw()).unwrap();
         {
             let st = w.shared.lock();
             let kind = st
@@ -937,12 +818,12 @@ mod tests {
         assert_eq!(got.as_deref(), Ok("oom-test"), "no OOM notification");
 
         // The child was the OOM killer's victim.
-        let mut status = 0;
-        // SAFETY: waiting for our own child; status is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert_eq!(r, pid);
+        let status = waitpid(pid, None).unwrap();
         cg.child = None;
-        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
+        assert!(
+            matches!(status, WaitStatus::Signaled(p, Signal::SIGKILL, _) if p == pid),
+            "{status:?}"
+        );
         let oom_control = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap();
         assert!(
             oom_kill_count(&oom_control).unwrap_or(0) >= 1,

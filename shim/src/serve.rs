@@ -22,15 +22,11 @@ use crate::service::Service;
 extern "C" fn ignore(_: libc::c_int) {}
 
 pub fn serve(flags: &Flags) -> Result<(), String> {
-    // SAFETY: prctl and sigaction with a valid handler and an empty mask;
-    // no other thread exists yet.
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("prctl PR_SET_CHILD_SUBREAPER: {}", std::io::Error::from(e)))?;
+    // SAFETY: sigaction with a valid handler and an empty mask; no other
+    // thread exists yet.
     unsafe {
-        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
-            return Err(format!(
-                "prctl PR_SET_CHILD_SUBREAPER: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
         sa.sa_flags = libc::SA_RESTART;
@@ -93,8 +89,5 @@ fn listen(path: &str) -> std::io::Result<UnixListener> {
 /// The `start` process reads our stdout until it closes: closing it says
 /// the socket is ready.
 fn server_started() {
-    // SAFETY: dup2 of two standard descriptors.
-    unsafe {
-        libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO);
-    }
+    let _ = nix::unistd::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO);
 }
