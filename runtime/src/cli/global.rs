@@ -1,29 +1,9 @@
-//! The global flags: their table, their values, and what they mean for
-//! every command.
+//! The global flags' values (their table is in mod.rs), and what they
+//! mean for every command.
 
 use std::path::PathBuf;
 
-use super::args::{self, Flag, Given, Value};
-
-/// Flags accepted before the command and among its own flags.
-#[rustfmt::skip]
-pub const GLOBAL: &[Flag] = &[
-    Flag::value("root", None, "DIR", "Directory for container state (a tmpfs is best; default /run/berth)."),
-    Flag::value("log", None, "FILE", "Log file; errors are written here as well as to stderr."),
-    Flag::value("log-format", None, "FORMAT", "Log format: text (default) or json."),
-    Flag::switch("debug", None, "Log debug messages."),
-    Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd (not supported yet)."),
-    Flag::value("criu", None, "PATH", "The criu binary for checkpoint and restore (default: criu on PATH)."),
-    Flag {
-        long: "rootless",
-        short: None,
-        aliases: &[],
-        // Bare, it means true; `--rootless spec` must not take the command
-        // for its value.
-        value: Value::Optional { name: "WHEN", missing: "true", accepts: &["true", "false", "auto"] },
-        help: "Rootless mode: true, false or auto (default auto; `spec --rootless` means true).",
-    },
-];
+use super::args::{self, Given};
 
 #[derive(Debug)]
 pub struct Global {

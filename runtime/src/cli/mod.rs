@@ -7,16 +7,16 @@
 //! commands' whole work.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use args::{Arg, Flag, Parser};
+use args::{Arg, Flag, Parser, Value};
 use berth::container::store::Store;
 use berth::logging::{self, Format};
 use create::CreateArgs;
 use exec::ExecArgs;
-use global::{Global, LogFormat, GLOBAL};
+use global::{Global, LogFormat};
+use help::help;
 use line::{cmd, Cmd, Stop, ID, ID_THEN_REST, NONE};
 use list::ListFormat;
 use ps::PsFormat;
@@ -30,6 +30,7 @@ mod events;
 mod exec;
 mod features;
 mod global;
+mod help;
 mod kill;
 mod line;
 mod list;
@@ -41,6 +42,26 @@ mod spec;
 mod start;
 mod state;
 mod update;
+
+/// Flags accepted before the command and among its own flags.
+#[rustfmt::skip]
+const GLOBAL: &[Flag] = &[
+    Flag::value("root", None, "DIR", "Directory for container state (a tmpfs is best; default /run/berth)."),
+    Flag::value("log", None, "FILE", "Log file; errors are written here as well as to stderr."),
+    Flag::value("log-format", None, "FORMAT", "Log format: text (default) or json."),
+    Flag::switch("debug", None, "Log debug messages."),
+    Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd (not supported yet)."),
+    Flag::value("criu", None, "PATH", "The criu binary for checkpoint and restore (default: criu on PATH)."),
+    Flag {
+        long: "rootless",
+        short: None,
+        aliases: &[],
+        // Bare, it means true; `--rootless spec` must not take the command
+        // for its value.
+        value: Value::Optional { name: "WHEN", missing: "true", accepts: &["true", "false", "auto"] },
+        help: "Rootless mode: true, false or auto (default auto; `spec --rootless` means true).",
+    },
+];
 
 const HELP: &[Flag] = &[Flag::switch("help", Some('h'), "Print this help.")];
 
@@ -160,44 +181,6 @@ impl Cli {
         let command = cmd.read(&mut p, &mut global)?;
         Ok(Cli { global, command })
     }
-}
-
-/// The help's command column: the longest name and two spaces.
-fn column() -> usize {
-    let names = COMMANDS.iter().map(|c| c.name).chain(["help"]);
-    names.map(str::len).max().unwrap_or(0) + 2
-}
-
-fn help(cmd: Option<&Cmd>) -> String {
-    let mut out = String::new();
-    match cmd {
-        None => {
-            out.push_str(
-                "berth: an OCI container runtime with runc's command line\n\n\
-                 Usage: berth [OPTIONS] COMMAND [ARGUMENTS]\n\nCommands:\n",
-            );
-            let w = column();
-            for c in COMMANDS {
-                let _ = writeln!(out, "  {:w$}{}", c.name, c.about);
-            }
-            let about = "Print this help, or a command's (help COMMAND).";
-            let _ = writeln!(out, "  {:w$}{about}\n\nOptions:", "help");
-            args::describe(&mut out, &[GLOBAL, HELP, VERSION]);
-            out.push_str("\nAll but --version are also accepted among a command's flags.\n");
-        }
-        Some(c) => {
-            let _ = write!(
-                out,
-                "Usage: berth {} [OPTIONS] {}\n\n{}\n\nOptions:\n",
-                c.name, c.words, c.about
-            );
-            let mut tables = c.flags.to_vec();
-            tables.push(HELP);
-            args::describe(&mut out, &tables);
-            out.push_str("\nThe global options (berth --help) are accepted here too.\n");
-        }
-    }
-    out
 }
 
 pub fn main() -> i32 {

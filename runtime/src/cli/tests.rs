@@ -1,6 +1,7 @@
 //! The command line as berth reads it: runc's shapes, and clap's before.
 
 use super::args::Value;
+use super::help::column;
 use super::*;
 use std::path::Path;
 
