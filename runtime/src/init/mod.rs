@@ -19,8 +19,8 @@
 //!  6. pivot_root into it (or move it onto / with --no-pivot).
 //!  7. The terminal: a pty from the container's devpts, master sent over
 //!     the console socket, slave as stdio and /dev/console.
-//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths and
-//!     the read-only root.
+//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths, the
+//!     root's propagation and the read-only root.
 //!  9. rlimits, ioPriority, scheduler; look up the program.
 //! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
 //!     user: bounding set, keep-caps, setgroups/setgid/setuid, then

@@ -6,8 +6,9 @@
 //! 1. [`prepare`] (host paths still visible): root propagation, the rootfs
 //!    bind mount, every `mounts[]` entry resolved inside the rootfs, /dev.
 //! 2. [`pivot`] into the rootfs (or move it onto / with `--no-pivot`).
-//! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, and
-//!    `root.readonly` last, since every step before needs to write.
+//! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, the
+//!    root's propagation, and `root.readonly` last, since every step before
+//!    needs to write.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -53,20 +54,7 @@ pub fn prepare(
     host: &HostView,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
-    // Nothing the container mounts may propagate back to the host.
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(mount_options::propagation_flag)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    sys.mount(None, Path::new("/"), None, prop, None)?;
-    // pivot_root refuses a new root whose parent mount is shared, which a
-    // shared rootfsPropagation just made it: that one mount goes private.
-    if prop.contains(MsFlags::MS_SHARED) {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
-        if let Some((parent, true)) = berth_proc::mountinfo::parent_mount(&mi, rootfs) {
-            sys.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)?;
-        }
-    }
+    isolate(sys, rootfs, root_propagation(spec))?;
     // pivot_root needs the new root to be a mount point.
     sys.mount(
         Some(rootfs),
@@ -97,6 +85,61 @@ pub fn prepare(
             .and_then(|l| l.devices().as_deref())
             .unwrap_or_default();
         devices::create_from_spec(sys, rootfs, listed)?;
+    }
+    Ok(())
+}
+
+/// linux.rootfsPropagation as mount flags; rslave by default, so that
+/// nothing the container mounts propagates back to the host.
+fn root_propagation(spec: &Spec) -> MsFlags {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mount_options::propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+}
+
+/// Before the rootfs's bind, in the container's mount namespace: the
+/// propagation its mounts are built with, and the rootfs's parent mount
+/// kept from sharing.
+fn isolate(sys: &dyn Syscall, rootfs: &Path, prop: MsFlags) -> Result<()> {
+    // Unbindable is set on the finished root ([`finish`]): set on the tree
+    // now, it would refuse the rootfs's bind and every bind from the host.
+    // The tree is private meanwhile.
+    let building = match prop.contains(MsFlags::MS_UNBINDABLE) {
+        true => (prop - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE,
+        false => prop,
+    };
+    sys.mount(None, Path::new("/"), None, building, None)?;
+    if building.contains(MsFlags::MS_REC)
+        && building.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)
+    {
+        return Ok(());
+    }
+    // The rootfs's bind takes the propagation of the mount it is on: from a
+    // shared one it (and every mount below it) would reach the host, and
+    // pivot_root refuses it. That mount becomes a slave (the spec's slave:
+    // what the host mounts there comes in, nothing goes out) or private.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
+    if let Some((parent, _)) = berth_proc::mountinfo::parent_mount(&mi, rootfs) {
+        let flag = match building.contains(MsFlags::MS_SLAVE) {
+            true => MsFlags::MS_SLAVE,
+            false => MsFlags::MS_PRIVATE,
+        };
+        sys.mount(None, &parent, None, flag, None)?;
+    }
+    Ok(())
+}
+
+/// After the rest of the filesystem: linux.rootfsPropagation on the root
+/// itself, where [`isolate`] could not leave it so. Shared is a new peer
+/// group of the container's root (config-linux.md: "not shared with the
+/// host"); unbindable could not be set before the binds.
+fn set_root_propagation(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
+    let prop = root_propagation(spec);
+    if prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+        sys.mount(None, Path::new("/"), None, prop, None)
+            .context("linux.rootfsPropagation")?;
     }
     Ok(())
 }
@@ -473,6 +516,16 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// `--no-pivot`: move the rootfs mount onto / and chroot into it, for
 /// filesystems where pivot_root cannot work (a ramfs root).
 pub fn move_root(rootfs: &Path) -> Result<()> {
+    // A mount moved onto a shared mount propagates to its peers: with a
+    // shared rootfsPropagation, / may still share the host's peer group.
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .sys("make / private")?;
     nix::unistd::chdir(rootfs).sys_path("chdir", rootfs)?;
     nix::mount::mount(
         Some(rootfs),
@@ -486,7 +539,8 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir("/").sys("chdir /")
 }
 
-/// After pivot: readonlyPaths, maskedPaths, then the read-only root.
+/// After pivot: readonlyPaths, maskedPaths, the root's propagation, then
+/// the read-only root.
 pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     for p in linux
@@ -505,6 +559,7 @@ pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
         mask_path(sys, Path::new(p), &mut null)
             .with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
+    set_root_propagation(sys, spec)?;
     if spec
         .root()
         .as_ref()
@@ -862,6 +917,77 @@ mod tests {
             "mount - /b/r/data - MS_NOSUID | MS_REMOUNT | MS_BIND -"
         );
         assert_eq!(l[4], "setattr /b/r/data set=0x1 clr=0x0");
+    }
+
+    fn plain_host() -> HostView<'static> {
+        HostView {
+            cgroup_mounts: &[],
+            own_cgroups: "",
+            cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
+            user_ns: false,
+        }
+    }
+
+    /// The mounts before the rootfs's bind (the parent mount of a path
+    /// below a directory no machine mounts is /), the bind, and what
+    /// finish sets on the root.
+    fn root_calls(propagation: &str) -> (Vec<String>, Vec<String>) {
+        let json = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[],
+                "linux":{{"rootfsPropagation":"{propagation}"}}}}"#
+        );
+        let s: Spec = serde_json::from_str(&json).unwrap();
+        let root = Path::new("/nonexistent-berth/rootfs");
+        let sys = Recorder::default();
+        prepare(&sys, &s, Path::new("/b"), root, &plain_host()).unwrap();
+        let before: Vec<_> = sys.lines().into_iter().take(3).collect();
+        let sys = Recorder::default();
+        finish(&sys, &s).unwrap();
+        (before, sys.lines())
+    }
+
+    #[test]
+    fn root_propagation_keeps_the_rootfs_bind_off_the_host_and_is_set_on_the_root_last() {
+        let bind = "mount /nonexistent-berth/rootfs /nonexistent-berth/rootfs - MS_BIND | MS_REC -";
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            // The whole tree already keeps it off the host.
+            ("rslave", &["mount - / - MS_REC | MS_SLAVE -", bind], &[]),
+            (
+                "rprivate",
+                &["mount - / - MS_REC | MS_PRIVATE -", bind],
+                &[],
+            ),
+            // Only / changed: the rootfs's parent mount too.
+            (
+                "slave",
+                &["mount - / - MS_SLAVE -", "mount - / - MS_SLAVE -", bind],
+                &[],
+            ),
+            (
+                "shared",
+                &["mount - / - MS_SHARED -", "mount - / - MS_PRIVATE -", bind],
+                &["mount - / - MS_SHARED -"],
+            ),
+            // Unbindable last: the binds need the tree bindable.
+            (
+                "unbindable",
+                &["mount - / - MS_PRIVATE -", "mount - / - MS_PRIVATE -", bind],
+                &["mount - / - MS_UNBINDABLE -"],
+            ),
+            (
+                "runbindable",
+                &["mount - / - MS_REC | MS_PRIVATE -", bind],
+                &["mount - / - MS_REC | MS_UNBINDABLE -"],
+            ),
+        ];
+        for (mode, before, after) in cases {
+            let (b, a) = root_calls(mode);
+            assert_eq!(&b[..before.len()], before, "{mode}");
+            assert_eq!(a, after, "{mode}");
+        }
     }
 
     #[test]
