@@ -1,7 +1,7 @@
 //! The container's filesystem: mounts, pivot_root, and the read-only and
 //! masked paths.
 //!
-//! Runs in the container's init process, inside its new mount namespace, in
+//! Runs in the container's init process, inside its mount namespace, in
 //! three phases:
 //! 1. [`prepare`] (host paths still visible): root propagation, the rootfs
 //!    bind mount, every `mounts[]` entry resolved inside the rootfs, /dev.
@@ -9,6 +9,11 @@
 //! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, the
 //!    root's propagation, and `root.readonly` last, since every step before
 //!    needs to write.
+//!
+//! A container without a mount namespace of its own is built in the
+//! caller's: the propagation of the caller's mounts is left alone, every
+//! mount is made below the rootfs's bind (which `delete` unmounts, see
+//! container/host_mounts.rs), and the root is entered with [`chroot`].
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -44,6 +49,9 @@ pub struct HostView<'a> {
     pub net_ns: bool,
     /// The container is in a user namespace (new or joined).
     pub user_ns: bool,
+    /// The container has a mount namespace of its own (new or joined);
+    /// without one, init mounts in the caller's.
+    pub mount_ns: bool,
 }
 
 pub fn prepare(
@@ -54,8 +62,11 @@ pub fn prepare(
     host: &HostView,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
-    isolate(sys, rootfs, root_propagation(spec))?;
-    // pivot_root needs the new root to be a mount point.
+    if host.mount_ns {
+        isolate(sys, rootfs, root_propagation(spec))?;
+    }
+    // pivot_root needs the new root to be a mount point; without a mount
+    // namespace, every mount below it goes with it when delete unmounts it.
     sys.mount(
         Some(rootfs),
         rootfs,
@@ -539,6 +550,15 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir("/").sys("chdir /")
 }
 
+/// Without a mount namespace: the rootfs's bind becomes the process's root
+/// only (the caller's mounts stay as they are). `--no-pivot` too: moving
+/// the rootfs onto / would move it over the caller's root.
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).sys_path("chdir", rootfs)?;
+    nix::unistd::chroot(".").sys_path("chroot", rootfs)?;
+    nix::unistd::chdir("/").sys("chdir /")
+}
+
 /// After pivot: readonlyPaths, maskedPaths, the root's propagation, then
 /// the read-only root.
 pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
@@ -579,15 +599,30 @@ pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Like mount destinations, these are resolved inside the root, through no
+/// magic link (/proc/PID/root leads out of it, and without a mount
+/// namespace a mount there would be on the host's file).
 fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
-    if !exists(p) {
+    let root = Path::new("/");
+    let Some(t) = sys.find_in_root(root, p)? else {
         return Ok(());
-    }
-    sys.mount(Some(p), p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-    let keep = locked_flags(p);
+    };
+    sys.mount(
+        Some(&t.path),
+        &t.path,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    drop(t);
+    // Resolved again: it now names the new bind.
+    let Some(t) = sys.find_in_root(root, p)? else {
+        return Ok(());
+    };
+    let keep = locked_flags(&t.path);
     sys.mount(
         None,
-        p,
+        &t.path,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep,
         None,
@@ -595,9 +630,14 @@ fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
 }
 
 /// Directories are covered by an empty read-only tmpfs, anything else by
-/// /dev/null (opened once, on the first file, into `null`).
+/// /dev/null (opened once, on the first file, into `null`); resolved as in
+/// [`readonly_path`].
 fn mask_path(sys: &dyn Syscall, p: &Path, null: &mut Option<OwnedFd>) -> Result<()> {
-    match std::fs::symlink_metadata(p) {
+    let Some(t) = sys.find_in_root(Path::new("/"), p)? else {
+        return Ok(());
+    };
+    let p = t.path.as_path();
+    match std::fs::metadata(p) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => sys.mount(
             Some(Path::new("tmpfs")),
@@ -636,10 +676,6 @@ fn open_null_device() -> Result<OwnedFd> {
         ));
     }
     Ok(fd)
-}
-
-fn exists(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok()
 }
 
 /// The flags a bind remount must repeat: leaving out nosuid, nodev or
@@ -707,6 +743,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
         let l = sys.lines();
@@ -741,6 +778,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns,
+            mount_ns: true,
         };
         // Linux 6.1 refuses cgroup2 from a user namespace with EBUSY.
         let sys = Recorder {
@@ -785,6 +823,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let mounts: Vec<_> = sys
@@ -863,6 +902,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let l: Vec<_> = sys
@@ -896,6 +936,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         // The source must exist: use a directory every machine has.
         let s = {
@@ -919,7 +960,7 @@ mod tests {
         assert_eq!(l[4], "setattr /b/r/data set=0x1 clr=0x0");
     }
 
-    fn plain_host() -> HostView<'static> {
+    fn plain_host(mount_ns: bool) -> HostView<'static> {
         HostView {
             cgroup_mounts: &[],
             own_cgroups: "",
@@ -928,6 +969,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns,
         }
     }
 
@@ -942,7 +984,7 @@ mod tests {
         let s: Spec = serde_json::from_str(&json).unwrap();
         let root = Path::new("/nonexistent-berth/rootfs");
         let sys = Recorder::default();
-        prepare(&sys, &s, Path::new("/b"), root, &plain_host()).unwrap();
+        prepare(&sys, &s, Path::new("/b"), root, &plain_host(true)).unwrap();
         let before: Vec<_> = sys.lines().into_iter().take(3).collect();
         let sys = Recorder::default();
         finish(&sys, &s).unwrap();
@@ -988,6 +1030,25 @@ mod tests {
             assert_eq!(&b[..before.len()], before, "{mode}");
             assert_eq!(a, after, "{mode}");
         }
+    }
+
+    /// Without a mount namespace the caller's propagation is left alone:
+    /// the rootfs's bind comes first.
+    #[test]
+    fn without_a_mount_namespace_the_rootfs_bind_is_the_first_mount() {
+        let sys = Recorder::default();
+        let s = spec(r#"[{"destination":"/proc","type":"proc","source":"proc"}]"#);
+        prepare(
+            &sys,
+            &s,
+            Path::new("/b"),
+            Path::new("/b/r"),
+            &plain_host(false),
+        )
+        .unwrap();
+        let l = sys.lines();
+        assert_eq!(l[0], "mount /b/r /b/r - MS_BIND | MS_REC -");
+        assert!(!l.iter().any(|x| x.starts_with("mount - / ")), "{l:#?}");
     }
 
     #[test]
