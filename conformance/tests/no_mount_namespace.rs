@@ -431,3 +431,50 @@ fn a_symlinked_destination_stays_inside_the_rootfs() {
         "no tmpfs at {at}: {mounted:?}"
     );
 }
+
+/// A second container of the same bundle, deleted (forced) on drop.
+struct Second<'a> {
+    f: &'a Fixture,
+    id: String,
+}
+
+impl Drop for Second<'_> {
+    fn drop(&mut self) {
+        let _ = self.f.rt(&["delete", "--force", &self.id]);
+    }
+}
+
+/// Two containers on one rootfs: the second's bind sits on the first's, so
+/// deleting the first takes the second's mounts too, and the second's
+/// delete has nothing left to unmount. In either order both deletes
+/// succeed, and nothing stays.
+#[test]
+fn two_containers_on_one_rootfs_are_both_deleted() {
+    if runc_would_change_the_hosts_root() {
+        return;
+    }
+    for first_goes_first in [true, false] {
+        let (f, _pid) = running("nomntns-two", without_mount_namespace);
+        let second = Second {
+            f: &f,
+            id: format!("{}-2", f.id),
+        };
+        let bundle = f.bundle.to_str().unwrap();
+        let o = f.rt(&["create", "--bundle", bundle, &second.id]);
+        assert!(o.status.success(), "create: {}", stderr(&o));
+        let o = f.rt(&["start", &second.id]);
+        assert!(o.status.success(), "start: {}", stderr(&o));
+        let mut order = [f.id.as_str(), second.id.as_str()];
+        if !first_goes_first {
+            order.reverse();
+        }
+        for id in order {
+            let o = f.rt(&["delete", "--force", id]);
+            assert!(o.status.success(), "delete {id}: {}", stderr(&o));
+        }
+        // runc 1.1 leaves every mount.
+        if !is_runc() {
+            assert_eq!(mounts_below(&f.dir), vec![], "left mounted");
+        }
+    }
+}

@@ -79,7 +79,10 @@ pub fn undo(state_dir: &Path) -> Result<()> {
             r => r?,
         };
         let now = mount_id::of(fd.as_fd())?;
-        if (now.mount, now.unique) == (rec.before.mount, rec.before.unique) {
+        // What was there before, or no mount on the rootfs at all (another
+        // container's delete took the bind this one's was stacked on).
+        let before = (now.mount, now.unique) == (rec.before.mount, rec.before.unique);
+        if before || !now.root {
             return Ok(());
         }
         // A bind of the rootfs has the rootfs as its root; anything else on

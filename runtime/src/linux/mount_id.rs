@@ -17,6 +17,8 @@ pub struct Placed {
     /// else the older one, which a mount may take once this one is gone.
     pub mount: u64,
     pub unique: bool,
+    /// The file is the root of that mount.
+    pub root: bool,
     pub dev: u64,
     pub ino: u64,
 }
@@ -42,6 +44,7 @@ pub fn of(fd: BorrowedFd) -> Result<Placed> {
     Ok(Placed {
         mount: st.stx_mnt_id,
         unique: st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0,
+        root: st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
         dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
         ino: st.stx_ino,
     })
@@ -64,6 +67,12 @@ mod tests {
         let proc = std::fs::File::open("/proc").unwrap();
         let (r, p) = (of(root.as_fd()).unwrap(), of(proc.as_fd()).unwrap());
         assert_ne!(r.mount, p.mount, "/proc is a mount of its own");
+        assert!(r.root && p.root);
+        let below = std::fs::File::open("/proc/self").unwrap();
+        assert!(
+            !of(below.as_fd()).unwrap().root,
+            "/proc/self is below /proc's root"
+        );
         let meta = std::fs::metadata("/").unwrap();
         assert_eq!((r.dev, r.ino), (meta.dev(), meta.ino()));
         assert!(own_namespace().unwrap() > 0);
