@@ -776,3 +776,40 @@ fn a_restore_killed_while_criu_runs_is_deleted_without_harm_to_the_rootfs() {
         "delete went through the rootfs bound for criu"
     );
 }
+
+/// A container without a mount namespace of its own has its mounts in the
+/// caller's namespace, which criu neither saves nor restores: checkpoint
+/// refuses it (the container runs on) and restore refuses such a bundle,
+/// leaving nothing.
+#[test]
+fn a_container_without_a_mount_namespace_is_neither_checkpointed_nor_restored() {
+    let Some(criu) = criu() else { return };
+    // runc 1.1 checkpoints it and leaves its mounts on the host; a restore
+    // into a rootfs without them fails.
+    if is_runc() {
+        return;
+    }
+    let (f, _pipes) = counting_with("cr-nomntns", |f| {
+        let ns = &mut f.config["linux"]["namespaces"];
+        let kept: Vec<serde_json::Value> = ns
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] != "mount")
+            .cloned()
+            .collect();
+        *ns = kept.into();
+    });
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(!o.status.success(), "checkpoint succeeded");
+    assert!(stderr(&o).contains("mount namespace"), "{}", stderr(&o));
+    assert_eq!(status_of(&f, &f.id), "running");
+    std::fs::create_dir_all(&images).unwrap();
+    let id = format!("{}-copy", f.id);
+    let (o, _pipes) = restore(&f, criu, &images, &f.bundle, &id);
+    assert!(!o.status.success(), "restore succeeded");
+    let err = std::fs::read_to_string(f.dir.join(format!("restore-{id}.err"))).unwrap();
+    assert!(err.contains("mount namespace"), "{err}");
+    assert_gone(&f, &id);
+}

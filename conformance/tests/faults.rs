@@ -271,6 +271,55 @@ fn a_delete_killed_half_way_can_be_finished() {
     }
 }
 
+/// Without a mount namespace the container's mounts are in the caller's
+/// (berth's, this test's): a create killed once init has made them, or a
+/// delete killed before it unmounted them, leaves them for
+/// `delete --force`, which takes every one away.
+#[test]
+fn without_a_mount_namespace_nothing_stays_mounted_after_a_crash() {
+    if is_runc() {
+        return;
+    }
+    let mounted = |v: &Victim| -> usize {
+        let dir = v.f.dir.to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&dir)))
+            .count()
+    };
+    for step in [
+        "create:cloned",
+        "create:ready",
+        "create:saved",
+        "delete:killed",
+    ] {
+        let mut v = Victim::new("fault-nomntns");
+        let ns = &mut v.f.config["linux"]["namespaces"];
+        let kept: Vec<serde_json::Value> = ns
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] != "mount")
+            .cloned()
+            .collect();
+        *ns = kept.into();
+        let bundle = v.f.bundle.to_str().unwrap().to_string();
+        if step.starts_with("create") {
+            v.crash(step, &["create", "--bundle", &bundle, &v.f.id]);
+        } else {
+            v.create();
+            v.start();
+            v.crash(step, &["delete", "--force", &v.f.id]);
+        }
+        // From the point init said ready, all its mounts are there.
+        if step != "create:cloned" {
+            assert!(mounted(&v) > 5, "{step}: {} mounts", mounted(&v));
+        }
+        v.delete_leaves_nothing();
+    }
+}
+
 /// A container whose init is killed from outside (not through berth) is
 /// stopped, and a plain delete removes it.
 #[test]

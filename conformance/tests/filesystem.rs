@@ -531,3 +531,125 @@ fn a_device_of_type_a_fails_cleanly() {
         json!([{"path": "/dev/all", "type": "a", "major": 1, "minor": 3}]);
     assert_run_fails_cleanly(&f);
 }
+
+/// The propagation of the mount at `target` in a mountinfo text (the last
+/// one there): its optional fields, "" for a private mount.
+fn propagation_at(mountinfo: &str, target: &str) -> Option<String> {
+    mountinfo.lines().rev().find_map(|l| {
+        let (left, _) = l.split_once(" - ")?;
+        let f: Vec<&str> = left.split(' ').collect();
+        (f.get(4) == Some(&target)).then(|| f[6..].join(" "))
+    })
+}
+
+/// The propagation of the container's `/`, for linux.rootfsPropagation
+/// `mode`, with the bundle on a shared mount of the host (so that a slave
+/// has a master); also that the rootfs's own bind never reached the host.
+fn root_propagation(name: &str, mode: &str) -> String {
+    let mut f = Fixture::new(name);
+    let mut host = HostMounts::default();
+    host.bind_self(&f.bundle, "shared");
+    f.config["linux"]["rootfsPropagation"] = json!(mode);
+    let r = probes(&mut f, &[&["read", "/proc/self/mountinfo"]]);
+    let leaked: Vec<String> = host_mount_points()
+        .into_iter()
+        .filter(|m| Path::new(m).starts_with(rootfs(&f)))
+        .collect();
+    assert!(leaked.is_empty(), "{mode}: on the host: {leaked:?}");
+    let text = r[0]["content"].as_str().unwrap_or_default();
+    propagation_at(text, "/").unwrap_or_else(|| panic!("{mode}: no / in {text}"))
+}
+
+/// linux.rootfsPropagation is the propagation of the container's `/`
+/// (config-linux.md): shared, a peer group of its own; slave, the host's
+/// mounts below the rootfs come in; private; unbindable, private and
+/// never bound. The `r` forms the same.
+#[test]
+fn rootfs_propagation_is_the_propagation_of_the_containers_root() {
+    for (mode, want) in [
+        ("shared", "shared:"),
+        ("rshared", "shared:"),
+        ("slave", "master:"),
+        ("rslave", "master:"),
+        ("private", ""),
+        ("rprivate", ""),
+        ("unbindable", "unbindable"),
+        ("runbindable", "unbindable"),
+    ] {
+        // runc 1.1 leaves / private for shared, slave and unbindable (it
+        // binds the rootfs from a parent made private and never sets them
+        // on the new root), and fails runbindable (the rootfs cannot be
+        // bound once everything is unbindable).
+        if is_runc() && !matches!(mode, "rslave" | "private" | "rprivate") {
+            continue;
+        }
+        let got = root_propagation(&format!("rootprop-{mode}"), mode);
+        let ok = match want {
+            "" => got.is_empty(),
+            "master:" => got.starts_with(want) && !got.contains("shared:"),
+            _ => got.starts_with(want),
+        };
+        assert!(ok, "{mode}: / has {got:?}, wanted {want:?}");
+    }
+}
+
+/// A slave root receives what the host mounts below the rootfs after
+/// create; a private one does not.
+#[test]
+fn a_slave_root_receives_later_host_mounts_below_the_rootfs() {
+    for (mode, seen) in [("slave", true), ("rslave", true), ("private", false)] {
+        // runc 1.1: a slave root is private (see above).
+        if is_runc() && mode == "slave" {
+            continue;
+        }
+        let mut f = Fixture::new(&format!("rootslave-{mode}"));
+        let mut host = HostMounts::default();
+        host.bind_self(&f.bundle, "shared");
+        let late = mkdir(&rootfs(&f).join("late")).to_path_buf();
+        f.config["linux"]["rootfsPropagation"] = json!(mode);
+        let r = report_after_start(&mut f, || host.tmpfs(&late));
+        let got = mount_at(&r, "/late").is_some_and(|m| m["fstype"] == "tmpfs");
+        assert_eq!(got, seen, "{mode}: {}", r["mounts"]);
+    }
+}
+
+/// `--no-pivot` moves the rootfs onto the namespace's `/`: with a shared
+/// rootfsPropagation that `/` may be the peer of the caller's, and the move
+/// must not reach it. The runtime runs in a mount namespace of the test's
+/// own whose `/` is shared, with the bundle on a shared mount of its own.
+#[test]
+fn no_pivot_with_a_shared_root_moves_nothing_onto_the_callers_root() {
+    // runc 1.1 does move the rootfs onto the caller's `/`, and unmounts
+    // the caller's /proc and /sys as it goes.
+    if is_runc() {
+        return;
+    }
+    let mut f = Fixture::new("nopivotshared");
+    f.config["linux"]["rootfsPropagation"] = json!("shared");
+    f.args(&["true"]);
+    f.write_config();
+    let script = format!(
+        "mount --make-rshared / && mount --bind {b} {b} && mount --make-shared {b} && \
+         before=$(wc -l < /proc/self/mountinfo) && \
+         {rt} --root {root} run --no-pivot --bundle {b} {id} > {out} 2>&1; echo $?; \
+         echo $(( $(wc -l < /proc/self/mountinfo) - before ))",
+        b = f.bundle.display(),
+        rt = conformance::runtime().display(),
+        root = f.root.display(),
+        id = f.id,
+        out = f.dir.join("run.out").display(),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let run = std::fs::read_to_string(f.dir.join("run.out")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"0"), "run: {run}{}", stderr(&out));
+    assert_eq!(
+        lines.get(1),
+        Some(&"0"),
+        "mounts added to the caller's namespace"
+    );
+}

@@ -137,6 +137,12 @@ impl CriuFlags {
     }
 }
 
+/// Why a container without a mount namespace of its own is neither
+/// checkpointed nor restored.
+pub(crate) const NO_MOUNT_NS: &str = "of a container without a mount namespace of its own \
+     is not supported: its mounts are in the caller's namespace, which criu neither saves \
+     nor restores";
+
 /// Images hold the container's memory: only root reads them.
 fn private_dir(p: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -158,6 +164,15 @@ pub fn checkpoint(store: &Store, criu: &Criu, id: &str, opts: &CheckpointOptions
             )))
         }
     };
+    let own_mount_ns = state
+        .exec
+        .as_ref()
+        .is_some_and(|e| e.namespaces.contains(&LinuxNamespaceType::Mount));
+    if !own_mount_ns {
+        return Err(Error::invalid(format!(
+            "container {id}: checkpoint {NO_MOUNT_NS}"
+        )));
+    }
     dump(&dir.path, criu, &state, opts).with_context(|| format!("container {id}: checkpoint"))?;
     if opts.leave_running || opts.pre_dump {
         return Ok(());

@@ -9,7 +9,9 @@
 //!    init is from birth.
 //! 1. Load and validate config.json (oci/config.rs): bad input fails here, before
 //!    anything exists.
-//! 2. Make and lock the state directory (store.rs) and its exec fifo.
+//! 2. Make and lock the state directory (store.rs) and its exec fifo;
+//!    without a mount namespace, record what the rootfs is on
+//!    (host_mounts.rs).
 //! 3. Open what the child needs from the host: namespace paths, the console
 //!    socket, the cgroup layout, descriptors passed by systemd.
 //! 4. clone3 with the new namespaces (a joined pid namespace and a new time
@@ -21,8 +23,9 @@
 //!    done, stage the state, wait for "ready", apply the device rules,
 //!    commit the state and the pid file, and tell init it is saved.
 //!
-//! A failure at any step kills the child and removes the state directory:
-//! nothing is left behind.
+//! A failure at any step kills the child, unmounts what it mounted in the
+//! caller's mount namespace and removes the state directory: nothing is
+//! left behind.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -117,6 +120,12 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
             console: kept,
         }),
         Err(e) => {
+            // Kept when the mounts stay: delete tries again.
+            if let Err(undo) = crate::container::host_mounts::undo(&dir.path) {
+                return Err(e).with_context(|| {
+                    format!("container {id} (its mounts stay, delete removes them: {undo})")
+                });
+            }
             let _ = dir.remove();
             Err(e).with_context(|| format!("container {id}"))
         }
@@ -146,11 +155,19 @@ fn build(
     net: Option<crate::linux::netns::Ahead>,
 ) -> Result<State> {
     make_fifo(dir)?;
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let own_mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if !own_mount_ns {
+        crate::container::host_mounts::record(&dir.path, &bundle.rootfs)?;
+    }
     let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
     crate::fault::point("create:dir");
 
     // 3.
-    let linux = bundle.spec.linux().as_ref().expect("validated");
     // Every cgroup write is planned (and a resource the host cannot honour
     // refused) before any directory is made.
     let layout = Layout::read()?;

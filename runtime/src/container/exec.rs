@@ -19,6 +19,8 @@
 //!    execve may clear it (a root process whose capabilities grow).
 //! 3. setns(pidfd) into every other namespace of the container at once
 //!    (user first, by the kernel): root and cwd become the container's.
+//!    Without a mount namespace of its own, the container's root is only
+//!    its init's: chroot there.
 //! 4. The terminal: a pty from the container's devpts, master sent over
 //!    the console socket.
 //! 5. rlimits, ioPriority, scheduler; the program looked up in the
@@ -173,6 +175,7 @@ pub fn exec(
         v1_tasks,
         preserve_fds: opts.preserve_fds,
         state,
+        chroot: !has(LinuxNamespaceType::Mount),
     };
 
     // The pid and time namespaces only take children: entered around clone.
@@ -288,6 +291,9 @@ struct Child<'a> {
     v1_tasks: crate::linux::cgroups::V1Tasks,
     preserve_fds: i32,
     state: &'a State,
+    /// The container shares the caller's mount namespace: setns gives no
+    /// root, init's is taken.
+    chroot: bool,
 }
 
 impl Child<'_> {
@@ -326,6 +332,9 @@ impl Child<'_> {
         if !self.join.is_empty() {
             nix::sched::setns(self.pidfd.as_fd(), self.join)
                 .sys("setns into the container's namespaces")?;
+        }
+        if self.chroot {
+            self.enter_inits_root()?;
         }
         // 4.
         if p.terminal().unwrap_or(false) {
@@ -377,6 +386,26 @@ impl Child<'_> {
         // outlive `exec`.
         nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
         execve(&program, &args, &env)
+    }
+
+    /// init's root, opened through /proc and taken only if init is still
+    /// alive afterwards (the pidfd pins it: the pid was not reused).
+    fn enter_inits_root(&self) -> Result<()> {
+        let path = PathBuf::from(format!("/proc/{}/root", self.state.pid));
+        let flags = nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        let root = nix::fcntl::open(&path, flags, Mode::empty()).sys_path("open", &path)?;
+        // SAFETY: a fresh descriptor from open, owned by nothing else.
+        let root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
+        if crate::linux::pidfd::wait_exit(self.pidfd, std::time::Duration::ZERO)? {
+            return Err(Error::wrong_state(format!(
+                "container {} is not running",
+                self.state.id
+            )));
+        }
+        nix::unistd::fchdir(root.as_raw_fd()).sys_path("chdir", &path)?;
+        nix::unistd::chroot(".").sys_path("chroot", &path)
     }
 
     fn load_seccomp(&self) -> Result<()> {

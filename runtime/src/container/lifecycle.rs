@@ -309,6 +309,9 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
         c.remove().with_context(|| format!("container {id}"))?;
         crate::fault::point("delete:cgroups");
     }
+    // Without a mount namespace: what create mounted in the caller's, once
+    // the cgroups are empty (no process of the container mounts any more).
+    crate::container::host_mounts::undo(&dir.path).with_context(|| format!("container {id}"))?;
     if let Some(state) = &state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }

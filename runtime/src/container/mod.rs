@@ -7,6 +7,7 @@ pub mod create;
 pub mod criu;
 pub mod exec;
 pub mod foreground;
+pub mod host_mounts;
 pub mod lifecycle;
 pub mod restore;
 pub mod store;

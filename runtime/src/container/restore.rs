@@ -70,6 +70,18 @@ pub fn restore(store: &Store, criu: &Criu, opts: &RestoreOptions) -> Result<Rest
     config::validate_id(id)?;
     criu.check_version()?;
     let bundle = config::load(&opts.bundle)?;
+    let own_mount_ns = bundle
+        .spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if !own_mount_ns {
+        return Err(Error::invalid(format!(
+            "container {id}: restore {}",
+            crate::container::checkpoint::NO_MOUNT_NS
+        )));
+    }
     let process = bundle.spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
     if opts.console_socket.is_some() && !terminal {

@@ -13,14 +13,16 @@
 //!     a new user namespace.
 //!  3. Join the namespaces given by path; bring up a new network
 //!     namespace's loopback; a new session keyring.
-//!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev.
+//!  4. Build the root filesystem: propagation, rootfs bind, mounts, /dev
+//!     (without a mount namespace, in the caller's: no propagation).
 //!  5. Hooks: the parent runs prestart and createRuntime, then init runs
 //!     createContainer (container namespaces, host paths still visible).
-//!  6. pivot_root into it (or move it onto / with --no-pivot).
+//!  6. pivot_root into it (or move it onto / with --no-pivot; chroot
+//!     without a mount namespace).
 //!  7. The terminal: a pty from the container's devpts, master sent over
 //!     the console socket, slave as stdio and /dev/console.
-//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths and
-//!     the read-only root.
+//!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths, the
+//!     root's propagation and the read-only root.
 //!  9. rlimits, ioPriority, scheduler; look up the program.
 //! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
 //!     user: bounding set, keep-caps, setgroups/setgid/setuid, then
@@ -204,6 +206,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
         net_ns: ns.has(LinuxNamespaceType::Network),
         user_ns: ns.has(LinuxNamespaceType::User),
+        mount_ns: ns.has(LinuxNamespaceType::Mount),
     };
     let rootfs = &init.bundle.rootfs;
     rootfs::prepare(&sys, spec, &init.bundle.dir, rootfs, &host)?;
@@ -214,7 +217,9 @@ fn setup(init: &Init) -> Result<Prepared> {
     }
     run_own_hooks(hooks::Kind::CreateContainer, init, &state, Status::Creating)?;
     // 6.
-    if init.no_pivot {
+    if !host.mount_ns {
+        rootfs::chroot(rootfs)?;
+    } else if init.no_pivot {
         rootfs::move_root(rootfs)?;
     } else {
         rootfs::pivot(rootfs)?;

@@ -1,13 +1,19 @@
 //! The container's filesystem: mounts, pivot_root, and the read-only and
 //! masked paths.
 //!
-//! Runs in the container's init process, inside its new mount namespace, in
+//! Runs in the container's init process, inside its mount namespace, in
 //! three phases:
 //! 1. [`prepare`] (host paths still visible): root propagation, the rootfs
 //!    bind mount, every `mounts[]` entry resolved inside the rootfs, /dev.
 //! 2. [`pivot`] into the rootfs (or move it onto / with `--no-pivot`).
-//! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, and
-//!    `root.readonly` last, since every step before needs to write.
+//! 3. [`finish`] (container paths): readonlyPaths, maskedPaths, the
+//!    root's propagation, and `root.readonly` last, since every step before
+//!    needs to write.
+//!
+//! A container without a mount namespace of its own is built in the
+//! caller's: the propagation of the caller's mounts is left alone, every
+//! mount is made below the rootfs's bind (which `delete` unmounts, see
+//! container/host_mounts.rs), and the root is entered with [`chroot`].
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -43,6 +49,9 @@ pub struct HostView<'a> {
     pub net_ns: bool,
     /// The container is in a user namespace (new or joined).
     pub user_ns: bool,
+    /// The container has a mount namespace of its own (new or joined);
+    /// without one, init mounts in the caller's.
+    pub mount_ns: bool,
 }
 
 pub fn prepare(
@@ -53,21 +62,11 @@ pub fn prepare(
     host: &HostView,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
-    // Nothing the container mounts may propagate back to the host.
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(mount_options::propagation_flag)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    sys.mount(None, Path::new("/"), None, prop, None)?;
-    // pivot_root refuses a new root whose parent mount is shared, which a
-    // shared rootfsPropagation just made it: that one mount goes private.
-    if prop.contains(MsFlags::MS_SHARED) {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
-        if let Some((parent, true)) = berth_proc::mountinfo::parent_mount(&mi, rootfs) {
-            sys.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)?;
-        }
+    if host.mount_ns {
+        isolate(sys, rootfs, root_propagation(spec))?;
     }
-    // pivot_root needs the new root to be a mount point.
+    // pivot_root needs the new root to be a mount point; without a mount
+    // namespace, every mount below it goes with it when delete unmounts it.
     sys.mount(
         Some(rootfs),
         rootfs,
@@ -97,6 +96,61 @@ pub fn prepare(
             .and_then(|l| l.devices().as_deref())
             .unwrap_or_default();
         devices::create_from_spec(sys, rootfs, listed)?;
+    }
+    Ok(())
+}
+
+/// linux.rootfsPropagation as mount flags; rslave by default, so that
+/// nothing the container mounts propagates back to the host.
+fn root_propagation(spec: &Spec) -> MsFlags {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mount_options::propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+}
+
+/// Before the rootfs's bind, in the container's mount namespace: the
+/// propagation its mounts are built with, and the rootfs's parent mount
+/// kept from sharing.
+fn isolate(sys: &dyn Syscall, rootfs: &Path, prop: MsFlags) -> Result<()> {
+    // Unbindable is set on the finished root ([`finish`]): set on the tree
+    // now, it would refuse the rootfs's bind and every bind from the host.
+    // The tree is private meanwhile.
+    let building = match prop.contains(MsFlags::MS_UNBINDABLE) {
+        true => (prop - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE,
+        false => prop,
+    };
+    sys.mount(None, Path::new("/"), None, building, None)?;
+    if building.contains(MsFlags::MS_REC)
+        && building.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)
+    {
+        return Ok(());
+    }
+    // The rootfs's bind takes the propagation of the mount it is on: from a
+    // shared one it (and every mount below it) would reach the host, and
+    // pivot_root refuses it. That mount becomes a slave (the spec's slave:
+    // what the host mounts there comes in, nothing goes out) or private.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").sys("read mountinfo")?;
+    if let Some((parent, _)) = berth_proc::mountinfo::parent_mount(&mi, rootfs) {
+        let flag = match building.contains(MsFlags::MS_SLAVE) {
+            true => MsFlags::MS_SLAVE,
+            false => MsFlags::MS_PRIVATE,
+        };
+        sys.mount(None, &parent, None, flag, None)?;
+    }
+    Ok(())
+}
+
+/// After the rest of the filesystem: linux.rootfsPropagation on the root
+/// itself, where [`isolate`] could not leave it so. Shared is a new peer
+/// group of the container's root (config-linux.md: "not shared with the
+/// host"); unbindable could not be set before the binds.
+fn set_root_propagation(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
+    let prop = root_propagation(spec);
+    if prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+        sys.mount(None, Path::new("/"), None, prop, None)
+            .context("linux.rootfsPropagation")?;
     }
     Ok(())
 }
@@ -473,6 +527,16 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// `--no-pivot`: move the rootfs mount onto / and chroot into it, for
 /// filesystems where pivot_root cannot work (a ramfs root).
 pub fn move_root(rootfs: &Path) -> Result<()> {
+    // A mount moved onto a shared mount propagates to its peers: with a
+    // shared rootfsPropagation, / may still share the host's peer group.
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .sys("make / private")?;
     nix::unistd::chdir(rootfs).sys_path("chdir", rootfs)?;
     nix::mount::mount(
         Some(rootfs),
@@ -486,7 +550,17 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir("/").sys("chdir /")
 }
 
-/// After pivot: readonlyPaths, maskedPaths, then the read-only root.
+/// Without a mount namespace: the rootfs's bind becomes the process's root
+/// only (the caller's mounts stay as they are). `--no-pivot` too: moving
+/// the rootfs onto / would move it over the caller's root.
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).sys_path("chdir", rootfs)?;
+    nix::unistd::chroot(".").sys_path("chroot", rootfs)?;
+    nix::unistd::chdir("/").sys("chdir /")
+}
+
+/// After pivot: readonlyPaths, maskedPaths, the root's propagation, then
+/// the read-only root.
 pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     for p in linux
@@ -505,6 +579,7 @@ pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
         mask_path(sys, Path::new(p), &mut null)
             .with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
+    set_root_propagation(sys, spec)?;
     if spec
         .root()
         .as_ref()
@@ -524,15 +599,30 @@ pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Like mount destinations, these are resolved inside the root, through no
+/// magic link (/proc/PID/root leads out of it, and without a mount
+/// namespace a mount there would be on the host's file).
 fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
-    if !exists(p) {
+    let root = Path::new("/");
+    let Some(t) = sys.find_in_root(root, p)? else {
         return Ok(());
-    }
-    sys.mount(Some(p), p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-    let keep = locked_flags(p);
+    };
+    sys.mount(
+        Some(&t.path),
+        &t.path,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    drop(t);
+    // Resolved again: it now names the new bind.
+    let Some(t) = sys.find_in_root(root, p)? else {
+        return Ok(());
+    };
+    let keep = locked_flags(&t.path);
     sys.mount(
         None,
-        p,
+        &t.path,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep,
         None,
@@ -540,9 +630,14 @@ fn readonly_path(sys: &dyn Syscall, p: &Path) -> Result<()> {
 }
 
 /// Directories are covered by an empty read-only tmpfs, anything else by
-/// /dev/null (opened once, on the first file, into `null`).
+/// /dev/null (opened once, on the first file, into `null`); resolved as in
+/// [`readonly_path`].
 fn mask_path(sys: &dyn Syscall, p: &Path, null: &mut Option<OwnedFd>) -> Result<()> {
-    match std::fs::symlink_metadata(p) {
+    let Some(t) = sys.find_in_root(Path::new("/"), p)? else {
+        return Ok(());
+    };
+    let p = t.path.as_path();
+    match std::fs::metadata(p) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => sys.mount(
             Some(Path::new("tmpfs")),
@@ -581,10 +676,6 @@ fn open_null_device() -> Result<OwnedFd> {
         ));
     }
     Ok(fd)
-}
-
-fn exists(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok()
 }
 
 /// The flags a bind remount must repeat: leaving out nosuid, nodev or
@@ -652,6 +743,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
         let l = sys.lines();
@@ -686,6 +778,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns,
+            mount_ns: true,
         };
         // Linux 6.1 refuses cgroup2 from a user namespace with EBUSY.
         let sys = Recorder {
@@ -730,6 +823,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let mounts: Vec<_> = sys
@@ -808,6 +902,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let l: Vec<_> = sys
@@ -841,6 +936,7 @@ mod tests {
             mount_label: None,
             net_ns: true,
             user_ns: false,
+            mount_ns: true,
         };
         // The source must exist: use a directory every machine has.
         let s = {
@@ -862,6 +958,97 @@ mod tests {
             "mount - /b/r/data - MS_NOSUID | MS_REMOUNT | MS_BIND -"
         );
         assert_eq!(l[4], "setattr /b/r/data set=0x1 clr=0x0");
+    }
+
+    fn plain_host(mount_ns: bool) -> HostView<'static> {
+        HostView {
+            cgroup_mounts: &[],
+            own_cgroups: "",
+            cgroup_ns: true,
+            idmapped: &[],
+            mount_label: None,
+            net_ns: true,
+            user_ns: false,
+            mount_ns,
+        }
+    }
+
+    /// The mounts before the rootfs's bind (the parent mount of a path
+    /// below a directory no machine mounts is /), the bind, and what
+    /// finish sets on the root.
+    fn root_calls(propagation: &str) -> (Vec<String>, Vec<String>) {
+        let json = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"mounts":[],
+                "linux":{{"rootfsPropagation":"{propagation}"}}}}"#
+        );
+        let s: Spec = serde_json::from_str(&json).unwrap();
+        let root = Path::new("/nonexistent-berth/rootfs");
+        let sys = Recorder::default();
+        prepare(&sys, &s, Path::new("/b"), root, &plain_host(true)).unwrap();
+        let before: Vec<_> = sys.lines().into_iter().take(3).collect();
+        let sys = Recorder::default();
+        finish(&sys, &s).unwrap();
+        (before, sys.lines())
+    }
+
+    #[test]
+    fn root_propagation_keeps_the_rootfs_bind_off_the_host_and_is_set_on_the_root_last() {
+        let bind = "mount /nonexistent-berth/rootfs /nonexistent-berth/rootfs - MS_BIND | MS_REC -";
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            // The whole tree already keeps it off the host.
+            ("rslave", &["mount - / - MS_REC | MS_SLAVE -", bind], &[]),
+            (
+                "rprivate",
+                &["mount - / - MS_REC | MS_PRIVATE -", bind],
+                &[],
+            ),
+            // Only / changed: the rootfs's parent mount too.
+            (
+                "slave",
+                &["mount - / - MS_SLAVE -", "mount - / - MS_SLAVE -", bind],
+                &[],
+            ),
+            (
+                "shared",
+                &["mount - / - MS_SHARED -", "mount - / - MS_PRIVATE -", bind],
+                &["mount - / - MS_SHARED -"],
+            ),
+            // Unbindable last: the binds need the tree bindable.
+            (
+                "unbindable",
+                &["mount - / - MS_PRIVATE -", "mount - / - MS_PRIVATE -", bind],
+                &["mount - / - MS_UNBINDABLE -"],
+            ),
+            (
+                "runbindable",
+                &["mount - / - MS_REC | MS_PRIVATE -", bind],
+                &["mount - / - MS_REC | MS_UNBINDABLE -"],
+            ),
+        ];
+        for (mode, before, after) in cases {
+            let (b, a) = root_calls(mode);
+            assert_eq!(&b[..before.len()], before, "{mode}");
+            assert_eq!(a, after, "{mode}");
+        }
+    }
+
+    /// Without a mount namespace the caller's propagation is left alone:
+    /// the rootfs's bind comes first.
+    #[test]
+    fn without_a_mount_namespace_the_rootfs_bind_is_the_first_mount() {
+        let sys = Recorder::default();
+        let s = spec(r#"[{"destination":"/proc","type":"proc","source":"proc"}]"#);
+        prepare(
+            &sys,
+            &s,
+            Path::new("/b"),
+            Path::new("/b/r"),
+            &plain_host(false),
+        )
+        .unwrap();
+        let l = sys.lines();
+        assert_eq!(l[0], "mount /b/r /b/r - MS_BIND | MS_REC -");
+        assert!(!l.iter().any(|x| x.starts_with("mount - / ")), "{l:#?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod keyring;
 pub mod loopback;
 pub mod lsm;
 pub mod mount_attr;
+pub mod mount_id;
 pub mod namespaces;
 pub mod netns;
 pub mod pidfd;

@@ -45,6 +45,9 @@ pub trait Syscall {
     /// Resolves `path` inside `root` as if `root` were `/`, creating missing
     /// directories, and the last component as an empty file when `file`.
     fn target_in_root(&self, root: &Path, path: &Path, file: bool) -> Result<Target>;
+    /// Resolves `path` inside `root` as [`Syscall::target_in_root`] does,
+    /// but creates nothing: None when it does not exist.
+    fn find_in_root(&self, root: &Path, path: &Path) -> Result<Option<Target>>;
     fn mount(
         &self,
         source: Option<&Path>,
@@ -78,7 +81,7 @@ fn cpath(p: &Path) -> CString {
 }
 
 /// openat2(2), which nix 0.29 does not wrap.
-fn openat2(dirfd: i32, path: &Path, flags: OFlag, resolve: u64) -> nix::Result<OwnedFd> {
+pub(crate) fn openat2(dirfd: i32, path: &Path, flags: OFlag, resolve: u64) -> nix::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | OFlag::O_CLOEXEC).bits() as u64;
@@ -130,6 +133,39 @@ impl Syscall for Linux {
             path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
             _fd: Some(fd),
         })
+    }
+
+    fn find_in_root(&self, root: &Path, path: &Path) -> Result<Option<Target>> {
+        let rel = lexical(path);
+        let found = if root == Path::new("/") {
+            // From the process's own root nothing climbs above it: only
+            // magic links need refusing, and the root need not be opened.
+            let abs = root.join(&rel);
+            openat2(
+                libc::AT_FDCWD,
+                &abs,
+                OFlag::O_PATH,
+                libc::RESOLVE_NO_MAGICLINKS,
+            )
+        } else {
+            let rootfd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+                .sys_path("open", root)?;
+            match rel.as_os_str().is_empty() {
+                true => Ok(rootfd),
+                false => openat2(rootfd.as_raw_fd(), &rel, OFlag::O_PATH, IN_ROOT),
+            }
+        };
+        match found {
+            Ok(fd) => Ok(Some(Target {
+                path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+                _fd: Some(fd),
+            })),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::sys(
+                format_args!("resolve {} in {}", path.display(), root.display()),
+                e,
+            )),
+        }
     }
 
     fn mount(
@@ -337,6 +373,11 @@ pub mod fake {
             self.push(format!("target {} file={file}", p.display()));
             Ok(Target { path: p, _fd: None })
         }
+        fn find_in_root(&self, root: &Path, path: &Path) -> Result<Option<Target>> {
+            let p = root.join(lexical(path));
+            self.push(format!("find {}", p.display()));
+            Ok(Some(Target { path: p, _fd: None }))
+        }
         fn mount(
             &self,
             source: Option<&Path>,
@@ -451,6 +492,32 @@ mod tests {
             root_real.join("dev/pts"),
             "existing"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// What is found is inside the root, nothing is made, and no magic
+    /// link is passed (from the process's own root neither).
+    #[test]
+    fn paths_are_found_inside_the_root_and_never_through_a_magic_link() {
+        let root = std::env::temp_dir().join(format!("berth-find-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/file"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
+        let t = Linux.find_in_root(&root, Path::new("/abs/file")).unwrap();
+        let found = std::fs::canonicalize(t.unwrap().path).unwrap();
+        assert_eq!(found, std::fs::canonicalize(root.join("etc/file")).unwrap());
+        assert!(Linux
+            .find_in_root(&root, Path::new("/missing/x"))
+            .unwrap()
+            .is_none());
+        assert!(!root.join("missing").exists());
+        let magic = Linux.find_in_root(Path::new("/"), Path::new("/proc/self/root/etc"));
+        assert_eq!(magic.err().and_then(|e| e.errno()), Some(Errno::ELOOP));
+        assert!(Linux
+            .find_in_root(Path::new("/"), Path::new("/proc/self/status"))
+            .unwrap()
+            .is_some());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -338,11 +338,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("process.args"));
+    }
+
+    /// Without a mount namespace the container runs in the caller's, but
+    /// what would change the caller's mounts, or cannot be done from
+    /// another user namespace, is refused by name.
+    #[test]
+    fn without_a_mount_namespace_only_what_the_callers_allows() {
         let nomnt = MINIMAL.replace(r#"{"type":"mount"},"#, "");
-        assert!(validate(&parse(nomnt.as_bytes()).unwrap())
+        assert_ne!(nomnt, MINIMAL);
+        validate(&parse(nomnt.as_bytes()).unwrap()).unwrap();
+        let with = |extra: &str| {
+            let json = nomnt.replace(r#""linux":{"#, &format!(r#""linux":{{{extra},"#));
+            validate(&parse(json.as_bytes()).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = with(r#""rootfsPropagation":"private""#);
+        assert!(
+            e.contains("linux.rootfsPropagation needs a mount namespace"),
+            "{e}"
+        );
+        let maps = r#""uidMappings":[{"containerID":0,"hostID":1000,"size":1}],
+               "gidMappings":[{"containerID":0,"hostID":1000,"size":1}]"#;
+        let user = nomnt.replace(r#"{"type":"pid"}"#, r#"{"type":"pid"},{"type":"user"}"#);
+        let json = user.replace(r#""linux":{"#, &format!(r#""linux":{{{maps},"#));
+        let e = validate(&parse(json.as_bytes()).unwrap())
             .unwrap_err()
-            .to_string()
-            .contains("mount namespace"));
+            .to_string();
+        assert!(e.contains("user namespace needs a mount namespace"), "{e}");
     }
 
     /// `parse` of MINIMAL with `from` replaced by `to`: its error.

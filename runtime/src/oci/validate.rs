@@ -8,6 +8,25 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
+/// What cannot be done in the caller's mount namespace: changing the
+/// propagation of its mounts, and mounting from another user namespace,
+/// which has no privilege over it.
+fn validate_without_mount_namespace(linux: &oci_spec::runtime::Linux, user: bool) -> Result<()> {
+    if linux.rootfs_propagation().is_some() {
+        return Err(Error::invalid(
+            "config.json: linux.rootfsPropagation needs a mount namespace \
+             (without one it would change the propagation of the caller's mounts)",
+        ));
+    }
+    if user {
+        return Err(Error::invalid(
+            "config.json: linux.namespaces: a user namespace needs a mount namespace too \
+             (from it, the mounts could not be made in the caller's mount namespace)",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks what can be checked before anything exists, and refuses what
 /// berth does not implement yet, naming the field.
 pub(super) fn validate(spec: &Spec) -> Result<()> {
@@ -59,10 +78,10 @@ pub(super) fn validate(spec: &Spec) -> Result<()> {
     }
     let has = |t: LinuxNamespaceType| seen.iter().any(|(s, _)| *s == t);
     let new = |t: LinuxNamespaceType| seen.contains(&(t, false));
+    // Without a mount namespace the container's mounts are made in the
+    // caller's (config-linux.md: a type not listed is inherited).
     if !has(LinuxNamespaceType::Mount) {
-        return Err(Error::invalid(
-            "config.json: linux.namespaces must include a mount namespace",
-        ));
+        validate_without_mount_namespace(linux, has(LinuxNamespaceType::User))?;
     }
     let mapped = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
