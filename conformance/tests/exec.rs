@@ -212,6 +212,28 @@ fn exec_gets_the_containers_seccomp_filter() {
     assert_eq!(r["errno"], 13, "{r}");
 }
 
+/// --additional-gids given twice are set once, as runc sets them.
+#[test]
+fn exec_additional_gids_are_set_once() {
+    let (f, _pid) = running("execgids", |_| {});
+    let r = exec_json(
+        &f,
+        &[
+            "--user",
+            "1000:1000",
+            "-g",
+            "101",
+            "-g",
+            "102",
+            "-g",
+            "101",
+            &f.id,
+            "/bin/probe",
+        ],
+    );
+    assert_eq!(r["groups"], "101 102");
+}
+
 /// exec into a stopped container fails; into a paused one only with
 /// --ignore-paused.
 #[test]

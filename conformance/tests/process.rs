@@ -304,6 +304,16 @@ fn domainname_is_set() {
     assert_ne!(r["namespaces"]["uts"], host_ns("uts"));
 }
 
+/// additionalGids listed twice are set once, as runc sets them (the
+/// kernel keeps whatever setgroups is given, duplicates too).
+#[test]
+fn duplicate_additional_gids_are_set_once() {
+    let mut f = Fixture::new("dupgids");
+    f.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [101, 102, 101]});
+    assert_eq!(f.probe_report()["groups"], "101 102");
+}
+
 /// An AppArmor profile or SELinux label for an LSM the host does not run is
 /// an error, not a silently unconfined container.
 #[test]

@@ -103,12 +103,12 @@ pub fn become_user(process: &Process, caps: &crate::linux::capabilities::Sets) -
 /// Supplementary groups, then gid, then uid: each step needs the
 /// privilege the next one drops.
 pub fn switch_user(user: &User) -> Result<()> {
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
+    // Each group once, as runc passes them: the kernel would keep the
+    // duplicates. It sorts the list itself, so the order is of no account.
+    let mut gids = user.additional_gids().clone().unwrap_or_default();
+    gids.sort_unstable();
+    gids.dedup();
+    let groups: Vec<Gid> = gids.into_iter().map(Gid::from_raw).collect();
     match nix::unistd::setgroups(&groups) {
         // A user namespace whose gid map an unprivileged user wrote has
         // setgroups denied: with no additional groups asked for, the
