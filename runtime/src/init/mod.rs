@@ -102,6 +102,10 @@ pub struct Init<'a> {
     pub cgroup_mounts: Vec<CgroupMount>,
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<Seccomp>,
+    /// linux.mountLabel where SELinux is on (linux/lsm.rs), as the parent
+    /// sees the host: a mount namespace init joins need not have
+    /// selinuxfs mounted.
+    pub mount_label: Option<&'a str>,
     /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
     pub idmapped: Vec<Option<OwnedFd>>,
     pub own_cgroups: String,
@@ -201,7 +205,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         own_cgroups: &init.own_cgroups,
         cgroup_ns: ns.has_new(LinuxNamespaceType::Cgroup),
         idmapped: &init.idmapped,
-        mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
+        mount_label: init.mount_label,
         net_ns: ns.has(LinuxNamespaceType::Network),
         user_ns: ns.has(LinuxNamespaceType::User),
     };
