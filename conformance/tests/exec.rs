@@ -212,6 +212,71 @@ fn exec_gets_the_containers_seccomp_filter() {
     assert_eq!(r["errno"], 13, "{r}");
 }
 
+/// exec's process follows the rule init does: nothing of the runtime's
+/// own runs under the filter but dropping privileges and execve, also
+/// without noNewPrivileges (the filter then goes on with CAP_SYS_ADMIN,
+/// kept until then). Each call exec's process used to make after the
+/// filter kills whoever makes it; `true` (busybox) makes none of them.
+#[test]
+fn exec_makes_no_call_of_its_own_under_the_filter() {
+    if is_runc() {
+        // runc 1.1 loads the filter before its own setup without
+        // no_new_privs (getcwd when checking the cwd, among others).
+        return;
+    }
+    for call in [
+        "getcwd",
+        "chdir",
+        "umask",
+        "close_range",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "sched_setaffinity",
+        "openat",
+        "mmap",
+    ] {
+        let (f, _pid) = running("execown", |f| {
+            f.config["process"]["noNewPrivileges"] = json!(false);
+            f.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+            f.config["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": [call], "action": "SCMP_ACT_KILL_PROCESS"}]
+            });
+        });
+        for user in ["0:0", "1000:1000"] {
+            let o = f.rt(&["exec", "--user", user, &f.id, "/bin/true"]);
+            assert!(
+                o.status.success(),
+                "{call} killed, user {user}: {:?} {}",
+                o.status,
+                stderr(&o)
+            );
+        }
+    }
+}
+
+/// --additional-gids given twice are set once, as runc sets them.
+#[test]
+fn exec_additional_gids_are_set_once() {
+    let (f, _pid) = running("execgids", |_| {});
+    let r = exec_json(
+        &f,
+        &[
+            "--user",
+            "1000:1000",
+            "-g",
+            "101",
+            "-g",
+            "102",
+            "-g",
+            "101",
+            &f.id,
+            "/bin/probe",
+        ],
+    );
+    assert_eq!(r["groups"], "101 102");
+}
+
 /// exec into a stopped container fails; into a paused one only with
 /// --ignore-paused.
 #[test]

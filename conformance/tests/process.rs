@@ -304,6 +304,44 @@ fn domainname_is_set() {
     assert_ne!(r["namespaces"]["uts"], host_ns("uts"));
 }
 
+/// additionalGids listed twice are set once, as runc sets them (the
+/// kernel keeps whatever setgroups is given, duplicates too).
+#[test]
+fn duplicate_additional_gids_are_set_once() {
+    let mut f = Fixture::new("dupgids");
+    f.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [101, 102, 101]});
+    assert_eq!(f.probe_report()["groups"], "101 102");
+}
+
+/// linux.mountLabel on a host without SELinux: the label has nothing to
+/// act on, so the container runs (crun's behaviour) with a warning, and no
+/// mount gets a `context=` option the kernel would refuse.
+#[test]
+fn a_mount_label_without_selinux_is_a_warning() {
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        return; // SELinux is on: the label goes on the mounts.
+    }
+    if is_runc() {
+        // runc 1.1 adds `context=` to the data of every mount it makes and
+        // the kernel refuses it (the tmpfs on /dev: EINVAL).
+        return;
+    }
+    let mut f = Fixture::new("mountlabel");
+    f.config["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    f.args(&["/bin/probe"]);
+    let out = f.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("linux.mountLabel"),
+        "no warning: {}",
+        stderr(&out)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dev = conformance::mount_at(&r, "/dev").expect("/dev is mounted");
+    assert!(!dev.to_string().contains("context"), "{dev}");
+}
+
 /// An AppArmor profile or SELinux label for an LSM the host does not run is
 /// an error, not a silently unconfined container.
 #[test]

@@ -1,6 +1,6 @@
 //! linux.seccomp, checked from inside the container with the probe's raw
 //! syscalls: Docker's default profile, per-rule actions, architectures,
-//! no_new_privs, flags and a notify agent.
+//! no_new_privs, flags, a notify agent, and what runs under the filter.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
@@ -11,6 +11,7 @@ use conformance::{is_runc, stderr, stdout, workspace, Fixture};
 use serde_json::{json, Value};
 
 /// x86_64 syscall numbers the tests make.
+const GETCWD: u64 = 79;
 const GETPPID: u64 = 110;
 const GETPGID: u64 = 121;
 const PERSONALITY: u64 = 135;
@@ -234,43 +235,179 @@ fn no_new_privs_only_when_asked_and_flags_are_accepted() {
     assert_eq!(r[0]["no_new_privs"], "1");
 }
 
+/// Without noNewPrivileges, loading the filter takes CAP_SYS_ADMIN, which
+/// the process here does not have; still nothing of the runtime's own runs
+/// under the filter, so a profile denying getcwd (which berth's check of
+/// the working directory used to call under it) works, as under crun.
+#[test]
+fn a_profile_denying_getcwd_works_without_no_new_privileges() {
+    if is_runc() {
+        // runc 1.1.5 (Debian's, with the fix for CVE-2024-21626) checks its
+        // working directory with getcwd after loading the filter, and fails.
+        return;
+    }
+    let mut f = Fixture::new("seccompgetcwd");
+    f.config["process"]["noNewPrivileges"] = json!(false);
+    f.config["linux"]["seccomp"] =
+        allow_but(json!([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]));
+    let r = f.probe_mode(&["syscall", &GETCWD.to_string(), "0", "0"]);
+    assert_eq!(r["errno"], EPERM, "{r}");
+}
+
+/// Calls a runtime may make on its way from clone to execve that neither
+/// drop privileges nor are execve: what berth's init made after the filter
+/// before issue 21, and what running a startContainer hook takes. busybox's
+/// `true` makes none of them (it does make newfstatat as another user than
+/// root, hence not that one).
+const RUNTIME_CALLS: [&str; 39] = [
+    "getcwd",
+    "chdir",
+    "fchdir",
+    "open",
+    "openat",
+    "read",
+    "write",
+    "close",
+    "fcntl",
+    "stat",
+    "statx",
+    "umask",
+    "close_range",
+    "personality",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "poll",
+    "ppoll",
+    "pipe2",
+    "clone",
+    "clone3",
+    "vfork",
+    "wait4",
+    "waitid",
+    "pidfd_open",
+    "dup2",
+    "dup3",
+    "setsid",
+    "ioctl",
+    "mmap",
+    "munmap",
+    "getpid",
+    "kill",
+    "sched_setaffinity",
+    "setpriority",
+];
+
+/// Nothing of the runtime's own runs under the filter but dropping
+/// privileges and execve: with each of [`RUNTIME_CALLS`] killing whoever
+/// makes it, a container whose program and startContainer hook are `true`
+/// runs, whichever way the filter goes on (with no_new_privs, or with
+/// CAP_SYS_ADMIN kept until then, for root and for another user).
+#[test]
+fn the_runtime_makes_no_call_of_its_own_under_the_filter() {
+    if is_runc() {
+        // Without no_new_privs runc 1.1 loads the filter before it drops
+        // privileges; its own code then checks the cwd, calls getppid,
+        // opens and writes the exec fifo and runs the hooks under it.
+        return;
+    }
+    for (nnp, uid, caps) in [
+        (false, 0, json!(["CAP_KILL"])),
+        (false, 1000, json!(["CAP_KILL"])),
+        (true, 0, json!(["CAP_KILL"])),
+        // CAP_SYS_ADMIN kept: the filter waits for execve without
+        // no_new_privs.
+        (false, 0, json!(["CAP_KILL", "CAP_SYS_ADMIN"])),
+    ] {
+        let mut f = Fixture::new("seccompown");
+        f.config["process"]["noNewPrivileges"] = json!(nnp);
+        f.config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        f.config["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
+        f.config["linux"]["personality"] = json!({"domain": "LINUX"});
+        f.config["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
+        f.args(&["/bin/true"]);
+        for call in RUNTIME_CALLS {
+            f.config["linux"]["seccomp"] =
+                allow_but(json!([{"names": [call], "action": "SCMP_ACT_KILL_PROCESS"}]));
+            let out = f.run();
+            assert!(
+                out.status.success(),
+                "noNewPrivileges {nnp}, uid {uid}, caps {caps}, {call} killed: {:?} {}",
+                out.status,
+                stderr(&out)
+            );
+        }
+    }
+}
+
+/// startContainer hooks run in the container as its processes do, under
+/// its filter (as runc and crun run them), also when the runtime loads it
+/// into its own init only right before execve.
+#[test]
+fn start_container_hooks_run_under_the_filter() {
+    for nnp in [true, false] {
+        let mut f = Fixture::new("seccomphook");
+        let out = f.dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        f.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/out", "type": "bind", "source": out, "options": ["bind"]}),
+        );
+        f.config["process"]["noNewPrivileges"] = json!(nnp);
+        f.config["linux"]["seccomp"] =
+            allow_but(json!([{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]));
+        let script = format!("/bin/probe syscall {GETPGID} 0 > /out/hook.json");
+        f.config["hooks"] =
+            json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+        f.args(&["/bin/true"]);
+        let o = f.run();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(out.join("hook.json")).unwrap_or_default();
+        let r: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        assert_eq!(r["errno"], 13, "noNewPrivileges {nnp}: {r}");
+    }
+}
+
 /// The agent end of SCMP_ACT_NOTIFY: takes the listener from the runtime,
-/// answers every notification with `reply`, and returns the container
-/// process state it was sent.
+/// reports the container process state it was sent as soon as it has it,
+/// and answers every notification with `reply`.
 struct Agent {
     path: PathBuf,
-    thread: Option<std::thread::JoinHandle<Result<Value, String>>>,
+    received: std::sync::mpsc::Receiver<Result<Value, String>>,
 }
 
 impl Agent {
     fn start(dir: &std::path::Path, reply: i64) -> Agent {
         let path = dir.join("agent.sock");
         let listener = UnixListener::bind(&path).unwrap();
-        let thread = std::thread::spawn(move || serve(listener, reply));
-        Agent {
-            path,
-            thread: Some(thread),
-        }
+        let (tx, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || serve(listener, reply, tx));
+        Agent { path, received }
     }
 
-    fn state(mut self) -> Value {
-        self.thread.take().unwrap().join().unwrap().unwrap()
+    /// The container process state, once the runtime has sent it.
+    fn state(&self, timeout: Duration) -> Result<Value, String> {
+        match self.received.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(e) => Err(format!("no listener within {timeout:?}: {e}")),
+        }
     }
 }
 
-fn serve(listener: UnixListener, reply: i64) -> Result<Value, String> {
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let conn = loop {
-        match listener.accept() {
-            Ok((c, _)) => break c,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("no connection: {e}")),
+fn serve(listener: UnixListener, reply: i64, tx: std::sync::mpsc::Sender<Result<Value, String>>) {
+    let fd = match take_listener(&listener) {
+        Ok((state, fd)) => {
+            let _ = tx.send(Ok(state));
+            fd
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
         }
     };
-    conn.set_nonblocking(false).map_err(|e| e.to_string())?;
-    let (msg, fd) = recv_with_fd(conn.as_raw_fd())?;
-    let state: Value = serde_json::from_slice(&msg).map_err(|e| e.to_string())?;
     // Answer until the container is gone (the listener hangs up).
     loop {
         let mut p = libc::pollfd {
@@ -281,7 +418,7 @@ fn serve(listener: UnixListener, reply: i64) -> Result<Value, String> {
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut p, 1, 30_000) };
         if n <= 0 || p.revents & libc::POLLIN == 0 {
-            return Ok(state);
+            return;
         }
         let mut req = [0u8; 80]; // struct seccomp_notif, zeroed as the kernel wants
                                  // SAFETY: SECCOMP_IOCTL_NOTIF_RECV fills the 80-byte struct.
@@ -295,6 +432,24 @@ fn serve(listener: UnixListener, reply: i64) -> Result<Value, String> {
         // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads the 24-byte struct.
         unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, resp.as_ptr()) };
     }
+}
+
+/// The runtime's one connection and what comes over it: the container
+/// process state and the listener.
+fn take_listener(listener: &UnixListener) -> Result<(Value, OwnedFd), String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("no connection: {e}")),
+        }
+    };
+    conn.set_nonblocking(false).map_err(|e| e.to_string())?;
+    let (msg, fd) = recv_with_fd(conn.as_raw_fd())?;
+    let state = serde_json::from_slice(&msg).map_err(|e| e.to_string())?;
+    Ok((state, fd))
 }
 
 /// One message and the descriptor sent with it (SCM_RIGHTS).
@@ -342,13 +497,47 @@ fn notify_reaches_the_agent_and_its_answer_is_the_result() {
     f.config["linux"]["seccomp"] = profile;
     let r = probes(&mut f, &[sys(GETPPID, &[])]);
     assert_eq!(r[0]["ret"], 4242, "{}", r[0]);
-    let st = agent.state();
+    let st = agent.state(Duration::from_secs(10)).unwrap();
     assert_eq!(st["fds"], json!(["seccompFd"]), "{st}");
     assert_eq!(st["metadata"], "berth-test-metadata", "{st}");
     assert_eq!(st["state"]["id"], f.id.as_str(), "{st}");
     assert!(st["pid"].as_i64().unwrap() > 0, "{st}");
     if !is_runc() {
         assert_eq!(st["pid"], st["state"]["pid"], "{st}");
+    }
+}
+
+/// The listener goes to the agent during `create`, with the status
+/// "creating" (runc sends it there; runtime.md's example has it): an agent
+/// that waits for it before it lets the container start, as seccomp
+/// agents and test suites do, must not hang, whether the filter goes on
+/// with no_new_privs or with CAP_SYS_ADMIN.
+#[test]
+fn the_listener_reaches_the_agent_during_create() {
+    for nnp in [true, false] {
+        let mut f = Fixture::new("seccompnotifycreate");
+        let agent = Agent::start(&f.dir, 4242);
+        // getpgid: runc 1.1's init calls getppid itself once the filter
+        // is on without no_new_privs.
+        let mut profile = allow_but(json!([{"names": ["getpgid"], "action": "SCMP_ACT_NOTIFY"}]));
+        profile["listenerPath"] = json!(agent.path);
+        f.config["linux"]["seccomp"] = profile;
+        f.config["process"]["noNewPrivileges"] = json!(nnp);
+        f.args(&["/bin/probe", "syscall", &GETPGID.to_string(), "0"]);
+        let out = f.create(&[]);
+        assert!(out.status.success(), "create: {}", f.container_output());
+        let st = agent
+            .state(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("noNewPrivileges {nnp}: {e}"));
+        assert_eq!(st["state"]["status"], "creating", "{st}");
+        assert_eq!(st["state"]["id"], f.id.as_str(), "{st}");
+        assert_eq!(f.status(), "created");
+        let start = f.rt(&["start", &f.id]);
+        assert!(start.status.success(), "start: {}", stderr(&start));
+        assert!(f.wait_status("stopped"), "{}", f.container_output());
+        let text = f.container_output();
+        let r: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(r["ret"], 4242, "noNewPrivileges {nnp}: {r}");
     }
 }
 

@@ -293,6 +293,7 @@ fn spawn(
         console_socket,
         caps: Sets::from_spec(process.capabilities().as_ref()),
         cgroup_mounts: layout.mounts.clone(),
+        mount_label: crate::linux::lsm::mount_label(linux.mount_label().as_deref()),
         idmapped,
         seccomp,
         own_cgroups: cgroups.proc_self_text(layout, own),

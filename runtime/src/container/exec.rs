@@ -24,11 +24,13 @@
 //! 4. The terminal: a pty from the container's devpts, master sent over
 //!    the console socket.
 //! 5. rlimits, ioPriority, scheduler; the program looked up in the
-//!    container; capabilities, user, no_new_privs (seccomp first when it
-//!    needs CAP_SYS_ADMIN).
+//!    container; capabilities, user, no_new_privs (CAP_SYS_ADMIN kept for
+//!    the seccomp filter when it needs it, see init/seccomp.rs).
 //! 6. umask, LSM labels, every non-stdio descriptor close-on-exec, cwd
 //!    (refused outside the container), signals, the final CPU affinity,
-//!    seccomp, execve.
+//!    no parent-death signal; the seccomp filter (its listener to the
+//!    agent, CAP_SYS_ADMIN dropped) and execve, with nothing of berth's in
+//!    between.
 //!
 //! The CLI has first re-executed berth from a sealed copy of its binary
 //! (CVE-2019-5736, see [`process::run_from_sealed_copy`]).
@@ -36,7 +38,6 @@
 //! Errors reach the parent over the sync socket (close-on-exec: end of file
 //! means execve succeeded).
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -356,16 +357,9 @@ impl Child<'_> {
         let args = p.args().as_deref().expect("checked by the parent");
         let env = process::environment(p, 0);
         let program = process::lookup(&args[0], &env)?;
-        let (program, args, env) = (
-            process::path_cstring(&program)?,
-            process::cstrings(args)?,
-            process::cstrings(&env)?,
-        );
-        let late = Seccomp::load_late(p, &self.caps);
-        if !late {
-            self.load_seccomp()?;
-        }
-        process::become_user(p, &self.caps)?;
+        let program = process::Program::new(&program, args, &env)?;
+        let held = crate::init::seccomp::holding(p, &self.caps, self.seccomp.is_some());
+        process::become_user(p, &held)?;
         // 6.
         nix::sys::stat::umask(Mode::from_bits_truncate(p.user().umask().unwrap_or(0o022)));
         let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
@@ -379,13 +373,13 @@ impl Child<'_> {
         if let Some(cpus) = affinity.and_then(|a| a.cpu_affinity_final().as_deref()) {
             process_attrs::cpu_affinity(cpus)?;
         }
-        if late {
-            self.load_seccomp()?;
-        }
         // The parent-death signal survives execve: a detached process must
         // outlive `exec`.
         nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
-        execve(&program, &args, &env)
+        if let Some(s) = &self.seccomp {
+            s.load(self.state, Status::Running, &held, &self.caps)?;
+        }
+        Err(program.exec())
     }
 
     /// init's root, opened through /proc and taken only if init is still
@@ -407,21 +401,6 @@ impl Child<'_> {
         nix::unistd::fchdir(root.as_raw_fd()).sys_path("chdir", &path)?;
         nix::unistd::chroot(".").sys_path("chroot", &path)
     }
-
-    fn load_seccomp(&self) -> Result<()> {
-        match &self.seccomp {
-            Some(s) => s.load(self.state, Status::Running),
-            None => Ok(()),
-        }
-    }
-}
-
-fn execve(
-    program: &CString,
-    args: &[CString],
-    env: &[CString],
-) -> Result<std::convert::Infallible> {
-    nix::unistd::execve(program, args, env).sys(format_args!("exec {program:?}"))
 }
 
 /// The process for `exec` without --process: the container's, with the

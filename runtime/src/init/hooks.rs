@@ -25,18 +25,36 @@ use oci_spec::runtime::Hook;
 use crate::error::{Context, Error, Result, SysResult};
 pub use crate::oci::hooks::Kind;
 
+/// What a hook's process runs last before its execve, in the forked
+/// child: raw system calls only (startContainer hooks: the container's
+/// seccomp filter, see init/seccomp.rs).
+pub type BeforeExec = std::sync::Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
 /// Runs each hook in order, stopping at the first failure.
 /// `state` is the container's state JSON (written to each hook's stdin).
 /// `cwd` is the directory the hook runs in (the bundle, as runc does).
 pub fn run_all(kind: Kind, hooks: &[Hook], state: &[u8], cwd: &Path) -> Result<()> {
-    hooks.iter().try_for_each(|h| run(kind, h, state, cwd))
+    run_all_then(kind, hooks, state, cwd, None)
+}
+
+/// [`run_all`], each hook's process running `before_exec` last.
+pub fn run_all_then(
+    kind: Kind,
+    hooks: &[Hook],
+    state: &[u8],
+    cwd: &Path,
+    before_exec: Option<&BeforeExec>,
+) -> Result<()> {
+    hooks
+        .iter()
+        .try_for_each(|h| run(kind, h, state, cwd, before_exec))
 }
 
 /// Like [`run_all`] but failures are logged with `log::warn!` and every hook
 /// runs (poststart, poststop: the container's fate is already decided).
 pub fn run_all_warn(kind: Kind, hooks: &[Hook], state: &[u8], cwd: &Path) {
     for h in hooks {
-        if let Err(e) = run(kind, h, state, cwd) {
+        if let Err(e) = run(kind, h, state, cwd, None) {
             log::warn!("{e}");
         }
     }
@@ -45,7 +63,13 @@ pub fn run_all_warn(kind: Kind, hooks: &[Hook], state: &[u8], cwd: &Path) {
 /// How much of each of stdout and stderr is kept for the error message.
 const CAPTURE_LIMIT: usize = 4096;
 
-fn run(kind: Kind, hook: &Hook, state: &[u8], cwd: &Path) -> Result<()> {
+fn run(
+    kind: Kind,
+    hook: &Hook,
+    state: &[u8],
+    cwd: &Path,
+    before_exec: Option<&BeforeExec>,
+) -> Result<()> {
     let path = hook.path();
     let what = format!("{} hook {}", kind.name(), path.display());
     // A relative path would be looked up in the hook's PATH by std.
@@ -80,6 +104,13 @@ fn run(kind: Kind, hook: &Hook, state: &[u8], cwd: &Path) -> Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(f) = before_exec {
+        let f = f.clone();
+        // SAFETY: the closure runs in the forked child, after std has set
+        // up its stdio and cwd and right before execve; berth has no
+        // threads, and the closure makes raw system calls only.
+        unsafe { cmd.pre_exec(move || f()) };
+    }
 
     log::debug!("running {what}");
     let started = Instant::now();

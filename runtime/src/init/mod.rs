@@ -24,24 +24,42 @@
 //!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths, the
 //!     root's propagation and the read-only root.
 //!  9. rlimits, ioPriority, scheduler; look up the program.
-//! 10. Seccomp, when it must be loaded with CAP_SYS_ADMIN. Capabilities and
-//!     user: bounding set, keep-caps, setgroups/setgid/setuid, then
-//!     effective/permitted/inheritable and ambient; no_new_privs.
-//! 11. Stop dying with the parent, tell it "ready" (sync.rs) and wait
-//!     until it has recorded the state; exit if it dies first.
-//! 12. Block on the exec fifo until `start` opens it; startContainer hooks.
-//! 13. umask, personality, LSM labels; close every descriptor past the
-//!     preserved ones (on execve); chdir(cwd), refused outside the root;
-//!     seccomp (when it was not loaded at 10) and execve.
+//! 10. Capabilities and user: bounding set, keep-caps,
+//!     setgroups/setgid/setuid, then effective/permitted/inheritable and
+//!     ambient; no_new_privs. Then umask, personality, every descriptor past
+//!     the preserved ones close-on-exec, chdir(cwd) (refused outside the
+//!     root).
+//! 11. Stop dying with the parent; with a seccomp agent, the filter (below).
+//!     Tell the parent "ready" (sync.rs) and wait until it has recorded the
+//!     state; exit if it dies first.
+//! 12. Block on the exec fifo until `start` opens it; startContainer hooks,
+//!     each under the container's seccomp filter.
+//! 13. LSM labels, signals back to their defaults; the seccomp filter; execve.
+//!
+//! The seccomp filter is the container's, not berth's: nothing of berth's
+//! own runs under it but dropping privileges and execve (init/seccomp.rs).
+//! So it goes on at 13, right before execve; without no_new_privs that
+//! takes CAP_SYS_ADMIN, which the process then keeps from 10 until the
+//! filter is on. startContainer hooks run in the container as its
+//! processes do, so each hook's process loads the filter itself before
+//! its execve (runc and crun run them under init's filter).
+//!
+//! With SCMP_ACT_NOTIFY that cannot be: the listener exists only once the
+//! filter is on, and the agent must have it during create (runc sends it
+//! there, with the status "creating"; agents wait for it before they let
+//! the container start). Then the filter goes on at 11, after everything
+//! of berth's that can come before it (umask, personality, descriptors and
+//! cwd are at 10 for this), and the handshake with create, the wait on the
+//! exec fifo, the startContainer hooks (which inherit the filter), the LSM
+//! labels and the signals run under it, as they do under runc's.
 //!
 //! Errors up to step 11 reach the parent over the sync socket; after it the
 //! parent may be gone, so they go to the container's stderr.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{openat, OFlag};
 use nix::sys::signal::Signal;
@@ -104,6 +122,10 @@ pub struct Init<'a> {
     pub cgroup_mounts: Vec<CgroupMount>,
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<Seccomp>,
+    /// linux.mountLabel where SELinux is on (linux/lsm.rs), as the parent
+    /// sees the host: a mount namespace init joins need not have
+    /// selinuxfs mounted.
+    pub mount_label: Option<&'a str>,
     /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
     pub idmapped: Vec<Option<OwnedFd>>,
     pub own_cgroups: String,
@@ -141,11 +163,10 @@ pub fn run(init: Init) -> ! {
 
 /// What steps 1–11 leave for the steps after start.
 struct Prepared {
-    program: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
-    cwd: PathBuf,
+    program: process::Program,
     state: State,
+    /// The capabilities until the filter is on (seccomp::holding).
+    held: Sets,
 }
 
 fn setup(init: &Init) -> Result<Prepared> {
@@ -203,7 +224,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         own_cgroups: &init.own_cgroups,
         cgroup_ns: ns.has_new(LinuxNamespaceType::Cgroup),
         idmapped: &init.idmapped,
-        mount_label: linux.mount_label().as_deref().filter(|l| !l.is_empty()),
+        mount_label: init.mount_label,
         net_ns: ns.has(LinuxNamespaceType::Network),
         user_ns: ns.has(LinuxNamespaceType::User),
         mount_ns: ns.has(LinuxNamespaceType::Mount),
@@ -215,7 +236,13 @@ fn setup(init: &Init) -> Result<Prepared> {
         sync::send_msg(&init.sync, Msg::RunHooks)?;
         sync::expect(&init.sync, b"h")?;
     }
-    run_own_hooks(hooks::Kind::CreateContainer, init, &state, Status::Creating)?;
+    run_own_hooks(
+        hooks::Kind::CreateContainer,
+        init,
+        &state,
+        Status::Creating,
+        None,
+    )?;
     // 6.
     if !host.mount_ns {
         rootfs::chroot(rootfs)?;
@@ -270,29 +297,37 @@ fn setup(init: &Init) -> Result<Prepared> {
     let args = process.args().as_deref().expect("validated");
     let env = process::environment(process, init.listen_fds);
     let program = process::lookup(&args[0], &env)?;
+    let program = process::Program::new(&program, args, &env)?;
 
-    // 10. Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then
-    // it is loaded here, before the capabilities go, unless the process
-    // keeps that capability.
-    if !load_seccomp_late(init) {
-        load_seccomp(init, &state, Status::Creating)?;
+    // 10.
+    let held = seccomp::holding(process, &init.caps, init.seccomp.is_some());
+    process::become_user(process, &held)?;
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+    if let Some(per) = linux.personality() {
+        process_attrs::personality(per)?;
     }
-    process::become_user(process, &init.caps)?;
+    process::close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
+    // The descriptors are only close-on-exec yet (the exec fifo must stay
+    // open), so a cwd such as /proc/self/fd/N could still lead out of the
+    // container: chdir_inside refuses that (CVE-2024-21626).
+    process::chdir_inside(&cwd)?;
 
     // 11.
     // pdeathsig off first: `create` exits as soon as it has recorded the
     // state. Until it says so, its death (the socket's end without `S`)
     // is ours too: PR_SET_PDEATHSIG alone races with a parent killed now.
     nix::sys::prctl::set_pdeathsig(None).sys("prctl(PR_SET_PDEATHSIG)")?;
+    if let Some(s) = init.seccomp.as_ref().filter(|s| s.has_agent()) {
+        s.load(&state, Status::Creating, &held, &init.caps)?;
+    }
     sync::send_msg(&init.sync, Msg::Ready)?;
     sync::expect(&init.sync, b"S")?;
     let _ = nix::unistd::close(init.sync.as_raw_fd());
     Ok(Prepared {
-        program: process::path_cstring(&program)?,
-        args: process::cstrings(args)?,
-        env: process::cstrings(&env)?,
-        cwd,
+        program,
         state,
+        held,
     })
 }
 
@@ -313,49 +348,41 @@ fn finish(init: &Init, p: Prepared) -> Error {
 
 fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::convert::Infallible> {
     let process = init.bundle.spec.process().as_ref().expect("validated");
-    let linux = init.bundle.spec.linux().as_ref().expect("validated");
+    // Not loaded yet: none, or no agent (see the top of this file).
+    let filter = init.seccomp.as_ref().filter(|s| !s.has_agent());
     // 12.
     *fifo = Some(wait_for_start(&init.state_dir)?);
-    run_own_hooks(hooks::Kind::StartContainer, init, &p.state, Status::Created)?;
+    let confine = filter.map(|s| s.for_hooks(&p.held, &init.caps));
+    run_own_hooks(
+        hooks::Kind::StartContainer,
+        init,
+        &p.state,
+        Status::Created,
+        confine.as_ref(),
+    )?;
 
     // 13.
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    if let Some(per) = linux.personality() {
-        process_attrs::personality(per)?;
-    }
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
     lsm::set_exec_labels(
         nonempty(process.apparmor_profile()).as_deref(),
         nonempty(process.selinux_label()).as_deref(),
     )?;
-    process::close_from(3 + init.listen_fds + init.preserve_fds.max(0) as u32);
-    // The descriptors are only close-on-exec yet (the exec fifo must stay
-    // open), so a cwd such as /proc/self/fd/N could still lead out of the
-    // container: chdir_inside refuses that (CVE-2024-21626).
-    process::chdir_inside(&p.cwd)?;
     process::reset_signals();
-    if load_seccomp_late(init) {
-        load_seccomp(init, &p.state, Status::Created)?;
+    if let Some(s) = filter {
+        s.load(&p.state, Status::Created, &p.held, &init.caps)?;
     }
-    nix::unistd::execve(&p.program, &p.args, &p.env).sys(format_args!("exec {:?}", p.program))
-}
-
-fn load_seccomp_late(init: &Init) -> bool {
-    let process = init.bundle.spec.process().as_ref().expect("validated");
-    Seccomp::load_late(process, &init.caps)
-}
-
-fn load_seccomp(init: &Init, state: &State, status: Status) -> Result<()> {
-    match &init.seccomp {
-        Some(s) => s.load(state, status),
-        None => Ok(()),
-    }
+    Err(p.program.exec())
 }
 
 /// createContainer and startContainer: run by init itself, so in the
 /// container's namespaces (and, for startContainer, its root and user).
-fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) -> Result<()> {
+fn run_own_hooks(
+    kind: hooks::Kind,
+    init: &Init,
+    state: &State,
+    status: Status,
+    before_exec: Option<&hooks::BeforeExec>,
+) -> Result<()> {
     let list = kind.list(init.bundle.spec.hooks().as_ref());
     if list.is_empty() {
         return Ok(());
@@ -364,7 +391,7 @@ fn run_own_hooks(kind: hooks::Kind, init: &Init, state: &State, status: Status) 
         hooks::Kind::CreateContainer => init.bundle.dir.as_path(),
         _ => Path::new("/"),
     };
-    hooks::run_all(kind, list, &state.hook_input(status), cwd)
+    hooks::run_all_then(kind, list, &state.hook_input(status), cwd, before_exec)
 }
 
 /// Opening the fifo for writing blocks until `start` opens it for reading;

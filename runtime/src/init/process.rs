@@ -87,6 +87,8 @@ pub fn set_limits(process: &Process) -> Result<()> {
 /// The capabilities and user, in the order that keeps each step possible:
 /// the bounding set, keep-caps across the uid switch, the user, then the
 /// effective/permitted/inheritable and ambient sets; then no_new_privs.
+/// `caps` may hold CAP_SYS_ADMIN beyond the process's own until the seccomp
+/// filter is on (init/seccomp.rs, `holding`).
 pub fn become_user(process: &Process, caps: &crate::linux::capabilities::Sets) -> Result<()> {
     use crate::linux::capabilities as c;
     c::drop_bounding(caps)?;
@@ -103,12 +105,12 @@ pub fn become_user(process: &Process, caps: &crate::linux::capabilities::Sets) -
 /// Supplementary groups, then gid, then uid: each step needs the
 /// privilege the next one drops.
 pub fn switch_user(user: &User) -> Result<()> {
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
+    // Each group once, as runc passes them: the kernel would keep the
+    // duplicates. It sorts the list itself, so the order is of no account.
+    let mut gids = user.additional_gids().clone().unwrap_or_default();
+    gids.sort_unstable();
+    gids.dedup();
+    let groups: Vec<Gid> = gids.into_iter().map(Gid::from_raw).collect();
     match nix::unistd::setgroups(&groups) {
         // A user namespace whose gid map an unprivileged user wrote has
         // setgroups denied: with no additional groups asked for, the
@@ -264,6 +266,52 @@ pub fn run_from_sealed_copy() -> Result<()> {
         .sys("re-execute berth's sealed copy")? {}
 }
 
+/// The program with its arguments and environment, and the NULL-terminated
+/// pointer arrays execve(2) takes, made beforehand: once the seccomp
+/// filter is on, execve is the one call left, and building the arrays
+/// then would allocate (and might map memory).
+pub struct Program {
+    path: CString,
+    /// Owners of what `argv` and `envp` point at (a CString's bytes stay
+    /// put when the vector or the struct moves).
+    _strings: [Vec<CString>; 2],
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl Program {
+    pub fn new<A: AsRef<[u8]>, E: AsRef<[u8]>>(
+        path: &Path,
+        args: &[A],
+        env: &[E],
+    ) -> Result<Program> {
+        let (args, env) = (cstrings(args)?, cstrings(env)?);
+        let pointers = |v: &[CString]| {
+            v.iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(Program {
+            path: path_cstring(path)?,
+            argv: pointers(&args),
+            envp: pointers(&env),
+            _strings: [args, env],
+        })
+    }
+
+    /// execve(2); returns only its error.
+    pub fn exec(&self) -> Error {
+        // SAFETY: a NUL-terminated path and NULL-terminated arrays of
+        // pointers into strings self owns, alive for the call.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        Error::sys(
+            format_args!("exec {:?}", self.path),
+            nix::errno::Errno::last(),
+        )
+    }
+}
+
 /// The user program starts with every signal unblocked and at its default
 /// action: Rust ignores SIGPIPE, and `run` blocks signals before clone.
 pub fn reset_signals() {
@@ -293,6 +341,17 @@ pub fn path_cstring(p: &Path) -> Result<CString> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_has_null_terminated_argv_and_envp() {
+        let p = Program::new(Path::new("/bin/sh"), &["sh", "-c", "true"], &["A=1"]).unwrap();
+        assert_eq!(p.argv.len(), 4);
+        assert!(p.argv[3].is_null() && p.envp[1].is_null());
+        // SAFETY: the pointers point into strings p owns.
+        let arg = unsafe { std::ffi::CStr::from_ptr(p.argv[1]) };
+        assert_eq!(arg.to_bytes(), b"-c");
+        assert!(Program::new(Path::new("/bin/sh"), &["a\0b"], &[""; 0]).is_err());
+    }
 
     #[test]
     fn lookup_follows_path_and_reports_missing_programs() {

@@ -4,6 +4,9 @@
 //! 2. keep capabilities across setuid ([`keep_across_setuid`]);
 //! 3. [`apply`]: effective, permitted and inheritable in one capset(2),
 //!    then each ambient capability raised.
+//!
+//! [`set`] is the capset(2) alone: it lowers the sets afterwards without
+//! touching the ambient set.
 
 use std::str::FromStr;
 
@@ -55,6 +58,9 @@ pub struct Sets {
     pub inheritable: u64,
     pub ambient: u64,
 }
+
+/// CAP_SYS_ADMIN as a mask bit.
+pub const SYS_ADMIN: u64 = 1 << 21;
 
 impl Sets {
     pub fn from_spec(c: Option<&LinuxCapabilities>) -> Sets {
@@ -117,7 +123,9 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-pub fn apply(sets: &Sets) -> Result<()> {
+/// capset(2) of the effective, permitted and inheritable sets: only raw
+/// system calls, so that a forked child may call it before its execve.
+pub fn capset(sets: &Sets) -> nix::Result<()> {
     let mut hdr = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
@@ -142,7 +150,17 @@ pub fn apply(sets: &Sets) -> Result<()> {
     ];
     // SAFETY: version-3 header with the two data words the kernel expects.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
-    Errno::result(r).map_err(|e| Error::sys("capset (effective, permitted, inheritable)", e))?;
+    Errno::result(r).map(drop)
+}
+
+/// The effective, permitted and inheritable sets; the ambient set keeps
+/// what is still permitted and inheritable.
+pub fn set(sets: &Sets) -> Result<()> {
+    capset(sets).map_err(|e| Error::sys("capset (effective, permitted, inheritable)", e))
+}
+
+pub fn apply(sets: &Sets) -> Result<()> {
+    set(sets)?;
     // The kernel only lets a capability be ambient when it is permitted
     // and inheritable. runc's default config lists ambient capabilities
     // without an inheritable set; like runc, berth skips those quietly.

@@ -1,7 +1,12 @@
 //! AppArmor profiles and SELinux labels. Both are set for the next execve
 //! through /proc/self/attr, so the runtime itself stays unconfined until
-//! the user program starts. A field set for an LSM that is not enabled is
-//! an error, as in runc: silently running unconfined would be worse.
+//! the user program starts. A process label for an LSM that is not enabled
+//! is an error, as in runc and crun: silently running unconfined would be
+//! worse. linux.mountLabel is not: it labels the container's mounts, and
+//! where SELinux is off there is nothing a label could act on, nor any
+//! confinement lost; engines set it where SELinux is on. berth warns and
+//! goes on, as crun does (runc 1.1 passes `context=` to the kernel, which
+//! refuses it).
 
 use std::path::Path;
 
@@ -26,17 +31,21 @@ pub fn validate(
             "process.apparmorProfile is set, but AppArmor is not enabled on this host",
         ));
     }
-    for (field, set) in [
-        ("process.selinuxLabel", label.is_some()),
-        ("linux.mountLabel", mount_label.is_some()),
-    ] {
-        if set && !selinux_enabled() {
-            return Err(Error::invalid(format!(
-                "{field} is set, but SELinux is not enabled on this host"
-            )));
-        }
+    if label.is_some() && !selinux_enabled() {
+        return Err(Error::invalid(
+            "process.selinuxLabel is set, but SELinux is not enabled on this host",
+        ));
+    }
+    if mount_label.is_some() && !selinux_enabled() {
+        log::warn!("linux.mountLabel is set, but SELinux is not enabled on this host: ignored");
     }
     Ok(())
+}
+
+/// linux.mountLabel as the mounts get it: none where SELinux is off (see
+/// the top of this file).
+pub fn mount_label(label: Option<&str>) -> Option<&str> {
+    label.filter(|l| !l.is_empty() && selinux_enabled())
 }
 
 /// In init, after pivot_root and just before execve.

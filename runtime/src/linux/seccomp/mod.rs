@@ -64,7 +64,7 @@ mod flag {
 const MAX_INSNS: usize = 4096;
 
 /// A compiled filter, made by the parent before clone.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Filter {
     pub program: Vec<sock_filter>,
     /// SECCOMP_FILTER_FLAG_* to load it with.
@@ -496,6 +496,18 @@ fn emit_syscall(a: &mut Asm, nr: u32, rules: &[Rule], default: u32) {
 /// Loads the filter on the calling process; with a notifying rule, returns
 /// the listener's descriptor.
 pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
+    let r = install(f).sys(format_args!(
+        "seccomp(SECCOMP_SET_MODE_FILTER, flags {:#x}) loading linux.seccomp ({} instructions)",
+        f.flags,
+        f.program.len()
+    ))?;
+    // SAFETY: with NEW_LISTENER the result is a fresh descriptor we own.
+    Ok(f.notify.then(|| unsafe { OwnedFd::from_raw_fd(r) }))
+}
+
+/// seccomp(2) alone, which a forked child may call before its execve: no
+/// allocation, no error text. Returns the listener with NEW_LISTENER.
+pub fn install(f: &Filter) -> nix::Result<i32> {
     let prog = libc::sock_fprog {
         len: f.program.len() as u16,
         // seccompiler's sock_filter is repr(C) with libc's layout.
@@ -511,13 +523,7 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
             &prog as *const libc::sock_fprog,
         )
     };
-    let r = Errno::result(r).sys(format_args!(
-        "seccomp(SECCOMP_SET_MODE_FILTER, flags {:#x}) loading linux.seccomp ({} instructions)",
-        f.flags,
-        f.program.len()
-    ))?;
-    // SAFETY: with NEW_LISTENER the result is a fresh descriptor we own.
-    Ok(f.notify.then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
+    Errno::result(r).map(|fd| fd as i32)
 }
 
 #[cfg(test)]
