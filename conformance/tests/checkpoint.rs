@@ -378,6 +378,35 @@ fn a_container_on_the_hosts_dev_null_is_checkpointed_and_restored() {
     assert_counts_past(&out, at);
 }
 
+/// A dump CRIU refuses (the container's stdout is a host file, which is
+/// on no mount of the container's) fails with CRIU's decisive error, the
+/// one naming that file, rather than the first error in its log (it logs
+/// errors it carries on from, such as its own RLIMIT_NOFILE, in dumps that
+/// succeed too); the container keeps running. runc quotes no CRIU error,
+/// only its log's path.
+#[test]
+fn a_refused_dump_names_criu_s_decisive_error() {
+    let Some(criu) = criu() else { return };
+    let f = counter("cr-hostfile", |_| {});
+    let host_file = f.dir.join("stdout.log");
+    let file = || Stdio::from(File::create(&host_file).unwrap());
+    let bundle = f.bundle.to_str().unwrap();
+    let (st, log) = with_stdio(&f, &["create", "--bundle", bundle, &f.id], file);
+    assert!(st.success(), "create: {log}");
+    start_counting(&f);
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(!o.status.success(), "the dump of a host file succeeded");
+    assert_eq!(status_of(&f, &f.id), "running");
+    if is_runc() {
+        return;
+    }
+    let err = stderr(&o);
+    assert!(err.contains("stdout.log"), "{err}");
+    assert!(!err.contains("RLIMIT_NOFILE"), "{err}");
+    assert!(err.contains("dump.log"), "no log path: {err}");
+}
+
 #[test]
 fn restore_into_a_new_id_gets_that_ids_cgroups() {
     let Some(criu) = criu() else { return };
