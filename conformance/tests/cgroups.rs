@@ -151,20 +151,37 @@ fn mount_root(dir: &Path) -> PathBuf {
         .unwrap()
 }
 
-/// Removes a top-level cgroup of this name from every hierarchy (the one
-/// the test made, and whatever a runtime left behind), failed test or not.
+/// Removes a top-level cgroup of this name, and every cgroup below it,
+/// from every hierarchy (what the test made, and whatever a runtime left
+/// behind), failed test or not.
 struct RemoveEverywhere(String);
 impl Drop for RemoveEverywhere {
     fn drop(&mut self) {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        for l in mounts.lines().filter(|l| l.contains(" - cgroup")) {
-            if let Some(mp) = l.split(' ').nth(4) {
-                let d = Path::new(mp).join(&self.0);
-                let _ = std::fs::remove_dir(d.join("ctr"));
-                let _ = std::fs::remove_dir(d);
-            }
+        for d in top_level_everywhere(&self.0) {
+            rmdir_tree(&d);
         }
     }
+}
+
+/// `name` at the top of every mounted hierarchy.
+fn top_level_everywhere(name: &str) -> Vec<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mounts
+        .lines()
+        .filter(|l| l.contains(" - cgroup"))
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| Path::new(mp).join(name))
+        .collect()
+}
+
+/// rmdir of a cgroup and its children, innermost first.
+fn rmdir_tree(d: &Path) {
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(d);
 }
 
 /// A cgroupsPath naming a cgroup that was already there (a shared slice):
@@ -345,34 +362,167 @@ fn block_io_throttles_and_v1_memory_knobs() {
     }
 }
 
+/// Where the host has the hugetlb controller with 2 MB pages: the mount
+/// point of its hierarchy and the limit's file there. A hybrid host may
+/// have it on the cgroup2 side, where no v1 hierarchy took it.
+fn hugetlb_hierarchy() -> Option<(PathBuf, &'static str)> {
+    if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        return None;
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount_of = |fstype: &str, ctrl: Option<&str>| {
+        mounts.lines().find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let r: Vec<&str> = right.split(' ').collect();
+            let ok = r[0] == fstype && ctrl.is_none_or(|c| r[2].split(',').any(|o| o == c));
+            ok.then_some(PathBuf::from(left.split(' ').nth(4)?))
+        })
+    };
+    if let Some(v1) = mount_of("cgroup", Some("hugetlb")) {
+        return Some((v1, "hugetlb.2MB.limit_in_bytes"));
+    }
+    let v2 = mount_of("cgroup2", None)?;
+    std::fs::read_to_string(v2.join("cgroup.controllers"))
+        .ok()?
+        .split_whitespace()
+        .any(|c| c == "hugetlb")
+        .then_some((v2, "hugetlb.2MB.max"))
+}
+
+/// Documented runc deviation: runc 1.1 on a hybrid host drives only the
+/// v1 hierarchies, and fails a limit whose controller is on the cgroup2
+/// side ("cannot set hugetlb limit: container could not join or create
+/// cgroup").
+fn runc_misses_the_cgroup2_side(file: &str) -> bool {
+    let misses = is_runc() && file.ends_with(".max") && !v2_only();
+    if misses {
+        eprintln!("skipped: runc 1.1 cannot set hugetlb on the cgroup2 side of a hybrid host");
+    }
+    misses
+}
+
 /// hugepageLimits, where the host has the hugetlb controller.
 #[test]
 fn hugepage_limits_where_hugetlb_is_available() {
-    let me = std::process::id() as i64;
-    let has = if v2_only() {
-        cgroup_dir(me, "").is_some_and(|d| {
-            std::fs::read_to_string(mount_root(&d).join("cgroup.controllers"))
-                .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
-        })
-    } else {
-        cgroup_dir(me, "hugetlb").is_some()
+    let Some((mount, file)) = hugetlb_hierarchy() else {
+        eprintln!("skipped: no hugetlb controller with 2 MB pages");
+        return;
     };
-    if !has {
+    if runc_misses_the_cgroup2_side(file) {
         return;
     }
     let (_f, pid) = sleeper("cghuge", |f| {
         f.config["linux"]["resources"] =
             json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
     });
-    let (dir, file) = if v2_only() {
-        (cgroup_dir(pid, "").unwrap(), "hugetlb.2MB.max")
+    let ctrl = if file.ends_with(".max") {
+        ""
     } else {
-        (
-            cgroup_dir(pid, "hugetlb").unwrap(),
-            "hugetlb.2MB.limit_in_bytes",
-        )
+        "hugetlb"
     };
+    let dir = cgroup_dir(pid, ctrl).unwrap();
+    assert!(dir.starts_with(&mount), "{}", dir.display());
     assert_eq!(read(&dir.join(file)), "4194304");
+}
+
+/// A nested cgroupsPath (`/a/b/c`) gets the controllers its limits need
+/// through every parent: parents the runtime makes, and parents that were
+/// there with nothing enabled in their `cgroup.subtree_control` (cgroup
+/// v2; on v1 a parent has every controller of its hierarchy). Delete
+/// removes the parents the runtime made; those it found stay, with the
+/// controllers it enabled in them (other cgroups below them may use
+/// those; runc leaves them enabled too). runc 1.1 leaves the parents it
+/// made (see an_absolute_cgroups_path_and_delete_removes_only_what_was_made).
+#[test]
+fn a_nested_cgroups_path_gets_its_controllers_through_every_parent() {
+    let Some((mount, file)) = hugetlb_hierarchy() else {
+        eprintln!("skipped: no hugetlb controller with 2 MB pages");
+        return;
+    };
+    if runc_misses_the_cgroup2_side(file) {
+        return;
+    }
+    let top = format!("berth-cgnest-{}", std::process::id());
+    let _guard = RemoveEverywhere(top.clone());
+    let v2 = file.ends_with(".max");
+    for premade in [false, true] {
+        let parent = mount.join(&top).join("b");
+        if premade {
+            std::fs::create_dir_all(&parent).unwrap();
+            if v2 {
+                for d in [mount.join(&top), parent.clone()] {
+                    assert_eq!(read(&d.join("cgroup.subtree_control")), "");
+                }
+            }
+        }
+        let path = format!("/{top}/b/c");
+        let (f, pid) = sleeper("cgnest", |f| {
+            f.config["linux"]["cgroupsPath"] = json!(path);
+            f.config["linux"]["resources"] =
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
+        });
+        let dir = cgroup_dir(pid, if v2 { "" } else { "hugetlb" }).unwrap();
+        assert_eq!(dir, parent.join("c"), "premade: {premade}");
+        assert_eq!(read(&dir.join(file)), "4194304", "premade: {premade}");
+        let del = f.rt(&["delete", "--force", &f.id]);
+        assert!(del.status.success(), "{}", stderr(&del));
+        assert!(!dir.exists(), "premade: {premade}");
+        if premade {
+            assert!(
+                parent.exists(),
+                "a parent the runtime did not make was removed"
+            );
+            if v2 {
+                for d in [mount.join(&top), parent.clone()] {
+                    let enabled = read(&d.join("cgroup.subtree_control"));
+                    assert!(enabled.contains("hugetlb"), "{}: {enabled}", d.display());
+                }
+            }
+            rmdir_tree(&mount.join(&top));
+        } else if !is_runc() {
+            for d in top_level_everywhere(&top) {
+                assert!(!d.exists(), "{} is left", d.display());
+            }
+        }
+        for d in top_level_everywhere(&top) {
+            rmdir_tree(&d);
+        }
+    }
+}
+
+/// A resource whose controller the host lacks (net_cls with no net_cls
+/// hierarchy: cgroup v2 has none) is refused by name whether cgroupsPath
+/// is one level or nested below parents that do not exist yet, and no
+/// cgroup is left. runc 1.1 ignores what the host lacks.
+#[test]
+fn a_missing_controller_is_refused_for_a_nested_path_too() {
+    if is_runc() {
+        return; // see an_unsupported_resource_is_refused_and_nothing_is_left
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mounts.lines().any(|l| {
+        l.split_once(" - cgroup ")
+            .is_some_and(|(_, r)| r.split([' ', ',']).any(|o| o == "net_cls"))
+    }) {
+        eprintln!("skipped: this host has a net_cls hierarchy");
+        return;
+    }
+    let top = format!("berth-cgnonet-{}", std::process::id());
+    let _guard = RemoveEverywhere(top.clone());
+    for path in [format!("/{top}"), format!("/{top}/b/c")] {
+        let mut f = Fixture::new("cgnonet");
+        f.config["linux"]["cgroupsPath"] = json!(path);
+        f.config["linux"]["resources"] = json!({"network": {"classID": 1048577}});
+        f.write_config();
+        let err = f.create_fails(&f.id);
+        assert!(
+            err.contains("network.classID") && err.contains("net_cls controller is not available"),
+            "{path}: {err}"
+        );
+        for d in top_level_everywhere(&top) {
+            assert!(!d.exists(), "{path}: {} is left", d.display());
+        }
+    }
 }
 
 /// The pids limit holds inside the container, and the container sees its

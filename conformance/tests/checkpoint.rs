@@ -107,6 +107,21 @@ fn counting(name: &str) -> (Fixture, Stdio3) {
 
 /// [`counting`] with the config changed by `edit` first.
 fn counting_with(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, Stdio3) {
+    let f = counter(name, edit);
+    let (o, pipes) = with_pipes(
+        &f,
+        &["create", "--bundle", f.bundle.to_str().unwrap(), &f.id],
+        None,
+    );
+    // create's error, if any, went to the pipe with the container's output.
+    assert!(o.status.success(), "create failed");
+    start_counting(&f);
+    (f, pipes)
+}
+
+/// A fixture whose config counts into `<dir>/out/count`, changed by `edit`
+/// and written, not created yet.
+fn counter(name: &str, edit: impl FnOnce(&mut Fixture)) -> Fixture {
     let mut f = Fixture::new(name);
     let out = f.dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -121,20 +136,17 @@ fn counting_with(name: &str, edit: impl FnOnce(&mut Fixture)) -> (Fixture, Stdio
     ]);
     edit(&mut f);
     f.write_config();
-    let (o, pipes) = with_pipes(
-        &f,
-        &["create", "--bundle", f.bundle.to_str().unwrap(), &f.id],
-        None,
-    );
-    // create's error, if any, went to the pipe with the container's output.
-    assert!(o.status.success(), "create failed");
+    f
+}
+
+/// Starts a created counter and waits until it counts.
+fn start_counting(f: &Fixture) {
     let start = f.rt(&["start", &f.id]);
     assert!(start.status.success(), "start: {}", stderr(&start));
     assert!(
-        poll_until(Duration::from_secs(10), || count(&out) >= 5),
+        poll_until(Duration::from_secs(10), || count(&f.dir.join("out")) >= 5),
         "the counter did not start"
     );
-    (f, pipes)
 }
 
 /// The last value written to `dir/count` (0 before the first).
@@ -313,6 +325,86 @@ fn checkpoint_stops_and_removes_the_container_and_restore_continues_its_counter(
     assert!(f.wait_status("stopped"));
     assert!(f.rt(&["delete", &f.id]).status.success());
     assert_gone(&f, &f.id);
+}
+
+/// `runtime --log LOG ARGS…` with the given stdio for the container (a
+/// create or a detached restore passes its own on); errors are in LOG.
+fn with_stdio(
+    f: &Fixture,
+    args: &[&str],
+    stdio: impl Fn() -> Stdio,
+) -> (std::process::ExitStatus, String) {
+    let log = f.dir.join("runtime.log");
+    let mut full = vec!["--log", log.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let mut c = f.runtime_cmd(&full);
+    c.stdin(stdio()).stdout(stdio()).stderr(stdio());
+    let status = wait_output(c.spawn().expect("spawn runtime"), Duration::from_secs(60)).status;
+    (status, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// A container whose stdin, stdout and stderr are the host's /dev/null
+/// (`run -d ID </dev/null >/dev/null 2>&1`) is checkpointed and restored:
+/// the runtime gives it the container's own /dev/null (tests/process.rs),
+/// which CRIU dumps; the host's is on a mount the container does not
+/// have, which it cannot.
+#[test]
+fn a_container_on_the_hosts_dev_null_is_checkpointed_and_restored() {
+    let Some(criu) = criu() else { return };
+    let f = counter("cr-null", |_| {});
+    let bundle = f.bundle.to_str().unwrap();
+    let (st, log) = with_stdio(&f, &["create", "--bundle", bundle, &f.id], Stdio::null);
+    assert!(st.success(), "create: {log}");
+    start_counting(&f);
+    let out = f.dir.join("out");
+    let images = f.dir.join("images");
+    checkpoint_ok(&f, criu, &images, &[]);
+    assert_gone(&f, &f.id);
+    let at = count(&out);
+    let images = images.to_str().unwrap();
+    let restore = [
+        "--criu",
+        criu,
+        "restore",
+        "--detach",
+        "--image-path",
+        images,
+        "--bundle",
+        bundle,
+        &f.id,
+    ];
+    let (st, log) = with_stdio(&f, &restore, Stdio::null);
+    assert!(st.success(), "restore: {log}");
+    assert_counts_past(&out, at);
+}
+
+/// A dump CRIU refuses (the container's stdout is a host file, which is
+/// on no mount of the container's) fails with CRIU's decisive error, the
+/// one naming that file, rather than the first error in its log (it logs
+/// errors it carries on from, such as its own RLIMIT_NOFILE, in dumps that
+/// succeed too); the container keeps running. runc quotes no CRIU error,
+/// only its log's path.
+#[test]
+fn a_refused_dump_names_criu_s_decisive_error() {
+    let Some(criu) = criu() else { return };
+    let f = counter("cr-hostfile", |_| {});
+    let host_file = f.dir.join("stdout.log");
+    let file = || Stdio::from(File::create(&host_file).unwrap());
+    let bundle = f.bundle.to_str().unwrap();
+    let (st, log) = with_stdio(&f, &["create", "--bundle", bundle, &f.id], file);
+    assert!(st.success(), "create: {log}");
+    start_counting(&f);
+    let images = f.dir.join("images");
+    let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);
+    assert!(!o.status.success(), "the dump of a host file succeeded");
+    assert_eq!(status_of(&f, &f.id), "running");
+    if is_runc() {
+        return;
+    }
+    let err = stderr(&o);
+    assert!(err.contains("stdout.log"), "{err}");
+    assert!(!err.contains("RLIMIT_NOFILE"), "{err}");
+    assert!(err.contains("dump.log"), "no log path: {err}");
 }
 
 #[test]

@@ -86,6 +86,15 @@ fn ns_of(pid: i64, name: &str) -> String {
 }
 
 /// Every hook reads the state (id, bundle, annotations, pid, status) on stdin.
+///
+/// The status is the container's at that step of runtime.md's lifecycle:
+/// prestart, createRuntime and createContainer run "as part of the create
+/// operation" (config.md), and `created` means the runtime "has finished
+/// the create operation", so they see `creating` (as from runc; crun 1.8
+/// says `created`); startContainer runs before the program, which
+/// `created` covers ("neither exited nor executed the user-specified
+/// program"; crun says `starting`, no status of the spec's); poststart
+/// runs once it is executed (`running`), poststop once it has exited.
 #[test]
 fn every_hook_gets_the_container_state_on_stdin() {
     let mut f = Fixture::new("hookstate");

@@ -231,6 +231,66 @@ fn preserve_fds_passes_exactly_those_descriptors() {
     assert_eq!(fd_numbers(&r), vec![0, 1, 2]);
 }
 
+/// Stdio that is the host's /dev/null (`run -d ID </dev/null`) is the
+/// container's own /dev/null when the program runs, as runc makes it: the
+/// host's node is on a mount the container does not have, which CRIU
+/// cannot dump (tests/checkpoint.rs). Stdio that is something else (stdout
+/// here, a file) and descriptors past 2 are left as they are. Through
+/// `create`, which hands its stdio to the container (a foreground `run` of
+/// runc's gives the container pipes of its own).
+#[test]
+fn stdio_on_the_hosts_dev_null_becomes_the_containers_own() {
+    use std::os::unix::fs::MetadataExt;
+    let mut f = Fixture::new("devnull");
+    // 5: the container's /dev/null as the container itself opens it.
+    f.args(&["sh", "-c", "exec 5</dev/null; exec /bin/probe fds"]);
+    f.write_config();
+    let bundle = f.bundle.to_str().unwrap().to_string();
+    let out_path = f.dir.join("probe.out");
+    let mut c = f.runtime_cmd(&["create", "--preserve-fds", "1", "--bundle", &bundle, &f.id]);
+    c.stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (open, dup2, close) between fork
+    // and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            if null < 0 || libc::dup2(null, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if null != 3 {
+                libc::close(null);
+            }
+            Ok(())
+        });
+    }
+    let o = conformance::wait_output(c.spawn().unwrap(), std::time::Duration::from_secs(30));
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(o.status.success(), "create failed: {}", text());
+    let start = f.rt(&["start", &f.id]);
+    assert!(start.status.success(), "start: {}", stderr(&start));
+    assert!(f.wait_status("stopped"), "{}", text());
+    let text = text();
+    let fds: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let file = |n: &str| (fds[n]["dev"].as_u64(), fds[n]["ino"].as_u64());
+    let host = std::fs::metadata("/dev/null").unwrap();
+    let host = (Some(host.dev()), Some(host.ino()));
+    assert_ne!(
+        file("5"),
+        host,
+        "the container's /dev/null is the host's: {fds}"
+    );
+    assert_eq!(file("0"), file("5"), "stdin: {fds}");
+    assert_eq!(file("2"), file("5"), "stderr: {fds}");
+    assert_eq!(
+        fds["1"]["link"],
+        out_path.to_str().unwrap(),
+        "stdout: {fds}"
+    );
+    assert_eq!(file("3"), host, "a preserved descriptor: {fds}");
+}
+
 /// systemd socket activation: LISTEN_FDS descriptors addressed to the
 /// runtime are passed on, and the container is told with LISTEN_FDS and
 /// LISTEN_PID=1.

@@ -263,24 +263,23 @@ fn dump(state_dir: &Path, criu: &Criu, state: &State, opts: &CheckpointOptions) 
     Ok(())
 }
 
-/// criu's errors name its log, and quote its last errors: criu's own
-/// message is the log's first error, which is not always the cause (a
-/// failed setrlimit is logged as an error and ignored).
+/// criu's errors name its log, and quote from it the errors that tell
+/// why criu failed (criu/log.rs), those its message did not have.
 pub(crate) fn with_log(e: Error, log: &Path) -> Error {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut msg = e.to_string();
-    let errors: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split_once("Error (").map(|(_, rest)| rest))
-        .filter(|l| !l.ends_with("FAILED."))
-        .collect();
-    let last: Vec<String> = errors[errors.len().saturating_sub(2)..]
-        .iter()
-        .map(|l| format!("Error ({l}"))
-        .filter(|l| !msg.contains(l.as_str()))
-        .collect();
-    if !last.is_empty() {
-        msg.push_str(&format!("; last in its log: {}", last.join("; ")));
+    // After criu's own message, the log's errors follow it.
+    let mut sep = if msg.contains(": Error (") {
+        "; then "
+    } else {
+        ": "
+    };
+    for l in crate::container::criu::log::telling(&text) {
+        if !msg.contains(l.as_str()) {
+            msg.push_str(sep);
+            msg.push_str(&l);
+            sep = "; then ";
+        }
     }
     Error::invalid(format!("{msg} (criu log: {})", log.display()))
 }
@@ -418,27 +417,30 @@ mod tests {
     }
 
     #[test]
-    fn a_criu_error_quotes_the_last_errors_of_its_log() {
+    fn a_criu_error_quotes_the_errors_of_its_log_that_tell() {
         let log = std::env::temp_dir().join(format!("berth-criu-log-{}", std::process::id()));
         std::fs::write(
             &log,
-            "(0.1) Error (a.c:1): noise\n(0.2) fine\n(0.3) Error (b.c:2): cause\n\
-             (0.4) Error (c.c:3): Dumping FAILED.\n",
+            "(0.1) Error (u.c:1): rlimit: Can't setup RLIMIT_NOFILE for self\n(0.2) fine\n\
+             (0.3) Error (b.c:2): cause\n(0.4) Error (c.c:3): step failed\n\
+             (0.5) Error (d.c:4): Dumping FAILED.\n",
         )
         .unwrap();
-        let e = with_log(
-            Error::invalid("criu DUMP failed, its first error: Error (a.c:1): noise"),
+        // criu's message was the error it carried on from: left out.
+        let e = with_log(Error::invalid("criu DUMP failed"), &log);
+        // criu's message was the cause: not repeated.
+        let e2 = with_log(
+            Error::invalid("criu DUMP failed: Error (b.c:2): cause"),
             &log,
         );
         std::fs::remove_file(&log).unwrap();
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "criu DUMP failed, its first error: Error (a.c:1): noise; \
-                 last in its log: Error (b.c:2): cause (criu log: {})",
-                log.display()
-            )
+        let want = format!(
+            "criu DUMP failed: Error (b.c:2): cause; then Error (c.c:3): step failed \
+             (criu log: {})",
+            log.display()
         );
+        assert_eq!(e.to_string(), want);
+        assert_eq!(e2.to_string(), want);
     }
 
     #[test]

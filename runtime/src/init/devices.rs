@@ -6,14 +6,16 @@
 //! [`Syscall::target_in_root`]), so a symlink in the image cannot place a
 //! device node on the host.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::stat::{makedev, SFlag};
+use nix::sys::stat::{makedev, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result, SysResult};
 use crate::linux::syscall::Syscall;
 
 /// name, major, minor: all character devices, mode 0666, owned by root.
@@ -101,6 +103,59 @@ pub fn create_from_spec(sys: &dyn Syscall, rootfs: &Path, devices: &[LinuxDevice
         make_node(sys, rootfs, &node).with_context(ctx)?;
     }
     Ok(())
+}
+
+/// Whether `st` is the null device (char 1:3), wherever its node is.
+pub fn is_null_device(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == makedev(1, 3)
+}
+
+/// Stdio that is a null device (`run -d ID </dev/null` hands over the
+/// host's /dev/null) becomes the container's own /dev/null, as runc makes
+/// it: the host's node is on a mount the container does not have, and
+/// CRIU cannot dump a descriptor of it. Called after pivot_root, when
+/// berth has made the container's /dev nodes (not with /dev bound from
+/// the host, where runc leaves stdio alone too); descriptors past 2 are
+/// the caller's to pass as they are.
+pub fn reopen_null_stdio() -> Result<()> {
+    let mut null: Option<OwnedFd> = None;
+    for fd in 0..3 {
+        // A closed stdio descriptor stays closed.
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        if !is_null_device(&st) {
+            continue;
+        }
+        let own = match &null {
+            Some(n) => n,
+            None => null.insert(open_own_null()?),
+        };
+        // SAFETY: dup3 of a descriptor we own onto a stdio number; the
+        // descriptor that was there is closed by it, which is the point.
+        let r = unsafe { libc::dup3(own.as_raw_fd(), fd, 0) };
+        Errno::result(r).sys(format_args!("dup3 /dev/null onto descriptor {fd}"))?;
+    }
+    Ok(())
+}
+
+/// The container's /dev/null for reading and writing, checked to be the
+/// null device: a symlink is refused outright (O_NOFOLLOW), anything else
+/// after the open (CVE-2025-31133: never hand the process another file).
+fn open_own_null() -> Result<OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open("/dev/null", flags, Mode::empty())
+        .sys("open the container's /dev/null for stdio")?;
+    // SAFETY: a fresh descriptor from open, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).sys("fstat the container's /dev/null")?;
+    if !is_null_device(&st) {
+        return Err(Error::invalid(
+            "the container's /dev/null is not the null device (char 1:3): \
+             refusing to give it to the process as stdio",
+        ));
+    }
+    Ok(fd)
 }
 
 fn make_node(sys: &dyn Syscall, rootfs: &Path, n: &Node) -> Result<()> {

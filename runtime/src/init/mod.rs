@@ -20,7 +20,8 @@
 //!  6. pivot_root into it (or move it onto / with --no-pivot; chroot
 //!     without a mount namespace).
 //!  7. The terminal: a pty from the container's devpts, master sent over
-//!     the console socket, slave as stdio and /dev/console.
+//!     the console socket, slave as stdio and /dev/console. Without one,
+//!     stdio that is the host's /dev/null becomes the container's own.
 //!  8. hostname, domainname, sysctl; then readonlyPaths, maskedPaths, the
 //!     root's propagation and the read-only root.
 //!  9. rlimits, ioPriority, scheduler; look up the program.
@@ -263,6 +264,9 @@ fn setup(init: &Init) -> Result<Prepared> {
         // A session of its own, as runc gives it: criu refuses to dump a
         // process whose session leader is outside its pid namespace.
         nix::unistd::setsid().sys("setsid")?;
+        if !rootfs::dev_from_host(spec) {
+            devices::reopen_null_stdio()?;
+        }
     }
 
     // The working directory exists before the root may become read-only,

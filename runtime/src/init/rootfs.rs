@@ -81,16 +81,9 @@ pub fn prepare(
         mount_one(sys, bundle, rootfs, m, tree, host)
             .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
     }
-    let dev_from_host = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "bind" || o == "rbind")
-    });
     // With /dev bind-mounted from the host, nodes made here would land on
     // the host: runc skips them too.
-    if !dev_from_host {
+    if !dev_from_host(spec) {
         devices::create_default(sys, rootfs)?;
         let listed = linux
             .and_then(|l| l.devices().as_deref())
@@ -153,6 +146,18 @@ fn set_root_propagation(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
             .context("linux.rootfsPropagation")?;
     }
     Ok(())
+}
+
+/// Whether the config binds /dev from the host, in which case berth makes
+/// no device nodes in it.
+pub fn dev_from_host(spec: &Spec) -> bool {
+    spec.mounts().iter().flatten().any(|m| {
+        m.destination() == Path::new("/dev")
+            && m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
+    })
 }
 
 fn mount_one(
@@ -669,8 +674,7 @@ fn open_null_device() -> Result<OwnedFd> {
     // SAFETY: a fresh descriptor from open, owned by nothing else.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).sys("fstat /dev/null")?;
-    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
-    if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+    if !devices::is_null_device(&st) {
         return Err(Error::invalid(
             "/dev/null is not the null device (char 1:3): refusing to mask paths with it",
         ));

@@ -9,6 +9,7 @@
 //! SCM_RIGHTS.
 
 pub mod descriptors;
+pub mod log;
 pub mod root;
 pub mod rpc;
 
@@ -215,10 +216,11 @@ impl Session {
                 if let Some(e) = resp.cr_errno.filter(|e| *e != 0) {
                     msg.push_str(&format!(" ({:?})", Errno::from_raw(e)));
                 }
-                // criu's message is its log's first error, not always the
-                // cause: the log has the rest.
-                if let Some(m) = resp.cr_errmsg.as_deref().filter(|m| !m.is_empty()) {
-                    msg.push_str(&format!(", its first error: {}", m.trim_end()));
+                // criu's message is its log's first error, which may be
+                // one it carried on from: then the log tells (with_log).
+                let m = resp.cr_errmsg.as_deref().map(str::trim_end);
+                if let Some(m) = m.filter(|m| !m.is_empty() && !log::carried_on(m)) {
+                    msg.push_str(&format!(": {m}"));
                 }
                 return Err(Error::invalid(msg));
             }

@@ -518,38 +518,61 @@ fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
     Ok(())
 }
 
+/// The top of the v2 hierarchy holding `dir`: its highest existing
+/// ancestor with a cgroup.controllers (the mount point), None outside one.
+pub(crate) fn v2_top(dir: &Path) -> Option<&Path> {
+    dir.ancestors()
+        .skip(1)
+        .skip_while(|a| !a.exists())
+        .take_while(|a| a.join("cgroup.controllers").exists())
+        .last()
+}
+
 /// On v2 a controller's files exist in a cgroup only when its parent lists
-/// the controller in cgroup.subtree_control; every ancestor below the
-/// mount point passes on what it has.
+/// the controller in cgroup.subtree_control, which it can only when its
+/// own parent does: every ancestor below the top passes on all it has, as
+/// runc's do, top-down. Each level's cgroup.controllers is read after its
+/// parent's write: one that berth has just made, or found with nothing
+/// enabled, has what its parent passes on only then. A controller the
+/// kernel will not enable here (a parent with processes of its own, one
+/// the user may not write) is left out, as by runc: a limit that needs it
+/// says so when it is written (resources.rs). What berth enables in a
+/// parent it did not make stays enabled after delete, as with runc: other
+/// cgroups below that parent may be using it.
 fn delegate_controllers(d: &Dir) -> Result<()> {
-    // From the parent up to the mount point (the first ancestor without
-    // cgroup.controllers), then top-down.
-    let mut inside: Vec<(&Path, String)> = d
+    let Some(top) = v2_top(&d.path) else {
+        return Ok(());
+    };
+    let mut parents: Vec<&Path> = d
         .path
         .ancestors()
         .skip(1)
-        .map_while(|a| {
-            let available = std::fs::read_to_string(a.join("cgroup.controllers")).ok()?;
-            Some((a, available))
-        })
+        .take_while(|a| a.starts_with(top))
         .collect();
-    inside.reverse();
-    for (a, available) in inside {
-        // Only what is not delegated yet: the write is skipped entirely
+    parents.reverse();
+    for a in parents {
+        let read = |name: &str| {
+            let f = a.join(name);
+            std::fs::read_to_string(&f).sys_path("read", &f)
+        };
+        let (available, enabled) = (read("cgroup.controllers")?, read("cgroup.subtree_control")?);
+        // Only what is not passed on yet: the write is skipped entirely
         // in the common case, where an earlier container enabled them.
-        let enabled = std::fs::read_to_string(a.join("cgroup.subtree_control")).unwrap_or_default();
-        let enable: String = available
+        let missing: Vec<&str> = available
             .split_whitespace()
             .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
-            .map(|c| format!("+{c} "))
             .collect();
-        if enable.is_empty() {
+        if missing.is_empty() {
             continue;
         }
         let f = a.join("cgroup.subtree_control");
-        std::fs::write(&f, enable.trim())
-            .sys_path("write", &f)
-            .context("enable the cgroup v2 controllers")?;
+        let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
+        if std::fs::write(&f, all.join(" ")).is_err() {
+            // The kernel takes all or none: then each on its own.
+            for c in all {
+                let _ = std::fs::write(&f, c);
+            }
+        }
     }
     Ok(())
 }
@@ -610,6 +633,21 @@ mod tests {
         assert!(l.is_unified());
         let c = Cgroups::plan(&l, "0::/kubepods/pod1\n", None, "ctr");
         assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);
+    }
+
+    #[test]
+    fn the_v2_top_is_the_highest_existing_cgroup_above_a_path() {
+        let base = std::env::temp_dir().join(format!("berth-cgtop-{}", std::process::id()));
+        let top = base.join("unified");
+        std::fs::create_dir_all(top.join("a")).unwrap();
+        for d in [&top, &top.join("a")] {
+            std::fs::write(d.join("cgroup.controllers"), "memory hugetlb").unwrap();
+        }
+        // b and c do not exist yet; base has no cgroup.controllers.
+        assert_eq!(v2_top(&top.join("a/b/c")), Some(top.as_path()));
+        assert_eq!(v2_top(&top.join("x")), Some(top.as_path()));
+        assert_eq!(v2_top(&base.join("elsewhere/c")), None);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Linu
 
 use super::device_filter::Rule as DeviceRule;
 use super::{Cgroups, Dir};
-use crate::error::{Error, Result, SysResult};
+use crate::error::{Context, Error, Result, SysResult};
 
 /// One write: file, value.
 pub type Write = (PathBuf, String);
@@ -41,16 +41,19 @@ fn dir_for<'a>(c: &'a Cgroups, controller: &str) -> Option<&'a Dir> {
         .or_else(|| c.dirs.iter().find(|d| d.v2 && v2_has(d, controller)))
 }
 
-/// Whether a v2 directory's parent delegates `controller`.
+/// Whether a v2 directory has (or, once made, will have) `controller`:
+/// create enables every controller of the hierarchy's top in each parent
+/// on the way down (super::delegate_controllers), parents made or found,
+/// so the top's cgroup.controllers says, however deep the directory is
+/// and whatever its parents have enabled yet. Where a parent cannot pass
+/// one on, the write into the directory says so (`write_one`).
 fn v2_has(d: &Dir, controller: &str) -> bool {
-    // berth's unit tests plan without a real hierarchy: a directory that
-    // does not exist yet is taken to have every controller.
-    let Some(parent) = d.path.parent() else {
-        return false;
-    };
-    match std::fs::read_to_string(parent.join("cgroup.controllers")) {
-        Ok(t) => t.split_whitespace().any(|c| c == controller),
-        Err(_) => !parent.exists(),
+    match super::v2_top(&d.path) {
+        Some(top) => std::fs::read_to_string(top.join("cgroup.controllers"))
+            .is_ok_and(|t| t.split_whitespace().any(|c| c == controller)),
+        // berth's unit tests plan without a real hierarchy: every
+        // controller is taken to be there.
+        None => true,
     }
 }
 
@@ -555,7 +558,31 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
 }
 
 fn write_one((file, value): &Write) -> Result<()> {
-    std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)
+    let r = std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file);
+    match r.as_ref().err().and_then(|_| not_passed_on(file)) {
+        Some(why) => r.context(why),
+        None => r,
+    }
+}
+
+/// Why a cgroup v2 file is missing, when it is: its parent does not pass
+/// the controller on (a parent that has processes, or is not the user's
+/// to write, refuses to enable it). None on v1, and where the controller
+/// is there.
+fn not_passed_on(file: &Path) -> Option<String> {
+    let dir = file.parent()?;
+    let parent = dir.parent()?;
+    let name = file.file_name()?.to_str()?;
+    let controller = name.split('.').next()?;
+    let available = std::fs::read_to_string(parent.join("cgroup.controllers")).ok()?;
+    if file.exists() || available.split_whitespace().any(|c| c == controller) {
+        return None;
+    }
+    Some(format!(
+        "the {controller} controller is not enabled for {} ({} does not pass it on)",
+        dir.display(),
+        parent.join("cgroup.subtree_control").display()
+    ))
 }
 
 fn write_all(writes: &[Write]) -> Result<()> {
@@ -778,6 +805,30 @@ mod tests {
             std::fs::read_to_string(base.join("memory.limit_in_bytes")).unwrap(),
             "100"
         );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A v2 file missing because the parent does not pass its controller
+    /// on is explained; one whose controller is passed on, and a v1 file
+    /// (no cgroup.controllers), are not.
+    #[test]
+    fn a_file_a_parent_does_not_allow_names_the_parent() {
+        let base = std::env::temp_dir().join(format!("berth-fakev2-{}", std::process::id()));
+        let dir = base.join("c");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(base.join("cgroup.controllers"), "memory").unwrap();
+        let huge = dir.join("hugetlb.2MB.max");
+        assert_eq!(
+            not_passed_on(&huge).unwrap(),
+            format!(
+                "the hugetlb controller is not enabled for {} ({} does not pass it on)",
+                dir.display(),
+                base.join("cgroup.subtree_control").display()
+            )
+        );
+        assert!(not_passed_on(&dir.join("memory.max")).is_none());
+        std::fs::remove_file(base.join("cgroup.controllers")).unwrap();
+        assert!(not_passed_on(&huge).is_none());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
