@@ -90,6 +90,20 @@ pub fn default_config() -> Value {
     })
 }
 
+/// `config` without a namespace of type `kind` (the runtime's own is then
+/// inherited, config-linux.md).
+pub fn without_namespace(config: &mut Value, kind: &str) {
+    let ns = &mut config["linux"]["namespaces"];
+    let kept: Vec<Value> = ns
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != kind)
+        .cloned()
+        .collect();
+    *ns = kept.into();
+}
+
 /// What `runc spec --rootless` makes of a config: a user namespace mapping
 /// `uid`/`gid` to root, no network namespace, /sys bound from the host, no
 /// uid=/gid= mount options, no resources.

@@ -882,15 +882,7 @@ fn a_container_without_a_mount_namespace_is_neither_checkpointed_nor_restored() 
         return;
     }
     let (f, _pipes) = counting_with("cr-nomntns", |f| {
-        let ns = &mut f.config["linux"]["namespaces"];
-        let kept: Vec<serde_json::Value> = ns
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] != "mount")
-            .cloned()
-            .collect();
-        *ns = kept.into();
+        conformance::without_namespace(&mut f.config, "mount");
     });
     let images = f.dir.join("images");
     let o = checkpoint(&f, criu, &["--image-path", images.to_str().unwrap()]);

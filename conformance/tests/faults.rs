@@ -295,15 +295,7 @@ fn without_a_mount_namespace_nothing_stays_mounted_after_a_crash() {
         "delete:killed",
     ] {
         let mut v = Victim::new("fault-nomntns");
-        let ns = &mut v.f.config["linux"]["namespaces"];
-        let kept: Vec<serde_json::Value> = ns
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] != "mount")
-            .cloned()
-            .collect();
-        *ns = kept.into();
+        conformance::without_namespace(&mut v.f.config, "mount");
         let bundle = v.f.bundle.to_str().unwrap().to_string();
         if step.starts_with("create") {
             v.crash(step, &["create", "--bundle", &bundle, &v.f.id]);

@@ -21,15 +21,8 @@ const EROFS: i64 = 30;
 /// The fixture's config without the mount namespace (and, for runc, the
 /// masked and read-only paths it refuses then).
 fn without_mount_namespace(f: &mut Fixture) {
+    conformance::without_namespace(&mut f.config, "mount");
     let linux = &mut f.config["linux"];
-    let ns: Vec<Value> = linux["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["type"] != "mount")
-        .cloned()
-        .collect();
-    linux["namespaces"] = json!(ns);
     if is_runc() {
         linux["maskedPaths"] = json!([]);
         linux["readonlyPaths"] = json!([]);

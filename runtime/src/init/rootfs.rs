@@ -741,13 +741,7 @@ mod tests {
         let cg = hybrid();
         let host = HostView {
             cgroup_mounts: &cg,
-            own_cgroups: "",
-            cgroup_ns: true,
-            idmapped: &[],
-            mount_label: None,
-            net_ns: true,
-            user_ns: false,
-            mount_ns: true,
+            ..plain_host(true)
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/rootfs"), &host).unwrap();
         let l = sys.lines();
@@ -821,13 +815,7 @@ mod tests {
         let cg = hybrid();
         let host = HostView {
             cgroup_mounts: &cg,
-            own_cgroups: "",
-            cgroup_ns: true,
-            idmapped: &[],
-            mount_label: None,
-            net_ns: true,
-            user_ns: false,
-            mount_ns: true,
+            ..plain_host(true)
         };
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let mounts: Vec<_> = sys
@@ -898,16 +886,7 @@ mod tests {
         let s = spec(
             r#"[{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["tmpcopyup","nosuid"]}]"#,
         );
-        let host = HostView {
-            cgroup_mounts: &[],
-            own_cgroups: "",
-            cgroup_ns: true,
-            idmapped: &[],
-            mount_label: None,
-            net_ns: true,
-            user_ns: false,
-            mount_ns: true,
-        };
+        let host = plain_host(true);
         prepare(&sys, &s, Path::new("/b"), Path::new("/b/r"), &host).unwrap();
         let l: Vec<_> = sys
             .lines()
@@ -932,16 +911,7 @@ mod tests {
         let s = spec(
             r#"[{"destination":"/data","type":"bind","source":"/host","options":["rbind","nosuid","rro"]}]"#,
         );
-        let host = HostView {
-            cgroup_mounts: &[],
-            own_cgroups: "",
-            cgroup_ns: true,
-            idmapped: &[],
-            mount_label: None,
-            net_ns: true,
-            user_ns: false,
-            mount_ns: true,
-        };
+        let host = plain_host(true);
         // The source must exist: use a directory every machine has.
         let s = {
             let mut s = s;
