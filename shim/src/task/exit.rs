@@ -62,6 +62,11 @@ impl Tasks {
         let running = c.execs.values().any(|p| p.status == Status::Running);
         if !running {
             if let Some(exit) = c.pending_exit.take() {
+                // An OOM kill is signalled before its victim dies: one the
+                // OOM watcher has not read yet comes before the exit.
+                if let Some(oom) = &self.oom {
+                    oom.flush(&id);
+                }
                 c.init.status = Status::Stopped;
                 c.init.exit = Some(exit);
                 self.send(Event::Exit {
