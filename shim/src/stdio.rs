@@ -67,6 +67,18 @@ pub struct LogContext<'a> {
     pub id: &'a str,
 }
 
+/// Whether a process's output has all been copied to containerd's fifos
+/// (every output stream at its end of file): see [`ProcessIo::drained`].
+#[derive(Clone)]
+pub struct Drained(Arc<Done>);
+
+impl Drained {
+    /// Waits for it, at most `limit`; whether it came.
+    pub fn wait(&self, limit: Duration) -> bool {
+        self.0.wait(Instant::now() + limit)
+    }
+}
+
 /// The shim's side of one process's stdio.
 pub struct ProcessIo {
     spec: StdioSpec,
@@ -222,6 +234,12 @@ impl ProcessIo {
         self.stdin_closing.store(true, Ordering::SeqCst);
         // Wake the copier, which may be waiting for more input.
         let _ = nix::unistd::write(&self.cancel, b"w");
+    }
+
+    /// Set once the process's output is all in containerd's fifos (at
+    /// once without a copier: file or binary logging, no output).
+    pub fn drained(&self) -> Drained {
+        Drained(self.outputs_done.clone())
     }
 
     /// Waits for the output copies to drain (the process and everything
