@@ -16,6 +16,11 @@
 //! through a mutex'd list and an eventfd in the epoll set; the thread adds it
 //! to the epoll set. All descriptors are non-blocking, so the thread only
 //! ever sleeps in `epoll_wait`.
+//!
+//! Once a cgroup is removed, an OOM the thread has not read yet is no longer
+//! told apart from the removal: [`OomWatcher::flush`] reads a container's
+//! watches from the caller's thread, for the shim to call before it has the
+//! cgroup removed.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -46,6 +51,7 @@ struct Shared {
     /// In the epoll set: written to when `state` has news.
     wake: EventFd,
     state: Mutex<State>,
+    notify: Box<dyn Fn(&str) + Send + Sync>,
 }
 
 struct State {
@@ -96,6 +102,14 @@ impl Shared {
         }
     }
 
+    /// Calls `notify` for `id`; a panic in it is logged, not spread.
+    fn report(&self, id: &str) {
+        let call = std::panic::AssertUnwindSafe(|| (self.notify)(id));
+        if std::panic::catch_unwind(call).is_err() {
+            log::warn!("oom watcher: notify panicked for {id}");
+        }
+    }
+
     /// Takes `w` out of the epoll set (if it is there) and closes it.
     fn discard(&self, w: Watch) {
         // ENOENT for a watch still pending: nothing to undo.
@@ -105,8 +119,19 @@ impl Shared {
 
 impl OomWatcher {
     /// Starts the watcher thread. `notify` gets the id of a container each
-    /// time that container's memory cgroup has an OOM kill.
-    pub fn start(notify: impl Fn(&str) + Send + 'static) -> io::Result<OomWatcher> {
+    /// time that container's memory cgroup has an OOM kill (from the
+    /// watcher's thread, or from the one calling [`OomWatcher::flush`]).
+    pub fn start(notify: impl Fn(&str) + Send + Sync + 'static) -> io::Result<OomWatcher> {
+        let w = OomWatcher::idle(notify)?;
+        let theirs = w.shared.clone();
+        std::thread::Builder::new()
+            .name("oom-watcher".into())
+            .spawn(move || run(&theirs))?;
+        Ok(w)
+    }
+
+    /// The watcher without its thread.
+    fn idle(notify: impl Fn(&str) + Send + Sync + 'static) -> io::Result<OomWatcher> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = eventfd()?;
         epoll.add(&wake, readable(WAKE))?;
@@ -119,11 +144,8 @@ impl OomWatcher {
                 active: HashMap::new(),
                 stop: false,
             }),
+            notify: Box::new(notify),
         });
-        let theirs = shared.clone();
-        std::thread::Builder::new()
-            .name("oom-watcher".into())
-            .spawn(move || run(&theirs, notify))?;
         Ok(OomWatcher { shared })
     }
 
@@ -145,6 +167,30 @@ impl OomWatcher {
             io::ErrorKind::NotFound,
             format!("no memory cgroup found for pid {pid}"),
         ))
+    }
+
+    /// Reports, from this thread, the OOM kills of `id` the watcher thread
+    /// has not read yet (it may not have run since the kernel signalled
+    /// one). To be called before the cgroup is removed: after that, an
+    /// unread OOM reads as the removal and is dropped with the watch.
+    pub fn flush(&self, id: &str) {
+        let mut oom = false;
+        {
+            let mut st = self.shared.lock();
+            let st = &mut *st;
+            let active = st.active.values_mut();
+            let pending = st.pending.iter_mut().map(|(_, w)| w);
+            for w in active.chain(pending).filter(|w| w.id == id) {
+                // A cgroup found gone is left to the thread (or `forget`).
+                match w.check() {
+                    Ok(check) => oom |= check.oom,
+                    Err(e) => log::warn!("oom watcher: checking {id}: {e}"),
+                }
+            }
+        }
+        if oom {
+            self.shared.report(id);
+        }
     }
 
     /// Stops watching `id` (no-op when it is not watched).
@@ -181,7 +227,7 @@ impl Drop for OomWatcher {
 }
 
 /// The watcher thread.
-fn run(shared: &Shared, notify: impl Fn(&str)) {
+fn run(shared: &Shared) {
     let mut events = [EpollEvent::empty(); 32];
     loop {
         let n = match shared.epoll.wait(&mut events, EpollTimeout::NONE) {
@@ -239,10 +285,7 @@ fn run(shared: &Shared, notify: impl Fn(&str)) {
                 shared.discard(w);
             }
             if let Some(id) = fire {
-                let call = std::panic::AssertUnwindSafe(|| notify(&id));
-                if std::panic::catch_unwind(call).is_err() {
-                    log::warn!("oom watcher: notify panicked for {id}");
-                }
+                shared.report(&id);
             }
         }
     }
@@ -649,6 +692,48 @@ mod tests {
         // Removal: dropped silently.
         drop(guard);
         assert!(wait_empty(&w), "watch not dropped after removal");
+        assert!(rx.try_recv().is_err());
+    }
+
+    /// An OOM the thread has not read when the cgroup goes reads as the
+    /// removal and is lost (the thread may not have run since the kernel
+    /// signalled it); `flush` before the removal reports it.
+    #[test]
+    fn flush_reports_what_the_thread_has_not_read() {
+        let base = std::env::temp_dir().join(format!("berth-oom-flush-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let _guard = TempDir(base.clone());
+        let (late, flushed) = (base.join("late"), base.join("flushed"));
+        for dir in [&late, &flushed] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("memory.events"), "oom_kill 0\n").unwrap();
+        }
+        let (tx, rx) = mpsc::channel();
+        // No thread: one that has not run yet.
+        let w = OomWatcher::idle(move |id| {
+            let _ = tx.send(id.to_string());
+        })
+        .unwrap();
+        w.add(Watch::v2("late", &late).unwrap());
+        w.add(Watch::v2("flushed", &flushed).unwrap());
+
+        std::fs::write(late.join("memory.events"), "oom_kill 1\n").unwrap();
+        std::fs::remove_dir_all(&late).unwrap();
+        let check = {
+            let mut st = w.shared.lock();
+            let (_, watch) = st.pending.iter_mut().find(|(_, w)| w.id == "late").unwrap();
+            watch.check().unwrap()
+        };
+        assert!(!check.oom && check.gone, "the removal hides the OOM kill");
+
+        std::fs::write(flushed.join("memory.events"), "oom_kill 1\n").unwrap();
+        w.flush("flushed");
+        assert_eq!(rx.try_recv().as_deref(), Ok("flushed"));
+        // Read once: neither a second flush nor the removal reports it again.
+        w.flush("flushed");
+        std::fs::remove_dir_all(&flushed).unwrap();
+        w.flush("flushed");
+        w.flush("nobody");
         assert!(rx.try_recv().is_err());
     }
 

@@ -29,7 +29,8 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -66,14 +67,25 @@ pub struct LogContext<'a> {
     pub id: &'a str,
 }
 
-type SharedWriter = Arc<Mutex<Option<File>>>;
+/// Whether a process's output has all been copied to containerd's fifos
+/// (every output stream at its end of file): see [`ProcessIo::drained`].
+#[derive(Clone)]
+pub struct Drained(Arc<Done>);
+
+impl Drained {
+    /// Waits for it, at most `limit`; whether it came.
+    pub fn wait(&self, limit: Duration) -> bool {
+        self.0.wait(Instant::now() + limit)
+    }
+}
 
 /// The shim's side of one process's stdio.
 pub struct ProcessIo {
     spec: StdioSpec,
     owner: Owner,
-    /// Where stdin data goes (a pipe, or the pty master); None once closed.
-    stdin: SharedWriter,
+    /// Raised by CloseIO; the copier ends stdin once containerd's fifo
+    /// has nothing more for it.
+    stdin_closing: Arc<AtomicBool>,
     console: Option<File>,
     /// Streams gathered until the copier thread starts.
     streams: Vec<Stream>,
@@ -81,7 +93,7 @@ pub struct ProcessIo {
     /// Set by the copier once every output stream has ended.
     outputs_done: Arc<Done>,
     /// The copier's control pipe: `x` stops it, `w` wakes it to look at
-    /// its streams again (stdin closed).
+    /// its streams again (stdin closing).
     cancel: OwnedFd,
     cancel_reader: Option<OwnedFd>,
 }
@@ -98,7 +110,7 @@ impl ProcessIo {
         let mut pio = ProcessIo {
             spec: spec.clone(),
             owner,
-            stdin: Arc::new(Mutex::new(None)),
+            stdin_closing: Arc::new(AtomicBool::new(false)),
             console: None,
             streams: Vec::new(),
             copier: None,
@@ -126,8 +138,7 @@ impl ProcessIo {
         if !spec.stdin.is_empty() {
             let (r, w) = pio.owned_pipe()?;
             child.stdin = Some(r);
-            *pio.stdin.lock().unwrap() = Some(File::from(w));
-            pio.copy_stdin(fifo_path(&spec.stdin)?)?;
+            pio.copy_stdin(fifo_path(&spec.stdin)?, File::from(w))?;
         }
         match Uri::parse(&spec.stdout)? {
             Uri::None => {}
@@ -179,12 +190,10 @@ impl ProcessIo {
             .try_clone()
             .map_err(Error::io("dup the console master"))?;
         if !self.spec.stdin.is_empty() {
-            *self.stdin.lock().unwrap() = Some(
-                master
-                    .try_clone()
-                    .map_err(Error::io("dup the console master"))?,
-            );
-            self.copy_stdin(fifo_path(&self.spec.stdin)?)?;
+            let input = master
+                .try_clone()
+                .map_err(Error::io("dup the console master"))?;
+            self.copy_stdin(fifo_path(&self.spec.stdin)?, input)?;
         }
         if let Uri::Fifo(path) = Uri::parse(&self.spec.stdout)? {
             self.copy_output(dup.into(), &path)?;
@@ -217,11 +226,20 @@ impl ProcessIo {
         Ok(())
     }
 
-    /// CloseIO: the process sees end of file on stdin.
+    /// CloseIO: the process sees end of file on stdin once it has what
+    /// containerd wrote to the fifo before asking (a client writes its
+    /// last data, then sends CloseIO: that data may not have been copied
+    /// yet, say while the process's stdin pipe is full).
     pub fn close_stdin(&self) {
-        self.stdin.lock().unwrap().take();
-        // The copier holds a duplicate while it polls: wake it to drop it.
+        self.stdin_closing.store(true, Ordering::SeqCst);
+        // Wake the copier, which may be waiting for more input.
         let _ = nix::unistd::write(&self.cancel, b"w");
+    }
+
+    /// Set once the process's output is all in containerd's fifos (at
+    /// once without a copier: file or binary logging, no output).
+    pub fn drained(&self) -> Drained {
+        Drained(self.outputs_done.clone())
     }
 
     /// Waits for the output copies to drain (the process and everything
@@ -252,7 +270,8 @@ impl ProcessIo {
         Ok((r, w))
     }
 
-    fn copy_stdin(&mut self, fifo: PathBuf) -> Result<()> {
+    /// Copies containerd's stdin fifo to `input`, the process's stdin.
+    fn copy_stdin(&mut self, fifo: PathBuf, input: File) -> Result<()> {
         // A non-blocking open never waits for a writer; poll reports
         // POLLHUP only once a writer has come and gone.
         let src = OpenOptions::new()
@@ -262,7 +281,10 @@ impl ProcessIo {
             .map_err(Error::io(format!("open stdin fifo {}", fifo.display())))?;
         self.streams.push(Stream {
             src,
-            dst: Sink::Input(self.stdin.clone()),
+            dst: Sink::Input {
+                dst: input,
+                closing: self.stdin_closing.clone(),
+            },
         });
         Ok(())
     }
@@ -308,4 +330,74 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
         context: "pipe2".into(),
         err: e.into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// Bytes waiting in a pipe or fifo.
+    fn queued(fd: &impl AsRawFd) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, valid for
+        // the call; the descriptor is open.
+        assert_eq!(
+            unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) },
+            0
+        );
+        n as usize
+    }
+
+    /// A client writes its last data and then sends CloseIO (ctr does,
+    /// before closing its end of the fifo). Data still in the fifo, not
+    /// yet copied because the process's stdin pipe is full, reaches the
+    /// process before its end of file.
+    #[test]
+    fn close_io_delivers_what_the_fifo_still_holds() {
+        let dir = std::env::temp_dir().join(format!("berth-closeio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("stdin");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let spec = StdioSpec {
+            stdin: fifo.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let owner = Owner {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        };
+        let log = LogContext {
+            namespace: "test",
+            id: "closeio",
+        };
+        let (pio, child, console) = ProcessIo::prepare(&spec, owner, log).unwrap();
+        assert!(console.is_none());
+        let process_stdin = File::from(child.stdin.expect("a stdin pipe"));
+
+        // The shim has the fifo open for reading: this open does not wait.
+        let mut client = OpenOptions::new().write(true).open(&fifo).unwrap();
+        // More than the process's pipe holds, less than pipe and fifo do.
+        const LEN: usize = 100 * 1024;
+        let input: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        client.write_all(&input).unwrap();
+        // The process reads nothing yet: its pipe fills, the rest stays in
+        // the fifo.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queued(&process_stdin) + queued(&client) < LEN || queued(&client) == 0 {
+            assert!(Instant::now() < deadline, "the copier fills no pipe");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pio.close_stdin();
+        drop(client);
+
+        let mut got = Vec::new();
+        (&process_stdin).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), LEN, "stdin was cut short");
+        assert!(got == input, "stdin came through changed");
+        pio.finish(Duration::ZERO);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

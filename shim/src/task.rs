@@ -177,6 +177,11 @@ impl Tasks {
             }
             return Ok((p.pid, p.exit.unwrap_or_else(now_exit)));
         }
+        // The runtime's delete removes the cgroup: an OOM kill not yet
+        // reported would then read as that removal.
+        if let Some(oom) = &self.oom {
+            oom.flush(id);
+        }
         match c.init.status {
             Status::Running | Status::Paused => {
                 return Err(Error::FailedPrecondition(format!(

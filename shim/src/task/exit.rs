@@ -1,12 +1,25 @@
 //! Exits, as the reaper reports them: matched to their process and
 //! published in the order containerd needs (an init's after its execs');
 //! and Wait, which returns once one is recorded.
+//!
+//! An exit is recorded once the process's output is in containerd's fifos
+//! (at most [`OUTPUT_DRAIN`] later): a client learning of the exit may stop
+//! reading at once (ctr 1.6's Delete closes its end of the fifos), and
+//! output the copier had yet to move would be lost.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::reaper::Exit;
 
-use super::table::{find, process, Status};
+use super::table::{find, process, Container, Status};
 use super::{Event, Tasks};
+
+/// How long an exit waits for the process's output to reach containerd:
+/// enough for a copier thread slow to be scheduled, not for a process
+/// that still holds the output pipe (a background child of an exec).
+const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
 
 impl Tasks {
     pub fn wait(&self, id: &str, exec_id: &str) -> Result<Exit> {
@@ -23,29 +36,35 @@ impl Tasks {
 
     /// Called for every reaped process that was not a runtime command.
     pub fn process_exited(&self, pid: u32, exit: Exit) {
-        let mut map = self.lock();
-        let found = map.iter_mut().find_map(|(id, c)| {
-            if c.init.pid == pid && c.init.exit.is_none() && c.pending_exit.is_none() {
-                return Some((id.clone(), String::new()));
+        let drained = {
+            let mut map = self.lock();
+            let Some((id, exec_id)) = exited(&map, pid) else {
+                return;
+            };
+            let c = map.get_mut(&id).expect("found above");
+            if exec_id.is_empty() && !c.own_pid_ns {
+                // Without its own pid namespace nothing else ends the
+                // container's other processes (which may hold its output).
+                if let Err(e) = c.runtime.kill(&id, 9, true) {
+                    log::warn!("container {id}: kill --all after init exit: {e}");
+                }
             }
-            c.execs
-                .iter()
-                .find(|(_, p)| p.pid == pid && p.exit.is_none())
-                .map(|(e, _)| (id.clone(), e.clone()))
-        });
-        let Some((id, exec_id)) = found else {
+            let p = process(c, &id, &exec_id).expect("found above");
+            p.io.as_ref().map(|io| io.drained())
+        };
+        // Not under the lock: requests go on meanwhile.
+        if let Some(d) = drained {
+            if !d.wait(OUTPUT_DRAIN) {
+                log::debug!("pid {pid} exited; its output is not drained yet");
+            }
+        }
+        let mut map = self.lock();
+        let Some((id, exec_id)) = exited(&map, pid) else {
             return;
         };
         let c = map.get_mut(&id).expect("found above");
         if exec_id.is_empty() {
             c.init.pidfd = None;
-            if !c.own_pid_ns {
-                // Without its own pid namespace nothing else ends the
-                // container's other processes.
-                if let Err(e) = c.runtime.kill(&id, 9, true) {
-                    log::warn!("container {id}: kill --all after init exit: {e}");
-                }
-            }
             c.pending_exit = Some(exit);
         } else {
             let p = c.execs.get_mut(&exec_id).expect("found above");
@@ -62,6 +81,11 @@ impl Tasks {
         let running = c.execs.values().any(|p| p.status == Status::Running);
         if !running {
             if let Some(exit) = c.pending_exit.take() {
+                // An OOM kill is signalled before its victim dies: one the
+                // OOM watcher has not read yet comes before the exit.
+                if let Some(oom) = &self.oom {
+                    oom.flush(&id);
+                }
                 c.init.status = Status::Stopped;
                 c.init.exit = Some(exit);
                 self.send(Event::Exit {
@@ -74,4 +98,18 @@ impl Tasks {
         }
         self.exited.notify_all();
     }
+}
+
+/// The container id and exec id (empty for the init) of `pid`, a process
+/// whose exit is not recorded yet.
+fn exited(map: &HashMap<String, Container>, pid: u32) -> Option<(String, String)> {
+    map.iter().find_map(|(id, c)| {
+        if c.init.pid == pid && c.init.exit.is_none() && c.pending_exit.is_none() {
+            return Some((id.clone(), String::new()));
+        }
+        c.execs
+            .iter()
+            .find(|(_, p)| p.pid == pid && p.exit.is_none())
+            .map(|(e, _)| (id.clone(), e.clone()))
+    })
 }
