@@ -19,7 +19,7 @@ use nix::fcntl::OFlag;
 use nix::mount::MntFlags;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, SysResult};
+use crate::error::{Context, Error, Result, SysResult};
 use crate::linux::mount_id::{self, Placed};
 use crate::linux::syscall::openat2;
 
@@ -38,7 +38,8 @@ struct Record {
 
 /// Before anything is mounted: what the rootfs is on now.
 pub fn record(state_dir: &Path, rootfs: &Path) -> Result<()> {
-    let before = mount_id::of(open_rootfs(rootfs)?.as_fd())?;
+    let before = mount_id::of(open_rootfs(rootfs)?.as_fd())
+        .with_context(|| format!("rootfs {}", rootfs.display()))?;
     let rec = Record {
         rootfs: rootfs.to_path_buf(),
         namespace: mount_id::own_namespace()?,
@@ -78,7 +79,7 @@ pub fn undo(state_dir: &Path) -> Result<()> {
             Err(e) if e.errno() == Some(Errno::ENOENT) => return Ok(()),
             r => r?,
         };
-        let now = mount_id::of(fd.as_fd())?;
+        let now = mount_id::of(fd.as_fd()).with_context(|| format!("rootfs {}", root.display()))?;
         // What was there before, or no mount on the rootfs at all (another
         // container's delete took the bind this one's was stacked on).
         let before = (now.mount, now.unique) == (rec.before.mount, rec.before.unique);

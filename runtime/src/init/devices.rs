@@ -131,10 +131,10 @@ pub fn reopen_null_stdio() -> Result<()> {
             Some(n) => n,
             None => null.insert(open_own_null()?),
         };
-        // SAFETY: dup3 of a descriptor we own onto a stdio number; the
-        // descriptor that was there is closed by it, which is the point.
-        let r = unsafe { libc::dup3(own.as_raw_fd(), fd, 0) };
-        Errno::result(r).sys(format_args!("dup3 /dev/null onto descriptor {fd}"))?;
+        // dup3 closes the host's descriptor that was there: the point.
+        nix::unistd::dup3(own.as_raw_fd(), fd, OFlag::empty()).sys(format_args!(
+            "dup3 the container's /dev/null onto descriptor {fd}"
+        ))?;
     }
     Ok(())
 }
