@@ -1103,11 +1103,10 @@ fn containerd_scenario(shim: &str) {
     };
     scope.assert_limits("after ctr run", &limits);
 
-    // containerd's default spec has no cgroup namespace: the exec finds
-    // its cgroup's files by its full path.
-    let script = "c=$(sed -n 's/^0:://p' /proc/self/cgroup); echo $c; \
-                  cat /sys/fs/cgroup$c/memory.max /sys/fs/cgroup$c/cpu.max";
-    let out = ok(&mut ctr(&[
+    // containerd's default spec has no cgroup namespace: the exec sees
+    // the host's path of its cgroup, and the container's own cgroup bound
+    // at /sys/fs/cgroup (as runc binds it).
+    let mut exec = vec![
         "tasks",
         "exec",
         "--fifo-dir",
@@ -1115,14 +1114,17 @@ fn containerd_scenario(shim: &str) {
         "--exec-id",
         "limits",
         &id,
-        "sh",
-        "-c",
-        script,
-    ]));
+    ];
+    exec.extend([
+        "cat",
+        "/proc/self/cgroup",
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/cpu.max",
+    ]);
     assert_eq!(
-        lines(&out),
+        lines(&ok(&mut ctr(&exec))),
         vec![
-            scope.cgroup.clone(),
+            format!("0::{}", scope.cgroup),
             MEMORY.to_string(),
             format!("{CPU_QUOTA} {CPU_PERIOD}")
         ],
