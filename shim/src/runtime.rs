@@ -98,6 +98,12 @@ impl Runtime {
             cmd.arg("--criu").arg(&self.criu);
         }
         cmd.arg(verb);
+        // containerd run by systemd (Type=notify) has NOTIFY_SOCKET, and we
+        // inherit it. runc takes it as a container's own sd_notify socket to
+        // proxy, and its `start` then waits for the container's READY=1,
+        // which a container that knows nothing of systemd never sends: the
+        // start would hang. containerd's runc shim drops it too.
+        cmd.env_remove("NOTIFY_SOCKET");
         cmd
     }
 
@@ -406,6 +412,26 @@ mod tests {
         let mut cmd = rt.command("create");
         cmd.args(["--bundle", "/b", "id"]);
         assert_eq!(describe(&cmd), "runc create");
+    }
+
+    /// containerd's NOTIFY_SOCKET (it runs as a systemd Type=notify
+    /// service) reaches no runtime command.
+    #[test]
+    fn the_notify_socket_is_not_passed_on() {
+        let rt = Runtime {
+            binary: "runc".into(),
+            root: "/run/x".into(),
+            systemd_cgroup: true,
+            log: "/b/log.json".into(),
+            criu: String::new(),
+        };
+        for verb in ["create", "start", "exec", "kill", "delete", "update"] {
+            let cmd = rt.command(verb);
+            let removed = cmd
+                .get_envs()
+                .any(|(k, v)| k == "NOTIFY_SOCKET" && v.is_none());
+            assert!(removed, "{verb}: {:?}", cmd.get_envs().collect::<Vec<_>>());
+        }
     }
 
     /// `--criu` goes to checkpoint and restore only, before the verb.
