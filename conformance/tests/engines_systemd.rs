@@ -744,12 +744,16 @@ fn docker_scenario(rt: &str) {
     let pid: u32 = docker_inspect(&name, "{{.State.Pid}}").parse().unwrap();
     assert_eq!(cgroup_of(pid), scope.cgroup, "the container's init");
 
+    // Docker asks for twice the memory as memory and swap together. Its
+    // update below sends only what it names (the memory): the swap beyond
+    // the memory stays what it was.
+    let swap = swap_beyond(
+        &docker_inspect(&name, "{{.HostConfig.Memory}}"),
+        &docker_inspect(&name, "{{.HostConfig.MemorySwap}}"),
+    );
     let limits = |memory| Limits {
         memory,
-        swap: swap_beyond(
-            &docker_inspect(&name, "{{.HostConfig.Memory}}"),
-            &docker_inspect(&name, "{{.HostConfig.MemorySwap}}"),
-        ),
+        swap,
         pids: Some(if memory == MEMORY { PIDS } else { PIDS_UPDATED }),
         cpu_quota: Some(CPU_QUOTA),
     };
@@ -1172,12 +1176,12 @@ fn containerd_scenario(shim: &str) {
         "{id} after SIGTERM: {:?}",
         ctr_task(&id)
     );
-    // ctr exits with the task's status.
+    // ctr 1.7 says the task's status in a warning (and exits 0).
     let o = run(&mut ctr(&["tasks", "delete", &id]));
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "ctr tasks delete: the init's SIGTERM trap\n{}",
+    assert!(
+        o.status.success() && stderr(&o).contains("exit with non-zero exit code 3"),
+        "ctr tasks delete: the init's SIGTERM trap ({})\n{}",
+        o.status,
         stderr(&o)
     );
     ok(&mut ctr(&["containers", "delete", &id]));
