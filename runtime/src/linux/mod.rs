@@ -20,3 +20,4 @@ pub mod rlimits;
 pub mod seccomp;
 pub mod syscall;
 pub mod sysctl;
+pub mod systemd;

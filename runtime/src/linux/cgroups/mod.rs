@@ -11,6 +11,9 @@
 //!
 //! berth records which directories it made and removes those, and only
 //! those, at delete.
+//!
+//! Under the systemd driver (linux/systemd/) the one v2 directory is a
+//! unit's, which systemd makes and removes; the rest is the same.
 
 pub mod device_filter;
 pub mod resources;
@@ -77,6 +80,9 @@ impl Dir {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cgroups {
     pub dirs: Vec<Dir>,
+    /// The systemd unit whose cgroup this is (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<crate::linux::systemd::Unit>,
 }
 
 /// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
@@ -123,7 +129,44 @@ impl Cgroups {
                 }
             })
             .collect();
-        Cgroups { dirs }
+        Cgroups { dirs, unit: None }
+    }
+
+    /// Under the systemd driver: the unit's cgroup, `rel` below the top of
+    /// the hierarchy (where systemd will make it once the unit starts).
+    /// Only on a host on cgroup v2 alone, the layout systemd hosts have.
+    pub fn plan_unit(
+        layout: &Layout,
+        rel: &Path,
+        unit: crate::linux::systemd::Unit,
+    ) -> Result<Cgroups> {
+        let m = match &layout.mounts[..] {
+            [m] if layout.is_unified() => m,
+            _ => {
+                return Err(Error::invalid(
+                    "--systemd-cgroup: berth's systemd driver needs a host on cgroup v2 alone \
+                     (this one mounts cgroup v1 hierarchies)",
+                ))
+            }
+        };
+        let rel = crate::linux::syscall::lexical(rel);
+        let rel = rel.strip_prefix(&m.root).unwrap_or(&rel);
+        Ok(Cgroups {
+            dirs: vec![Dir {
+                path: m.mount_point.join(rel),
+                v2: true,
+                controllers: Vec::new(),
+                created: Vec::new(),
+            }],
+            unit: Some(unit),
+        })
+    }
+
+    /// Once systemd has made the unit's cgroup: passes on to it what
+    /// systemd leaves off (hugetlb, rdma, misc) from the top down, as
+    /// for a cgroup berth makes.
+    pub fn unit_started(&self) -> Result<()> {
+        self.dirs.iter().try_for_each(delegate_controllers)
     }
 
     /// Below every directory: `rel` (for exec --cgroup), made like the
@@ -165,6 +208,7 @@ impl Cgroups {
                 {
                     let _ = Cgroups {
                         dirs: vec![d.clone()],
+                        unit: None,
                     }
                     .remove();
                     refused.push(d.path);
@@ -227,6 +271,10 @@ impl Cgroups {
     /// it, rather than named by cgroupsPath where it already was (a shared
     /// slice, whose other processes are not the container's).
     pub fn all_made_here(&self) -> bool {
+        // A scope systemd made for the container is the container's alone.
+        if let Some(u) = &self.unit {
+            return !u.name.ends_with(".slice");
+        }
         self.dirs.iter().all(|d| d.created.contains(&d.path))
     }
 
@@ -301,6 +349,14 @@ impl Cgroups {
     pub fn remove(&self) -> Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut first_err = None;
+        if let Some(unit) = &self.unit {
+            // systemd removes its unit's cgroup, below-cgroups included.
+            if let Err(e) =
+                crate::linux::systemd::Manager::for_unit(unit).and_then(|mut m| m.stop(&unit.name))
+            {
+                first_err = Some(e);
+            }
+        }
         for d in &self.dirs {
             for p in d.created.iter().rev() {
                 if *p != d.path {
@@ -661,6 +717,7 @@ mod tests {
                 controllers: vec!["pids".into()],
                 created: Vec::new(),
             }],
+            unit: None,
         };
         c.create().unwrap();
         assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);

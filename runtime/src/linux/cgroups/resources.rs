@@ -662,6 +662,7 @@ mod tests {
         if v2 {
             Cgroups {
                 dirs: vec![dir("unified", &[])],
+                unit: None,
             }
         } else {
             let names = [
@@ -670,6 +671,7 @@ mod tests {
             ];
             Cgroups {
                 dirs: names.iter().map(|n| dir(n, &[n])).collect(),
+                unit: None,
             }
         }
     }
@@ -785,6 +787,7 @@ mod tests {
                 controllers: vec!["memory".into()],
                 created: Vec::new(),
             }],
+            unit: None,
         };
         // The "kernel" refuses a limit above memsw: a directory named like
         // the file makes the first write fail.
