@@ -135,6 +135,11 @@ fn nested_slices_are_made_on_demand() {
             .join(unit(&f))
     );
     assert_eq!(show(None, "berthtest-a-b.slice", "ActiveState"), "active");
+    // The slices stay after delete, as with runc: other units may be in
+    // them (an engine's pods). This test's go when it is done.
+    drop(f);
+    let stop = Command::new("systemctl").args(["stop", "berthtest.slice"]).status();
+    assert!(stop.unwrap().success());
 }
 
 /// The limits systemd can express are unit properties (so a

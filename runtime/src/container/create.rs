@@ -193,6 +193,11 @@ fn build(
         };
         (cgroups, planned, None)
     };
+    let planned = if opts.rootless {
+        planned.without_device_policy()
+    } else {
+        planned
+    };
     // Until state.json exists, this record is how a delete after a killed
     // create finds the cgroups (and through them any process left).
     if let Err(e) = dir.save_pending(&cgroups) {

@@ -28,6 +28,19 @@ pub struct Planned {
     pub device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
 }
 
+impl Planned {
+    /// Rootless: no device policy. An unprivileged user can neither load
+    /// the v2 program (bpf(2) needs CAP_BPF or CAP_SYS_ADMIN) nor write v1's
+    /// devices.allow, and needs neither: in its user namespace the
+    /// container cannot mknod, and a device node bound in from the host
+    /// is guarded by the host's permissions (runc and crun skip it too).
+    pub fn without_device_policy(mut self) -> Planned {
+        self.device_writes.clear();
+        self.device_filter = None;
+        self
+    }
+}
+
 fn refuse(field: &str, why: &str) -> Error {
     Error::invalid(format!("linux.resources.{field}: {why}"))
 }
