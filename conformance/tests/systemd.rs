@@ -138,7 +138,9 @@ fn nested_slices_are_made_on_demand() {
     // The slices stay after delete, as with runc: other units may be in
     // them (an engine's pods). This test's go when it is done.
     drop(f);
-    let stop = Command::new("systemctl").args(["stop", "berthtest.slice"]).status();
+    let stop = Command::new("systemctl")
+        .args(["stop", "berthtest.slice"])
+        .status();
     assert!(stop.unwrap().success());
 }
 
@@ -366,4 +368,101 @@ fn rootless_containers_are_units_of_the_users_own_manager() {
     assert!(d.status.success(), "delete: {}", stderr(&d));
     assert_eq!(show(Some(user), &unit(&f), "LoadState"), "not-found");
     assert!(!cg.exists());
+}
+
+/// Rootless with cgroupfs, on cgroup v2 delegated by systemd: a
+/// cgroupsPath in the user's own subtree (user@UID.service, which systemd
+/// hands to the user with memory, pids and cpu) gets its limits, as the
+/// cgroupfs driver writes them, and delete removes it.
+#[test]
+fn rootless_cgroupfs_limits_in_the_subtree_systemd_delegates() {
+    if !systemd_host() {
+        return;
+    }
+    let Some(user) = systemd_user() else {
+        eprintln!("skipped: no BERTH_SYSTEMD_USER");
+        return;
+    };
+    let mut f = Fixture::new("sddelegated");
+    f.user = Some(user);
+    f.config = conformance::rootless_config(f.config.clone(), user.uid, user.gid);
+    f.xdg = Some(PathBuf::from(format!("/run/user/{}", user.uid)));
+    let service = format!("/user.slice/user-{0}.slice/user@{0}.service", user.uid);
+    f.config["linux"]["cgroupsPath"] = json!(format!("{service}/berthtest-{}", f.id));
+    f.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
+    std::os::unix::fs::chown(&f.dir, Some(user.uid), Some(user.gid)).unwrap();
+    // The user runs the runtime from inside its subtree, as from a shell of
+    // its session manager's (a process may only be moved by one who may
+    // write the cgroup.procs of both cgroups' common ancestor).
+    let runner = Path::new("/sys/fs/cgroup")
+        .join(service.trim_start_matches('/'))
+        .join(format!("berthtest-runner-{}", f.id));
+    std::fs::create_dir(&runner).unwrap();
+    let _runner = Removed(runner.clone());
+    f.args(&["sleep", "1000"]);
+    f.write_config();
+    let bundle = f.bundle.to_str().unwrap().to_string();
+    let out = run_in_cgroup(&f, user, &["create", "--bundle", &bundle, &f.id], &runner);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let pid = f.state()["pid"].as_i64().unwrap();
+    let cg = cgroup_of(pid);
+    assert_eq!(
+        cg,
+        Path::new("/sys/fs/cgroup")
+            .join(service.trim_start_matches('/'))
+            .join(format!("berthtest-{}", f.id))
+    );
+    assert_eq!(read(&cg.join("memory.max")), "67108864");
+    assert_eq!(read(&cg.join("pids.max")), "42");
+    assert!(f.rt(&["start", &f.id]).status.success());
+    assert!(f.rt(&["kill", &f.id, "KILL"]).status.success());
+    assert!(f.wait_status("stopped"));
+    let d = f.rt(&["delete", &f.id]);
+    assert!(d.status.success(), "delete: {}", stderr(&d));
+    assert!(!cg.exists(), "{} left", cg.display());
+}
+
+/// A cgroup directory removed when dropped (once empty).
+struct Removed(PathBuf);
+impl Drop for Removed {
+    fn drop(&mut self) {
+        conformance::poll_until(std::time::Duration::from_secs(10), || {
+            std::fs::remove_dir(&self.0).is_ok() || !self.0.exists()
+        });
+    }
+}
+
+/// Runs the runtime as `user` with `args` from cgroup `dir`: a shell,
+/// as the user, waits until this process has moved it there, then
+/// becomes the runtime. Its output goes through a file (a container would
+/// hold a pipe open).
+fn run_in_cgroup(f: &Fixture, user: &TestUser, args: &[&str], dir: &Path) -> std::process::Output {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let log = f.dir.join("in-cgroup.out");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read _ && exec \"$0\" \"$@\"")
+        .arg(conformance::runtime_for_user())
+        .args(&f.global)
+        .arg("--root")
+        .arg(&f.root)
+        .args(args)
+        .uid(user.uid)
+        .gid(user.gid)
+        .env("XDG_RUNTIME_DIR", format!("/run/user/{}", user.uid))
+        .stdin(Stdio::piped())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("spawn sh");
+    std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+    let mut go = child.stdin.take().unwrap();
+    go.write_all(b"go\n").unwrap();
+    drop(go);
+    let mut out = conformance::wait_output(child, std::time::Duration::from_secs(30));
+    out.stderr = std::fs::read(&log).unwrap_or_default();
+    out
 }
