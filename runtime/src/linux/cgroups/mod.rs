@@ -6,8 +6,14 @@
 //! | linux.cgroupsPath | directory in each hierarchy                     |
 //! |-------------------|-------------------------------------------------|
 //! | absolute `/a/b`   | `/a/b` from the hierarchy's root                |
-//! | relative `a/b`    | `a/b` below the runtime's own cgroup            |
-//! | empty             | `ID` below the runtime's own cgroup             |
+//! | relative `a/b`    | `a/b` below the runtime's own cgroup (1)        |
+//! | empty             | `ID` below the runtime's own cgroup (1)         |
+//!
+//! (1) On a host on cgroup v2 alone, below the parent of the runtime's own
+//! cgroup, as runc places it there: the runtime's own cgroup has
+//! processes (the caller's: a login session's scope, a service), and a v2
+//! cgroup with processes cannot pass controllers on to its children (only
+//! the root may), so a container below it could have no limits at all.
 //!
 //! berth records which directories it made and removes those, and only
 //! those, at delete.
@@ -107,6 +113,16 @@ fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
     rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
 }
 
+/// What an empty or relative cgroupsPath is below in hierarchy `m` (see
+/// the table above).
+fn relative_base(proc_self_cgroup: &str, m: &CgroupMount, layout: &Layout) -> PathBuf {
+    let own = own_path(proc_self_cgroup, m);
+    match own.parent() {
+        Some(parent) if layout.is_unified() => parent.to_path_buf(),
+        _ => own,
+    }
+}
+
 impl Cgroups {
     /// Where the container's cgroups go (nothing is made yet).
     pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
@@ -118,8 +134,10 @@ impl Cgroups {
                     Some(p) if p.is_absolute() => {
                         crate::linux::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
                     }
-                    Some(p) => own_path(own, m).join(crate::linux::syscall::lexical(p)),
-                    None => own_path(own, m).join(id),
+                    Some(p) => {
+                        relative_base(own, m, layout).join(crate::linux::syscall::lexical(p))
+                    }
+                    None => relative_base(own, m, layout).join(id),
                 };
                 Dir {
                     path: m.mount_point.join(rel),
@@ -611,6 +629,14 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
             let f = a.join(name);
             std::fs::read_to_string(&f).sys_path("read", &f)
         };
+        // A cgroup with processes of its own (not the root) cannot pass
+        // domain controllers on, and would take the threaded ones alone
+        // (cpu, cpuset, pids): that makes it a threaded domain, below
+        // which no ordinary cgroup takes a process (EOPNOTSUPP), for every
+        // later container too. Left as it is.
+        if a != top && std::fs::read(a.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
+            continue;
+        }
         let (available, enabled) = (read("cgroup.controllers")?, read("cgroup.subtree_control")?);
         // Only what is not passed on yet: the write is skipped entirely
         // in the common case, where an earlier container enabled them.
@@ -679,6 +705,57 @@ mod tests {
             Path::new("/sys/fs/cgroup/memory/user/session/sub/ctr")
         );
         assert!(c.dirs[0].v2 && c.dirs[1].has("memory"));
+    }
+
+    /// On cgroup v2 alone, as runc: below the parent of the runtime's own
+    /// cgroup, which has the caller's processes; at the root, the root.
+    #[test]
+    fn on_v2_alone_relative_paths_are_below_the_parent_of_the_runtimes_own() {
+        let l = Layout::from_mountinfo("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(l.is_unified());
+        let own = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        let c = Cgroups::plan(&l, own, None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/user.slice/user-1000.slice/ctr"]);
+        let c = Cgroups::plan(&l, own, Some(Path::new("a/b")), "x");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/user.slice/user-1000.slice/a/b"]);
+        let c = Cgroups::plan(&l, own, Some(Path::new("/abs")), "x");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/abs"]);
+        let c = Cgroups::plan(&l, "0::/\n", None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);
+    }
+
+    /// A parent with processes of its own is left alone: it cannot pass
+    /// domain controllers on, and taking the threaded ones alone would
+    /// make it a threaded domain (EOPNOTSUPP for every child after).
+    #[test]
+    fn parents_with_processes_are_not_asked_to_pass_controllers_on() {
+        let base = std::env::temp_dir().join(format!("berth-cgdeleg-{}", std::process::id()));
+        let (top, busy, empty) = (
+            base.join("top"),
+            base.join("top/busy"),
+            base.join("top/empty"),
+        );
+        for (d, procs) in [(&top, "1\n"), (&busy, "4242\n"), (&empty, "")] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("cgroup.controllers"), "cpu memory pids").unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+            std::fs::write(d.join("cgroup.procs"), procs).unwrap();
+        }
+        let dir = |p: PathBuf| Dir {
+            path: p,
+            v2: true,
+            controllers: Vec::new(),
+            created: Vec::new(),
+        };
+        delegate_controllers(&dir(busy.join("ctr"))).unwrap();
+        delegate_controllers(&dir(empty.join("ctr"))).unwrap();
+        let enabled = |d: &Path| std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap();
+        // The top (the root, exempt from the rule) and the empty parent pass
+        // them on; the busy one is untouched.
+        assert_eq!(enabled(&top), "+cpu +memory +pids");
+        assert_eq!(enabled(&empty), "+cpu +memory +pids");
+        assert_eq!(enabled(&busy), "");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
