@@ -629,14 +629,6 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
             let f = a.join(name);
             std::fs::read_to_string(&f).sys_path("read", &f)
         };
-        // A cgroup with processes of its own (not the root) cannot pass
-        // domain controllers on, and would take the threaded ones alone
-        // (cpu, cpuset, pids): that makes it a threaded domain, below
-        // which no ordinary cgroup takes a process (EOPNOTSUPP), for every
-        // later container too. Left as it is.
-        if a != top && std::fs::read(a.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
-            continue;
-        }
         let (available, enabled) = (read("cgroup.controllers")?, read("cgroup.subtree_control")?);
         // Only what is not passed on yet: the write is skipped entirely
         // in the common case, where an earlier container enabled them.
@@ -645,6 +637,14 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
             .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
             .collect();
         if missing.is_empty() {
+            continue;
+        }
+        // A cgroup with processes of its own (not the root) cannot pass
+        // domain controllers on, and would take the threaded ones alone
+        // (cpu, cpuset, pids): that makes it a threaded domain, below
+        // which no ordinary cgroup takes a process (EOPNOTSUPP), for every
+        // later container too. Left as it is.
+        if a != top && std::fs::read(a.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
             continue;
         }
         let f = a.join("cgroup.subtree_control");
