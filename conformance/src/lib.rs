@@ -291,6 +291,11 @@ pub struct Fixture {
     pub id: String,
     pub config: Value,
     pub helpers: Vec<Child>,
+    /// Global flags for every runtime command (`--systemd-cgroup`).
+    pub global: Vec<String>,
+    /// The user's XDG_RUNTIME_DIR when it is not the fixture's own (a user
+    /// with a systemd instance of its own has /run/user/UID).
+    pub xdg: Option<PathBuf>,
 }
 
 impl Fixture {
@@ -328,6 +333,8 @@ impl Fixture {
             dir,
             config: default_config(),
             helpers: Vec::new(),
+            global: Vec::new(),
+            xdg: None,
         }
     }
 
@@ -361,10 +368,10 @@ impl Fixture {
             None => Command::new(runtime()),
         };
         if let Some(u) = self.user {
-            c.uid(u.uid)
-                .gid(u.gid)
-                .env("XDG_RUNTIME_DIR", self.dir.join("xdg"));
+            let xdg = self.xdg.clone().unwrap_or_else(|| self.dir.join("xdg"));
+            c.uid(u.uid).gid(u.gid).env("XDG_RUNTIME_DIR", xdg);
         }
+        c.args(&self.global);
         c
     }
 

@@ -168,7 +168,15 @@ fn exec_detach_writes_the_pid_file() {
         .trim()
         .parse()
         .unwrap();
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = || std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    if is_runc() {
+        // runc returns once its `runc init` for the process has started,
+        // before that execs the process: seen under emulation.
+        conformance::poll_until(std::time::Duration::from_secs(10), || {
+            cmdline().starts_with("sleep\u{0}")
+        });
+    }
+    let cmdline = cmdline();
     assert!(cmdline.starts_with("sleep\u{0}999"), "{cmdline:?}");
     // In the container's cgroups, as the host sees them.
     let cg = |p: i64| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();

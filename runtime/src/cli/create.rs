@@ -61,9 +61,10 @@ impl CreateArgs {
         Ok(())
     }
 
-    pub fn options(&self, rootless: bool) -> berth::container::create::CreateOptions {
+    pub fn options(&self, g: &super::global::Global) -> berth::container::create::CreateOptions {
         berth::container::create::CreateOptions {
-            rootless,
+            rootless: g.is_rootless(),
+            systemd: g.systemd_cgroup,
             id: self.id.clone(),
             bundle: self.bundle.clone(),
             console_socket: self.console_socket.clone(),
@@ -81,10 +82,10 @@ pub fn parse(line: Line) -> Result<Command, Stop> {
     Ok(Command::Create(a))
 }
 
-pub fn run(store: &Store, a: &CreateArgs, rootless: bool) -> Result<()> {
+pub fn run(store: &Store, a: &CreateArgs, g: &super::global::Global) -> Result<()> {
     let created = create(
         store,
-        &a.options(rootless),
+        &a.options(g),
         Console::Socket(a.console_socket.clone()),
     )?;
     super::run::send_pidfd(a.pidfd_socket.as_deref(), created.pid)

@@ -55,16 +55,6 @@ impl Global {
     /// Refuses what the flags ask for and berth cannot do, before any
     /// command runs.
     pub fn check(&self) -> berth::Result<()> {
-        if self.systemd_cgroup {
-            let why = if std::path::Path::new("/run/systemd/system").exists() {
-                "berth manages cgroups through cgroupfs only"
-            } else {
-                "this machine does not run systemd, and berth manages cgroups through cgroupfs only"
-            };
-            return Err(berth::Error::invalid(format!(
-                "--systemd-cgroup is not supported: {why}"
-            )));
-        }
         if !matches!(self.rootless.as_str(), "true" | "false" | "auto") {
             return Err(berth::Error::invalid(format!(
                 "--rootless {:?}: expected true, false or auto",

@@ -50,7 +50,7 @@ const GLOBAL: &[Flag] = &[
     Flag::value("log", None, "FILE", "Log file; errors are written here as well as to stderr."),
     Flag::value("log-format", None, "FORMAT", "Log format: text (default) or json."),
     Flag::switch("debug", None, "Log debug messages."),
-    Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd (not supported yet)."),
+    Flag::switch("systemd-cgroup", None, "Manage cgroups through systemd: a transient unit per container (cgroup v2 hosts)."),
     Flag::value("criu", None, "PATH", "The criu binary for checkpoint and restore (default: criu on PATH)."),
     Flag {
         long: "rootless",
@@ -243,7 +243,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
     }
     let store = Store::new(&g.root());
     match &cli.command {
-        Command::Create(a) => create::run(&store, a, g.is_rootless()).map(|()| 0),
+        Command::Create(a) => create::run(&store, a, g).map(|()| 0),
         Command::Start { id } => start::run(&store, id).map(|()| 0),
         Command::State { id } => state::run(&store, id).map(|()| 0),
         Command::Kill { all, id, signal } => kill::run(&store, id, signal, *all).map(|()| 0),
@@ -252,7 +252,7 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             create,
             detach,
             keep,
-        } => run::run(&store, create, *detach, *keep, g.is_rootless()),
+        } => run::run(&store, create, *detach, *keep, g),
         Command::List { format, quiet } => list::run(&store, *format, *quiet).map(|()| 0),
         Command::Spec { bundle } => spec::run(bundle, g.rootless == "true").map(|()| 0),
         Command::Features => features::run().map(|()| 0),
@@ -271,6 +271,9 @@ fn dispatch(cli: &Cli) -> berth::Result<i32> {
             ps_args,
         } => ps::run(&store, id, *format, ps_args).map(|()| 0),
         Command::Checkpoint(a) => checkpoint::run(&store, g.criu.as_deref(), a).map(|()| 0),
+        Command::Restore(_) if g.systemd_cgroup => Err(berth::Error::invalid(
+            "restore: --systemd-cgroup is not supported yet (restore with cgroupfs)",
+        )),
         Command::Restore(a) => restore::run(&store, g.criu.as_deref(), a),
     }
 }

@@ -40,8 +40,14 @@ pub fn parse(line: Line) -> Result<Command, Stop> {
     })
 }
 
-pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bool) -> Result<i32> {
-    let opts = a.options(rootless);
+pub fn run(
+    store: &Store,
+    a: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    g: &super::global::Global,
+) -> Result<i32> {
+    let opts = a.options(g);
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
         send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;

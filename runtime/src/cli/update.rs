@@ -168,6 +168,12 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
     let (_, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;
     check_before_update(&cgroups, &r)?;
     let planned = berth::linux::cgroups::resources::plan(&cgroups, Some(&r))?;
+    if let Some(unit) = &cgroups.unit {
+        // systemd first, so that the files keep the exact values.
+        use berth::linux::systemd::{properties, Manager};
+        let props = properties::from_writes(&planned.writes)?;
+        Manager::for_unit(unit)?.set(&unit.name, props)?;
+    }
     berth::linux::cgroups::resources::apply_limits(&planned)
 }
 

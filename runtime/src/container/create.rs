@@ -13,12 +13,15 @@
 //!    without a mount namespace, record what the rootfs is on
 //!    (host_mounts.rs).
 //! 3. Open what the child needs from the host: namespace paths, the console
-//!    socket, the cgroup layout, descriptors passed by systemd.
+//!    socket, the cgroup layout, descriptors passed by systemd. Make the
+//!    container's cgroups and write its limits; under the systemd driver,
+//!    plan its unit (container/cgroup_unit.rs).
 //! 4. clone3 with the new namespaces (a joined pid namespace and a new time
 //!    namespace are entered around the clone; a new network namespace has
 //!    been made on the side since step 1, see linux/netns.rs); the child
 //!    runs init/mod.rs.
-//! 5. Talk to init (init/sync.rs): write a new user namespace's id maps and
+//! 5. Talk to init (init/sync.rs): write a new user namespace's id maps,
+//!    start the systemd unit with init in it and write its limits, write
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
 //!    done, stage the state, wait for "ready", apply the device rules,
 //!    commit the state and the pid file, and tell init it is saved.
@@ -39,6 +42,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
+use crate::container::cgroup_unit;
 use crate::container::lifecycle::run_parent_hooks;
 use crate::container::store::write_pid_file;
 use crate::container::store::{ContainerDir, Store};
@@ -66,6 +70,8 @@ pub struct CreateOptions {
     /// Rootless mode (`--rootless`, or auto when not root): cgroups the
     /// user cannot write are skipped with a warning.
     pub rootless: bool,
+    /// `--systemd-cgroup`: the cgroup is a systemd unit's.
+    pub systemd: bool,
 }
 
 /// Where the pty master goes when the process has a terminal.
@@ -172,12 +178,24 @@ fn build(
     // refused) before any directory is made.
     let layout = Layout::read()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
-    let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
-    let planned = if opts.rootless {
-        rootless_cgroups(&mut cgroups, linux)?
+    let (cgroups, planned, unit) = if opts.systemd {
+        let (unit, cgroups, planned) =
+            cgroup_unit::plan(&layout, &bundle.spec, &opts.id, opts.rootless)?;
+        (cgroups, planned, Some(unit))
     } else {
-        let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
-        cgroups.create()?;
+        let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
+        let planned = if opts.rootless {
+            rootless_cgroups(&mut cgroups, linux)?
+        } else {
+            let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
+            cgroups.create()?;
+            planned
+        };
+        (cgroups, planned, None)
+    };
+    let planned = if opts.rootless {
+        planned.without_device_policy()
+    } else {
         planned
     };
     // Until state.json exists, this record is how a delete after a killed
@@ -187,14 +205,20 @@ fn build(
         return Err(e);
     }
     crate::fault::point("create:cgroups");
+    // A unit's limits are written once systemd has made its cgroup.
+    let limits = match unit {
+        None => resources::apply_limits(&planned),
+        Some(_) => Ok(()),
+    };
     let place = Placement {
         layout: &layout,
         own: &own,
         cgroups: &cgroups,
         planned: &planned,
+        unit,
     };
-    let result = resources::apply_limits(&planned)
-        .and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, &place, net));
+    let result =
+        limits.and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, place, net));
     if result.is_err() {
         let _ = cgroups.remove();
     }
@@ -235,6 +259,8 @@ struct Placement<'a> {
     own: &'a str,
     cgroups: &'a Cgroups,
     planned: &'a resources::Planned,
+    /// Under the systemd driver: the unit to start once init exists.
+    unit: Option<cgroup_unit::UnitPlan>,
 }
 
 /// Steps 3 (the rest) to 5, with the cgroups made.
@@ -244,7 +270,7 @@ fn spawn(
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
     state_dir: File,
-    place: &Placement,
+    place: Placement,
     net: Option<crate::linux::netns::Ahead>,
 ) -> Result<State> {
     let Placement {
@@ -252,6 +278,7 @@ fn spawn(
         own,
         cgroups,
         planned,
+        unit,
     } = place;
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let process = bundle.spec.process().as_ref().expect("validated");
@@ -261,10 +288,12 @@ fn spawn(
     }
     // A v1 hierarchy takes init only once it exists: init moves itself
     // there first (V1Tasks), and makes its cgroup namespace only then, so
-    // that the namespace is rooted at its cgroup.
+    // that the namespace is rooted at its cgroup. So does a systemd unit,
+    // which systemd makes with init in it.
     let v1 = cgroups.dirs.iter().any(|d| !d.v2);
-    namespaces.defer_cgroup = v1 && namespaces.has_new(LinuxNamespaceType::Cgroup);
-    let cgroup_fd = cgroups.unified_fd()?;
+    let in_unit = unit.is_some();
+    namespaces.defer_cgroup = (v1 || in_unit) && namespaces.has_new(LinuxNamespaceType::Cgroup);
+    let cgroup_fd = if in_unit { None } else { cgroups.unified_fd()? };
     let v1_tasks = cgroups.open_v1_tasks()?;
     let mut state = State::new(bundle, &opts.id, cgroups);
     let idmapped = crate::init::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
@@ -284,7 +313,7 @@ fn spawn(
         namespaces: &namespaces,
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
-        wait_for_go: userns || hooks.in_container || notify,
+        wait_for_go: userns || hooks.in_container || notify || in_unit,
         unprivileged_maps,
         v1_tasks,
         parent_hooks: hooks.in_parent,
@@ -321,6 +350,10 @@ fn spawn(
             }
             crate::linux::namespaces::write_id_maps(pid, linux)?;
         }
+        if let Some(unit) = unit {
+            unit.start(pid, cgroups)?;
+            resources::apply_limits(planned)?;
+        }
         // From here: in a user namespace, init cannot open its own /proc
         // files once it is non-dumpable.
         if let Some(v) = process.oom_score_adj() {
@@ -330,7 +363,7 @@ fn spawn(
         if place_v2 {
             cgroups.enter_v2(pid.as_raw())?;
         }
-        if userns || hooks.in_container || notify || place_v2 {
+        if userns || hooks.in_container || notify || place_v2 || in_unit {
             sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
         }
         if hooks.in_parent {

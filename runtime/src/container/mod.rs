@@ -2,6 +2,7 @@
 //! [`create`] is the parent's side of the create pipeline; [`restore`]
 //! builds a container as create does, from CRIU images.
 
+pub mod cgroup_unit;
 pub mod checkpoint;
 pub mod create;
 pub mod criu;

@@ -6,11 +6,20 @@
 //! | linux.cgroupsPath | directory in each hierarchy                     |
 //! |-------------------|-------------------------------------------------|
 //! | absolute `/a/b`   | `/a/b` from the hierarchy's root                |
-//! | relative `a/b`    | `a/b` below the runtime's own cgroup            |
-//! | empty             | `ID` below the runtime's own cgroup             |
+//! | relative `a/b`    | `a/b` below the runtime's own cgroup (1)        |
+//! | empty             | `ID` below the runtime's own cgroup (1)         |
+//!
+//! (1) On a host on cgroup v2 alone, below the parent of the runtime's own
+//! cgroup, as runc places it there: the runtime's own cgroup has
+//! processes (the caller's: a login session's scope, a service), and a v2
+//! cgroup with processes cannot pass controllers on to its children (only
+//! the root may), so a container below it could have no limits at all.
 //!
 //! berth records which directories it made and removes those, and only
 //! those, at delete.
+//!
+//! Under the systemd driver (linux/systemd/) the one v2 directory is a
+//! unit's, which systemd makes and removes; the rest is the same.
 
 pub mod device_filter;
 pub mod resources;
@@ -77,6 +86,9 @@ impl Dir {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cgroups {
     pub dirs: Vec<Dir>,
+    /// The systemd unit whose cgroup this is (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<crate::linux::systemd::Unit>,
 }
 
 /// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
@@ -101,6 +113,16 @@ fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
     rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
 }
 
+/// What an empty or relative cgroupsPath is below in hierarchy `m` (see
+/// the table above).
+fn relative_base(proc_self_cgroup: &str, m: &CgroupMount, layout: &Layout) -> PathBuf {
+    let own = own_path(proc_self_cgroup, m);
+    match own.parent() {
+        Some(parent) if layout.is_unified() => parent.to_path_buf(),
+        _ => own,
+    }
+}
+
 impl Cgroups {
     /// Where the container's cgroups go (nothing is made yet).
     pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
@@ -112,8 +134,10 @@ impl Cgroups {
                     Some(p) if p.is_absolute() => {
                         crate::linux::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
                     }
-                    Some(p) => own_path(own, m).join(crate::linux::syscall::lexical(p)),
-                    None => own_path(own, m).join(id),
+                    Some(p) => {
+                        relative_base(own, m, layout).join(crate::linux::syscall::lexical(p))
+                    }
+                    None => relative_base(own, m, layout).join(id),
                 };
                 Dir {
                     path: m.mount_point.join(rel),
@@ -123,7 +147,44 @@ impl Cgroups {
                 }
             })
             .collect();
-        Cgroups { dirs }
+        Cgroups { dirs, unit: None }
+    }
+
+    /// Under the systemd driver: the unit's cgroup, `rel` below the top of
+    /// the hierarchy (where systemd will make it once the unit starts).
+    /// Only on a host on cgroup v2 alone, the layout systemd hosts have.
+    pub fn plan_unit(
+        layout: &Layout,
+        rel: &Path,
+        unit: crate::linux::systemd::Unit,
+    ) -> Result<Cgroups> {
+        let m = match &layout.mounts[..] {
+            [m] if layout.is_unified() => m,
+            _ => {
+                return Err(Error::invalid(
+                    "--systemd-cgroup: berth's systemd driver needs a host on cgroup v2 alone \
+                     (this one mounts cgroup v1 hierarchies)",
+                ))
+            }
+        };
+        let rel = crate::linux::syscall::lexical(rel);
+        let rel = rel.strip_prefix(&m.root).unwrap_or(&rel);
+        Ok(Cgroups {
+            dirs: vec![Dir {
+                path: m.mount_point.join(rel),
+                v2: true,
+                controllers: Vec::new(),
+                created: Vec::new(),
+            }],
+            unit: Some(unit),
+        })
+    }
+
+    /// Once systemd has made the unit's cgroup: passes on to it what
+    /// systemd leaves off (hugetlb, rdma, misc) from the top down, as
+    /// for a cgroup berth makes.
+    pub fn unit_started(&self) -> Result<()> {
+        self.dirs.iter().try_for_each(delegate_controllers)
     }
 
     /// Below every directory: `rel` (for exec --cgroup), made like the
@@ -165,6 +226,7 @@ impl Cgroups {
                 {
                     let _ = Cgroups {
                         dirs: vec![d.clone()],
+                        unit: None,
                     }
                     .remove();
                     refused.push(d.path);
@@ -227,6 +289,10 @@ impl Cgroups {
     /// it, rather than named by cgroupsPath where it already was (a shared
     /// slice, whose other processes are not the container's).
     pub fn all_made_here(&self) -> bool {
+        // A scope systemd made for the container is the container's alone.
+        if let Some(u) = &self.unit {
+            return !u.name.ends_with(".slice");
+        }
         self.dirs.iter().all(|d| d.created.contains(&d.path))
     }
 
@@ -301,6 +367,14 @@ impl Cgroups {
     pub fn remove(&self) -> Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut first_err = None;
+        if let Some(unit) = &self.unit {
+            // systemd removes its unit's cgroup, below-cgroups included.
+            if let Err(e) =
+                crate::linux::systemd::Manager::for_unit(unit).and_then(|mut m| m.stop(&unit.name))
+            {
+                first_err = Some(e);
+            }
+        }
         for d in &self.dirs {
             for p in d.created.iter().rev() {
                 if *p != d.path {
@@ -565,6 +639,14 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
         if missing.is_empty() {
             continue;
         }
+        // A cgroup with processes of its own (not the root) cannot pass
+        // domain controllers on, and would take the threaded ones alone
+        // (cpu, cpuset, pids): that makes it a threaded domain, below
+        // which no ordinary cgroup takes a process (EOPNOTSUPP), for every
+        // later container too. Left as it is.
+        if a != top && std::fs::read(a.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
+            continue;
+        }
         let f = a.join("cgroup.subtree_control");
         let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
         if std::fs::write(&f, all.join(" ")).is_err() {
@@ -625,6 +707,57 @@ mod tests {
         assert!(c.dirs[0].v2 && c.dirs[1].has("memory"));
     }
 
+    /// On cgroup v2 alone, as runc: below the parent of the runtime's own
+    /// cgroup, which has the caller's processes; at the root, the root.
+    #[test]
+    fn on_v2_alone_relative_paths_are_below_the_parent_of_the_runtimes_own() {
+        let l = Layout::from_mountinfo("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(l.is_unified());
+        let own = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        let c = Cgroups::plan(&l, own, None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/user.slice/user-1000.slice/ctr"]);
+        let c = Cgroups::plan(&l, own, Some(Path::new("a/b")), "x");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/user.slice/user-1000.slice/a/b"]);
+        let c = Cgroups::plan(&l, own, Some(Path::new("/abs")), "x");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/abs"]);
+        let c = Cgroups::plan(&l, "0::/\n", None, "ctr");
+        assert_eq!(paths(&c), ["/sys/fs/cgroup/ctr"]);
+    }
+
+    /// A parent with processes of its own is left alone: it cannot pass
+    /// domain controllers on, and taking the threaded ones alone would
+    /// make it a threaded domain (EOPNOTSUPP for every child after).
+    #[test]
+    fn parents_with_processes_are_not_asked_to_pass_controllers_on() {
+        let base = std::env::temp_dir().join(format!("berth-cgdeleg-{}", std::process::id()));
+        let (top, busy, empty) = (
+            base.join("top"),
+            base.join("top/busy"),
+            base.join("top/empty"),
+        );
+        for (d, procs) in [(&top, "1\n"), (&busy, "4242\n"), (&empty, "")] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("cgroup.controllers"), "cpu memory pids").unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+            std::fs::write(d.join("cgroup.procs"), procs).unwrap();
+        }
+        let dir = |p: PathBuf| Dir {
+            path: p,
+            v2: true,
+            controllers: Vec::new(),
+            created: Vec::new(),
+        };
+        delegate_controllers(&dir(busy.join("ctr"))).unwrap();
+        delegate_controllers(&dir(empty.join("ctr"))).unwrap();
+        let enabled = |d: &Path| std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap();
+        // The top (the root, exempt from the rule) and the empty parent pass
+        // them on; the busy one is untouched.
+        assert_eq!(enabled(&top), "+cpu +memory +pids");
+        assert_eq!(enabled(&empty), "+cpu +memory +pids");
+        assert_eq!(enabled(&busy), "");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
     #[test]
     fn a_mount_rooted_deeper_strips_its_root() {
         let l = Layout::from_mountinfo(
@@ -661,6 +794,7 @@ mod tests {
                 controllers: vec!["pids".into()],
                 created: Vec::new(),
             }],
+            unit: None,
         };
         c.create().unwrap();
         assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);

@@ -28,6 +28,19 @@ pub struct Planned {
     pub device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
 }
 
+impl Planned {
+    /// Rootless: no device policy. An unprivileged user can neither load
+    /// the v2 program (bpf(2) needs CAP_BPF or CAP_SYS_ADMIN) nor write v1's
+    /// devices.allow, and needs neither: in its user namespace the
+    /// container cannot mknod, and a device node bound in from the host
+    /// is guarded by the host's permissions (runc and crun skip it too).
+    pub fn without_device_policy(mut self) -> Planned {
+        self.device_writes.clear();
+        self.device_filter = None;
+        self
+    }
+}
+
 fn refuse(field: &str, why: &str) -> Error {
     Error::invalid(format!("linux.resources.{field}: {why}"))
 }
@@ -662,6 +675,7 @@ mod tests {
         if v2 {
             Cgroups {
                 dirs: vec![dir("unified", &[])],
+                unit: None,
             }
         } else {
             let names = [
@@ -670,6 +684,7 @@ mod tests {
             ];
             Cgroups {
                 dirs: names.iter().map(|n| dir(n, &[n])).collect(),
+                unit: None,
             }
         }
     }
@@ -785,6 +800,7 @@ mod tests {
                 controllers: vec!["memory".into()],
                 created: Vec::new(),
             }],
+            unit: None,
         };
         // The "kernel" refuses a limit above memsw: a directory named like
         // the file makes the first write fail.
