@@ -857,6 +857,39 @@ fn update_changes_the_limits_of_a_running_container() {
     }
 }
 
+/// update takes device rules in --resources (podman 5 sends the
+/// container's own with every update) and leaves the rules as create set
+/// them, as runc 1.1 does: here a deny-all that, applied, would take
+/// /dev/null from the container.
+#[test]
+fn update_leaves_the_device_rules_as_they_are() {
+    let (f, pid) = sleeper("cgupdev", |f| {
+        f.config["linux"]["resources"] = json!({"pids": {"limit": 50}});
+    });
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let mut c = f.runtime_cmd(&["update", "--resources", "-", &f.id]);
+    c.stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"devices": [{"allow": false, "access": "rwm"}], "pids": {"limit": 40}}"#)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    if !is_runc() {
+        assert!(stderr(&o).contains("devices is ignored"), "{}", stderr(&o));
+    }
+    let pids = cgroup_dir(pid, if v2_only() { "" } else { "pids" }).unwrap();
+    assert_eq!(read(&pids.join("pids.max")), "40");
+    let e = f.rt(&["exec", &f.id, "sh", "-c", "echo x >/dev/null && echo ok"]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert_eq!(stdout(&e), "ok\n");
+}
+
 /// events --stats: one stats event with the cgroup's figures.
 #[test]
 fn events_stats_reports_the_cgroup_figures() {

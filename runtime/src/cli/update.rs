@@ -156,11 +156,15 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
 }
 
 pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
-    let r = resources(a)?;
+    let mut r = resources(a)?;
+    // The device rules stay as create set them, as runc 1.1 leaves them:
+    // podman 5 sends the container's own rules with every update, which
+    // must not fail for that.
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::invalid(
-            "update: linux.resources.devices cannot be changed by berth yet",
-        ));
+        log::warn!(
+            "update: linux.resources.devices is ignored: the device rules stay as create set them"
+        );
+        r.set_devices(None);
     }
     let dir = store.open(&a.id)?;
     let (state, status) = berth::container::lifecycle::loaded(&dir)?;
