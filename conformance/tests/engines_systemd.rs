@@ -689,6 +689,22 @@ fn configure_docker() {
         c.restart_docker = was_active;
     }
     config["runtimes"]["berth"] = json!({ "path": berth });
+    if !was_active {
+        // A dockerd these tests start for themselves stays off the host's
+        // network (their containers have none): no docker0 bridge, no
+        // firewall rules or forwarding left behind once it stops.
+        for (key, value) in [
+            ("bridge", json!("none")),
+            ("iptables", json!(false)),
+            ("ip6tables", json!(false)),
+            ("ip-forward", json!(false)),
+            ("ip-masq", json!(false)),
+        ] {
+            if config.get(key).is_none() {
+                config[key] = value;
+            }
+        }
+    }
     std::fs::create_dir_all("/etc/docker").unwrap();
     std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     ok(&mut cmd("systemctl", &["restart", "docker.service"]));
