@@ -20,7 +20,8 @@
 //! systemd guest of `hack/vm --guest systemd`); elsewhere, or without an
 //! engine, a test says why and passes. The engines' services are started
 //! if they are not running and, at exit, put back as they were (and
-//! daemon.json with them). The busybox image is `BERTH_IMAGE_TAR` (the
+//! daemon.json with them; a dockerd they start themselves is kept off the
+//! network). The busybox image is `BERTH_IMAGE_TAR` (the
 //! guest has no checkout to run `hack/image` in), else built by
 //! `hack/image`; the images loaded stay.
 
