@@ -21,9 +21,9 @@
 //! engine, a test says why and passes. The engines' services are started
 //! if they are not running and, at exit, put back as they were (and
 //! daemon.json with them; a dockerd they start themselves is kept off the
-//! network). The busybox image is `BERTH_IMAGE_TAR` (the
-//! guest has no checkout to run `hack/image` in), else built by
-//! `hack/image`; the images loaded stay.
+//! network). The busybox image is `BERTH_IMAGE_TAR` (the guest has no
+//! checkout to run `hack/image` in), else built by `hack/image`; the
+//! images loaded stay.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
