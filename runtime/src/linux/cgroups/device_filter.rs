@@ -21,6 +21,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysResult};
 
@@ -60,8 +61,12 @@ const ACC_MKNOD: i32 = 1;
 const ACC_READ: i32 = 2;
 const ACC_WRITE: i32 = 4;
 
-/// One v1 rule, as the program checks it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One v1 rule, as the program checks it. In the container's state it is
+/// its v1 text after "allow" or "deny" ("allow c 1:3 rwm"): the rules are
+/// normalised (c for u, rwm for an empty access, letters in one order), so
+/// that two spellings of a rule compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Rule {
     pub allow: bool,
     /// None: any type ("a").
@@ -72,64 +77,114 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn from_spec(d: &LinuxDeviceCgroup) -> Option<Rule> {
+    /// None for a fifo rule (fifos are not device-checked); an access with
+    /// a letter other than r, w and m is refused.
+    pub fn from_spec(d: &LinuxDeviceCgroup) -> Result<Option<Rule>> {
         let typ = match d.typ() {
             None | Some(LinuxDeviceType::A) => None,
             Some(LinuxDeviceType::B) => Some(DEV_BLOCK),
             Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => Some(DEV_CHAR),
-            Some(LinuxDeviceType::P) => return None, // fifos are not device-checked
+            Some(LinuxDeviceType::P) => return Ok(None),
         };
         let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
         let access = d
             .access()
             .as_deref()
             .filter(|a| !a.is_empty())
-            .unwrap_or("rwm")
-            .chars()
-            .fold(0, |acc, c| {
-                acc | match c {
-                    'r' => ACC_READ,
-                    'w' => ACC_WRITE,
-                    'm' => ACC_MKNOD,
-                    _ => 0,
-                }
-            });
-        Some(Rule {
+            .unwrap_or("rwm");
+        let access = access_bits(access).ok_or_else(|| {
+            Error::invalid(format!(
+                "access {access:?}: only r, w and m are device accesses"
+            ))
+        })?;
+        Ok(Some(Rule {
             allow: d.allow(),
             typ,
             major: num(d.major()),
             minor: num(d.minor()),
             access,
-        })
+        }))
     }
 
     /// Parses "c 1:3 rwm" (the v1 file syntax), for the default rules.
     pub fn allow_v1(text: &str) -> Rule {
-        let mut f = text.split_whitespace();
-        let typ = match f.next() {
-            Some("b") => Some(DEV_BLOCK),
-            Some("c") => Some(DEV_CHAR),
-            _ => None,
+        Rule::parse_v1(true, text).expect("a valid default rule")
+    }
+
+    /// The rule in v1's syntax ("c 1:3 rwm", "a *:* rwm"), for devices.allow
+    /// or devices.deny as `allow` says.
+    pub fn v1_text(&self) -> String {
+        let typ = match self.typ {
+            None => 'a',
+            Some(DEV_BLOCK) => 'b',
+            Some(_) => 'c',
         };
-        let (major, minor) = f
-            .next()
-            .and_then(|n| n.split_once(':'))
-            .unwrap_or(("*", "*"));
-        let access = f.next().unwrap_or("rwm").chars().fold(0, |a, c| {
-            a | match c {
+        let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+        let access: String = [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')]
+            .iter()
+            .filter(|(bit, _)| self.access & bit != 0)
+            .map(|(_, c)| c)
+            .collect();
+        format!("{typ} {}:{} {access}", num(self.major), num(self.minor))
+    }
+
+    /// The v1 syntax back into a rule (devices.list lines, the state).
+    pub fn parse_v1(allow: bool, text: &str) -> Option<Rule> {
+        let mut f = text.split_whitespace();
+        let typ = match f.next()? {
+            "a" => None,
+            "b" => Some(DEV_BLOCK),
+            "c" => Some(DEV_CHAR),
+            _ => return None,
+        };
+        let (major, minor) = f.next().unwrap_or("*:*").split_once(':')?;
+        let num = |n: &str| match n {
+            "*" => Some(None),
+            n => n.parse().ok().map(Some),
+        };
+        let access = access_bits(f.next().unwrap_or("rwm"))?;
+        f.next().is_none().then_some(Rule {
+            allow,
+            typ,
+            major: num(major)?,
+            minor: num(minor)?,
+            access,
+        })
+    }
+}
+
+/// "rwm" and any part of it as the program's access bits; None for any
+/// other letter (runc refuses them, v1's files too).
+pub fn access_bits(text: &str) -> Option<i32> {
+    text.chars().try_fold(0, |acc, c| {
+        Some(
+            acc | match c {
                 'r' => ACC_READ,
                 'w' => ACC_WRITE,
                 'm' => ACC_MKNOD,
-                _ => 0,
-            }
-        });
-        Rule {
-            allow: true,
-            typ,
-            major: major.parse().ok(),
-            minor: minor.parse().ok(),
-            access,
-        }
+                _ => return None,
+            },
+        )
+    })
+}
+
+impl From<Rule> for String {
+    fn from(r: Rule) -> String {
+        let verb = if r.allow { "allow" } else { "deny" };
+        format!("{verb} {}", r.v1_text())
+    }
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Rule, String> {
+        let parsed = match s.split_once(' ') {
+            Some(("allow", rest)) => Rule::parse_v1(true, rest),
+            Some(("deny", rest)) => Rule::parse_v1(false, rest),
+            _ => None,
+        };
+        parsed.ok_or_else(|| format!("not a device rule: {s:?}"))
     }
 }
 
@@ -187,13 +242,15 @@ fn bpf(cmd: i32, attr: &mut [u8; 128]) -> std::result::Result<i64, Errno> {
     Errno::result(r)
 }
 
-/// Loads the program and attaches it to the cgroup directory `dir`.
-pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
-    const PROG_LOAD: i32 = 5;
-    const PROG_ATTACH: i32 = 8;
-    const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const ATTACH_CGROUP_DEVICE: u32 = 6;
-    const F_ALLOW_MULTI: u32 = 2;
+// bpf(2) commands, and what the device filter is to them.
+const PROG_LOAD: i32 = 5;
+const PROG_ATTACH: i32 = 8;
+const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const ATTACH_CGROUP_DEVICE: u32 = 6;
+const F_ALLOW_MULTI: u32 = 2;
+
+/// Loads the program made of `rules`.
+fn load(rules: &[Rule]) -> Result<OwnedFd> {
     let prog = program(rules);
     let license = c"Apache-2.0";
     // Without a log first: a verbose log that does not fit its buffer fails
@@ -230,15 +287,30 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
         )
     })?;
     // SAFETY: a fresh descriptor from the kernel.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// BPF_PROG_ATTACH or BPF_PROG_DETACH of `prog` on the cgroup `cgroup`.
+fn attach_cmd(
+    cmd: i32,
+    cgroup: &std::fs::File,
+    prog: &OwnedFd,
+    flags: u32,
+) -> std::result::Result<(), Errno> {
     let mut attr = [0u8; 128];
     attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog_fd.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
     attr[8..12].copy_from_slice(&ATTACH_CGROUP_DEVICE.to_ne_bytes());
-    attr[12..16].copy_from_slice(&F_ALLOW_MULTI.to_ne_bytes());
-    bpf(PROG_ATTACH, &mut attr)
-        .map(drop)
+    attr[12..16].copy_from_slice(&flags.to_ne_bytes());
+    bpf(cmd, &mut attr).map(drop)
+}
+
+/// Loads the program and attaches it to the cgroup directory `dir`: create's
+/// case, a cgroup with no filter of the container's yet.
+pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
+    let prog = load(rules)?;
+    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    attach_cmd(PROG_ATTACH, &cgroup, &prog, F_ALLOW_MULTI)
         .sys_path("bpf(BPF_PROG_ATTACH) of the device filter to", dir)
 }
 
@@ -281,7 +353,11 @@ mod tests {
             r#"{"allow":false,"type":"c","major":136,"minor":5,"access":"w"}"#,
         ]
         .iter()
-        .map(|j| Rule::from_spec(&serde_json::from_str(j).unwrap()).unwrap())
+        .map(|j| {
+            Rule::from_spec(&serde_json::from_str(j).unwrap())
+                .unwrap()
+                .unwrap()
+        })
         .collect();
         let p = program(&rules);
         let (c, b) = (DEV_CHAR, DEV_BLOCK);
@@ -299,5 +375,62 @@ mod tests {
         // Without a deny-all rule, unmatched requests are allowed.
         let p = program(&[Rule::allow_v1("c 1:3 rwm")]);
         assert_eq!(run(&p, b, 8, 0, ACC_READ), 1);
+    }
+
+    fn spec(j: &str) -> Result<Option<Rule>> {
+        Rule::from_spec(&serde_json::from_str(j).unwrap())
+    }
+
+    /// `update` compares the rules it is given with those recorded: two
+    /// spellings of one rule must be one rule.
+    #[test]
+    fn rules_spelled_differently_compare_equal() {
+        let one = |j: &str| spec(j).unwrap().unwrap();
+        let a = one(r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"}"#);
+        assert_eq!(
+            a,
+            one(r#"{"allow":true,"type":"u","major":1,"minor":11,"access":"rw"}"#)
+        );
+        assert_eq!(
+            one(r#"{"allow":false}"#),
+            one(r#"{"allow":false,"type":"a","access":"rwm"}"#)
+        );
+        for other in [
+            r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"r"}"#,
+            r#"{"allow":false,"type":"c","major":1,"minor":11,"access":"rw"}"#,
+            r#"{"allow":true,"type":"b","major":1,"minor":11,"access":"rw"}"#,
+            r#"{"allow":true,"type":"c","major":1,"access":"rw"}"#,
+        ] {
+            assert_ne!(a, one(other), "{other}");
+        }
+        // Fifos are not device rules; letters beyond rwm are refused.
+        assert!(spec(r#"{"allow":true,"type":"p"}"#).unwrap().is_none());
+        assert!(spec(r#"{"allow":true,"access":"rx"}"#).is_err());
+    }
+
+    #[test]
+    fn rules_round_trip_through_the_state_as_v1_text() {
+        let list: Vec<Rule> = [
+            r#"{"allow":false,"access":"rwm"}"#,
+            r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"}"#,
+            r#"{"allow":false,"type":"b","major":8,"access":"m"}"#,
+        ]
+        .iter()
+        .map(|j| spec(j).unwrap().unwrap())
+        .collect();
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(
+            json,
+            r#"["deny a *:* rwm","allow c 1:11 rw","deny b 8:* m"]"#
+        );
+        assert_eq!(serde_json::from_str::<Vec<Rule>>(&json).unwrap(), list);
+        for bad in [
+            r#"["allow x 1:3 rwm"]"#,
+            r#"["c 1:3 rwm"]"#,
+            r#"["allow c 1 rwm"]"#,
+            r#"["allow c 1:3 rwx"]"#,
+        ] {
+            assert!(serde_json::from_str::<Vec<Rule>>(bad).is_err(), "{bad}");
+        }
     }
 }

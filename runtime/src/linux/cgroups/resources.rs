@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, LinuxThrottleDevice};
 
 use super::device_filter::Rule as DeviceRule;
 use super::{Cgroups, Dir};
@@ -22,10 +22,35 @@ pub type Write = (PathBuf, String);
 pub struct Planned {
     pub writes: Vec<Write>,
     /// The device policy, applied once init has made the container's
-    /// device nodes (as runc does): v1 writes...
-    pub device_writes: Vec<Write>,
-    /// ...or, on v2, the directory and rules of the program to attach.
-    pub device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
+    /// device nodes (as runc does).
+    pub devices: Option<DevicePolicy>,
+}
+
+/// The device rules in effect for a container, in order (the last that
+/// matches a request decides), and where they go: v1's devices.allow and
+/// devices.deny in `dir`, or on v2 a program attached to `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePolicy {
+    pub dir: PathBuf,
+    pub v2: bool,
+    pub rules: Vec<DeviceRule>,
+}
+
+impl DevicePolicy {
+    /// The v1 writes of `rules`, each to the file its `allow` names.
+    pub fn v1_writes(&self, rules: &[DeviceRule]) -> Vec<Write> {
+        rules
+            .iter()
+            .map(|r| {
+                let file = if r.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                (self.dir.join(file), r.v1_text())
+            })
+            .collect()
+    }
 }
 
 impl Planned {
@@ -35,9 +60,17 @@ impl Planned {
     /// container cannot mknod, and a device node bound in from the host
     /// is guarded by the host's permissions (runc and crun skip it too).
     pub fn without_device_policy(mut self) -> Planned {
-        self.device_writes.clear();
-        self.device_filter = None;
+        self.devices = None;
         self
+    }
+
+    /// What the container's state records of the device policy (see
+    /// `Cgroups::devices`): its rules, or none at all.
+    pub fn device_record(&self) -> Vec<DeviceRule> {
+        self.devices
+            .as_ref()
+            .map(|d| d.rules.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -73,8 +106,7 @@ fn v2_has(d: &Dir, controller: &str) -> bool {
 struct Plan<'a> {
     c: &'a Cgroups,
     out: Vec<Write>,
-    device_writes: Vec<Write>,
-    device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
+    devices: Option<DevicePolicy>,
 }
 
 impl Plan<'_> {
@@ -133,8 +165,7 @@ pub fn plan(c: &Cgroups, r: Option<&LinuxResources>) -> Result<Planned> {
     let mut p = Plan {
         c,
         out: Vec::new(),
-        device_writes: Vec::new(),
-        device_filter: None,
+        devices: None,
     };
     memory(&mut p, r)?;
     cpu(&mut p, r)?;
@@ -188,8 +219,7 @@ pub fn plan(c: &Cgroups, r: Option<&LinuxResources>) -> Result<Planned> {
     }
     Ok(Planned {
         writes: p.out,
-        device_writes: p.device_writes,
-        device_filter: p.device_filter,
+        devices: p.devices,
     })
 }
 
@@ -495,28 +525,6 @@ const DEFAULT_ALLOWED: [&str; 9] = [
     "c 136:* rwm",
 ];
 
-fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let typ = match d.typ() {
-        None | Some(LinuxDeviceType::A) => "a",
-        Some(LinuxDeviceType::B) => "b",
-        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
-        Some(LinuxDeviceType::P) => "p",
-    };
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = d
-        .access()
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
-    if typ == "a" && d.major().is_none() && d.minor().is_none() {
-        return format!("a *:* {access}");
-    }
-    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
-}
-
 /// Every container gets a device policy, as from runc: everything denied,
 /// then the config's rules, then the devices every container has. A host
 /// with neither a v1 devices hierarchy nor v2 gets no policy unless the
@@ -526,47 +534,30 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
     if !asked && !p.c.dirs.iter().any(|d| d.v2 || d.has("devices")) {
         return Ok(());
     }
-    let deny_all: LinuxDeviceCgroup =
-        serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("valid rule");
-    let rules: Vec<&LinuxDeviceCgroup> = std::iter::once(&deny_all)
-        .chain(rules.unwrap_or_default())
-        .collect();
     // Only v1 has a devices controller; v2 takes a program.
     let d = match p.c.dirs.iter().find(|d| d.has("devices")) {
-        Some(d) => d.clone(),
+        Some(d) => d,
         None if p.c.dirs.is_empty() => return Ok(()), // no cgroups at all
-        // v2 has no device files: an eBPF program holds the rules.
-        None => {
-            let d = p.c.dirs.iter().find(|d| d.v2).ok_or_else(|| {
-                refuse(
-                    "devices",
-                    "the devices controller is not available on this host",
-                )
-            })?;
-            let mut list: Vec<_> = rules
-                .iter()
-                .filter_map(|r| DeviceRule::from_spec(r))
-                .collect();
-            list.extend(DEFAULT_ALLOWED.iter().map(|r| DeviceRule::allow_v1(r)));
-            p.device_filter = Some((d.path.clone(), list));
-            return Ok(());
-        }
+        None => p.c.dirs.iter().find(|d| d.v2).ok_or_else(|| {
+            refuse(
+                "devices",
+                "the devices controller is not available on this host",
+            )
+        })?,
     };
-    for r in rules {
-        if r.typ() == Some(LinuxDeviceType::P) {
-            continue; // fifos are not device-controlled
-        }
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        p.device_writes.push((d.file(file), device_rule(r)));
+    let deny_all = DeviceRule::parse_v1(false, "a *:* rwm").expect("valid rule");
+    let mut list = vec![deny_all];
+    for (i, r) in rules.unwrap_or_default().iter().enumerate() {
+        let rule =
+            DeviceRule::from_spec(r).with_context(|| format!("linux.resources.devices[{i}]"))?;
+        list.extend(rule);
     }
-    for rule in DEFAULT_ALLOWED {
-        p.device_writes
-            .push((d.file("devices.allow"), rule.to_string()));
-    }
+    list.extend(DEFAULT_ALLOWED.iter().map(|r| DeviceRule::allow_v1(r)));
+    p.devices = Some(DevicePolicy {
+        dir: d.path.clone(),
+        v2: d.v2,
+        rules: list,
+    });
     Ok(())
 }
 
@@ -652,13 +643,13 @@ pub fn apply_limits(planned: &Planned) -> Result<()> {
     write_all(&planned.writes)
 }
 
-/// The device policy.
+/// The device policy, in a cgroup that has none of the container's yet.
 pub fn apply_devices(planned: &Planned) -> Result<()> {
-    write_rules(&planned.device_writes)?;
-    if let Some((dir, rules)) = &planned.device_filter {
-        super::device_filter::attach(dir, rules)?;
+    match &planned.devices {
+        None => Ok(()),
+        Some(d) if d.v2 => super::device_filter::attach(&d.dir, &d.rules),
+        Some(d) => write_rules(&d.v1_writes(&d.rules)),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -675,7 +666,7 @@ mod tests {
         if v2 {
             Cgroups {
                 dirs: vec![dir("unified", &[])],
-                unit: None,
+                ..Cgroups::default()
             }
         } else {
             let names = [
@@ -684,7 +675,7 @@ mod tests {
             ];
             Cgroups {
                 dirs: names.iter().map(|n| dir(n, &[n])).collect(),
-                unit: None,
+                ..Cgroups::default()
             }
         }
     }
@@ -692,9 +683,14 @@ mod tests {
     fn writes(v2: bool, json: &str) -> Vec<String> {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
         let p = plan(&cgroups(v2), Some(&r)).unwrap();
+        let devices = p
+            .devices
+            .filter(|d| !d.v2)
+            .map(|d| d.v1_writes(&d.rules))
+            .unwrap_or_default();
         p.writes
             .into_iter()
-            .chain(p.device_writes)
+            .chain(devices)
             .map(|(f, v)| format!("{} = {v}", f.display()))
             .collect()
     }
@@ -781,11 +777,39 @@ mod tests {
         )
         .unwrap();
         let planned = plan(&cgroups(true), Some(&r)).unwrap();
-        let (dir, rules) = planned.device_filter.unwrap();
+        let DevicePolicy { dir, v2, rules } = planned.devices.unwrap();
+        assert!(v2);
         assert_eq!(dir, PathBuf::from("/nonexistent/unified/ctr"));
         assert!(!rules[0].allow && rules[0].typ.is_none());
         assert_eq!(rules[1].major, Some(1));
         assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED.len());
+    }
+
+    /// What the state records is what was applied, on v1 and v2 alike:
+    /// deny all, the config's rules, the defaults; nothing without a
+    /// device policy (rootless).
+    #[test]
+    fn the_device_record_is_the_rules_applied() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"},
+                           {"allow":true,"type":"p"}]}"#,
+        )
+        .unwrap();
+        for v2 in [false, true] {
+            let planned = plan(&cgroups(v2), Some(&r)).unwrap();
+            let record: Vec<String> = planned
+                .device_record()
+                .into_iter()
+                .map(String::from)
+                .collect();
+            assert_eq!(record[..2], ["deny a *:* rwm", "allow c 1:11 rw"]);
+            assert_eq!(record.len(), 2 + DEFAULT_ALLOWED.len());
+            assert!(planned.without_device_policy().device_record().is_empty());
+        }
+        let bad: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwx"}]}"#).unwrap();
+        let e = plan(&cgroups(false), Some(&bad)).unwrap_err().to_string();
+        assert!(e.contains("linux.resources.devices[0]"), "{e}");
     }
 
     /// A fake cgroupfs: a directory with the v1 memory files.
@@ -800,7 +824,7 @@ mod tests {
                 controllers: vec!["memory".into()],
                 created: Vec::new(),
             }],
-            unit: None,
+            ..Cgroups::default()
         };
         // The "kernel" refuses a limit above memsw: a directory named like
         // the file makes the first write fail.
