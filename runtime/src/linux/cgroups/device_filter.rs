@@ -245,6 +245,9 @@ fn bpf(cmd: i32, attr: &mut [u8; 128]) -> std::result::Result<i64, Errno> {
 // bpf(2) commands, and what the device filter is to them.
 const PROG_LOAD: i32 = 5;
 const PROG_ATTACH: i32 = 8;
+const PROG_DETACH: i32 = 9;
+const PROG_GET_FD_BY_ID: i32 = 13;
+const PROG_QUERY: i32 = 16;
 const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const ATTACH_CGROUP_DEVICE: u32 = 6;
 const F_ALLOW_MULTI: u32 = 2;
@@ -312,6 +315,94 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
     let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
     attach_cmd(PROG_ATTACH, &cgroup, &prog, F_ALLOW_MULTI)
         .sys_path("bpf(BPF_PROG_ATTACH) of the device filter to", dir)
+}
+
+/// The ids of the device programs attached to the cgroup itself (not
+/// those it inherits).
+fn attached(cgroup: &std::fs::File) -> std::result::Result<Vec<u32>, Errno> {
+    // 64 is the kernel's limit per cgroup and attach type; ENOSPC (with
+    // the count) if that ever grows.
+    let mut ids = vec![0u32; 64];
+    loop {
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+        attr[4..8].copy_from_slice(&ATTACH_CGROUP_DEVICE.to_ne_bytes());
+        attr[16..24].copy_from_slice(&(ids.as_mut_ptr() as u64).to_ne_bytes());
+        attr[24..28].copy_from_slice(&(ids.len() as u32).to_ne_bytes());
+        let r = bpf(PROG_QUERY, &mut attr);
+        let count = u32::from_ne_bytes(attr[24..28].try_into().expect("4 bytes")) as usize;
+        match r {
+            Ok(_) => {
+                ids.truncate(count);
+                return Ok(ids);
+            }
+            Err(Errno::ENOSPC) if count > ids.len() => ids.resize(count, 0),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A program by id, None once it is gone.
+fn by_id(id: u32) -> std::result::Result<Option<OwnedFd>, Errno> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&id.to_ne_bytes());
+    match bpf(PROG_GET_FD_BY_ID, &mut attr) {
+        // SAFETY: a fresh descriptor from the kernel.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `update`'s case: the cgroup's filter replaced by one made of `rules`.
+/// The new program is attached before the old ones are detached: in
+/// between both filter (a device must pass both), so there is never a
+/// moment without one, and a device both allow stays allowed throughout.
+/// Every device program attached to the cgroup itself goes, as with runc:
+/// the container's (one, from create or the last update) and any left
+/// by an update that failed half-way.
+pub fn replace(dir: &Path, rules: &[Rule]) -> Result<()> {
+    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    let old = attached(&cgroup).sys_path("bpf(BPF_PROG_QUERY) of the device filters of", dir)?;
+    let prog = load(rules)?;
+    attach_cmd(PROG_ATTACH, &cgroup, &prog, F_ALLOW_MULTI)
+        .sys_path("bpf(BPF_PROG_ATTACH) of the device filter to", dir)?;
+    for id in old {
+        let fd = match by_id(id) {
+            Ok(Some(fd)) => fd,
+            // Detached (and freed) meanwhile.
+            Ok(None) => continue,
+            // A program an LSM keeps from us (another manager's, as runc
+            // notes for systemd's under SELinux): left attached, which only
+            // ever denies more.
+            Err(Errno::EPERM | Errno::EACCES) => {
+                log::debug!(
+                    "device filter {id} on {}: not ours to detach",
+                    dir.display()
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::sys(
+                    format_args!("bpf(BPF_PROG_GET_FD_BY_ID) of device filter {id}"),
+                    e,
+                ))
+            }
+        };
+        match attach_cmd(PROG_DETACH, &cgroup, &fd, 0) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    format_args!(
+                        "bpf(BPF_PROG_DETACH) of the old device filter {id} from {}",
+                        dir.display()
+                    ),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! unit's, which systemd makes and removes; the rest is the same.
 
 pub mod device_filter;
+pub mod device_update;
 pub mod resources;
 pub mod stats;
 
