@@ -20,8 +20,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysResult};
 
@@ -61,12 +59,9 @@ const ACC_MKNOD: i32 = 1;
 const ACC_READ: i32 = 2;
 const ACC_WRITE: i32 = 4;
 
-/// One v1 rule, as the program checks it. In the container's state it is
-/// its v1 text after "allow" or "deny" ("allow c 1:3 rwm"): the rules are
-/// normalised (c for u, rwm for an empty access, letters in one order), so
-/// that two spellings of a rule compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
+/// One v1 rule, as the program checks it (and `update` compares it: two
+/// spellings of a rule, "c 1:3 wr" and "c 1:3 rw", are one rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub allow: bool,
     /// None: any type ("a").
@@ -77,40 +72,6 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// None for a fifo rule (fifos are not device-checked); an access with
-    /// a letter other than r, w and m is refused.
-    pub fn from_spec(d: &LinuxDeviceCgroup) -> Result<Option<Rule>> {
-        let typ = match d.typ() {
-            None | Some(LinuxDeviceType::A) => None,
-            Some(LinuxDeviceType::B) => Some(DEV_BLOCK),
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => Some(DEV_CHAR),
-            Some(LinuxDeviceType::P) => return Ok(None),
-        };
-        let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
-        let access = d
-            .access()
-            .as_deref()
-            .filter(|a| !a.is_empty())
-            .unwrap_or("rwm");
-        let access = access_bits(access).ok_or_else(|| {
-            Error::invalid(format!(
-                "access {access:?}: only r, w and m are device accesses"
-            ))
-        })?;
-        Ok(Some(Rule {
-            allow: d.allow(),
-            typ,
-            major: num(d.major()),
-            minor: num(d.minor()),
-            access,
-        }))
-    }
-
-    /// Parses "c 1:3 rwm" (the v1 file syntax), for the default rules.
-    pub fn allow_v1(text: &str) -> Rule {
-        Rule::parse_v1(true, text).expect("a valid default rule")
-    }
-
     /// The rule in v1's syntax ("c 1:3 rwm", "a *:* rwm"), for devices.allow
     /// or devices.deny as `allow` says.
     pub fn v1_text(&self) -> String {
@@ -128,7 +89,8 @@ impl Rule {
         format!("{typ} {}:{} {access}", num(self.major), num(self.minor))
     }
 
-    /// The v1 syntax back into a rule (devices.list lines, the state).
+    /// A rule in v1's syntax ("c 1:3 rwm"; devices.list's lines), None if
+    /// it is not one.
     pub fn parse_v1(allow: bool, text: &str) -> Option<Rule> {
         let mut f = text.split_whitespace();
         let typ = match f.next()? {
@@ -154,8 +116,8 @@ impl Rule {
 }
 
 /// "rwm" and any part of it as the program's access bits; None for any
-/// other letter (runc refuses them, v1's files too).
-pub fn access_bits(text: &str) -> Option<i32> {
+/// other letter.
+fn access_bits(text: &str) -> Option<i32> {
     text.chars().try_fold(0, |acc, c| {
         Some(
             acc | match c {
@@ -168,6 +130,7 @@ pub fn access_bits(text: &str) -> Option<i32> {
     })
 }
 
+/// The state's form of a rule (see `Cgroups::devices`): "allow c 1:3 rwm".
 impl From<Rule> for String {
     fn from(r: Rule) -> String {
         let verb = if r.allow { "allow" } else { "deny" };
@@ -438,17 +401,13 @@ mod tests {
     #[test]
     fn the_last_matching_rule_decides_as_in_v1() {
         let rules: Vec<Rule> = [
-            r#"{"allow":false,"access":"rwm"}"#,
-            r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#,
-            r#"{"allow":true,"type":"c","major":136,"access":"rwm"}"#,
-            r#"{"allow":false,"type":"c","major":136,"minor":5,"access":"w"}"#,
+            "deny a *:* rwm",
+            "allow c 1:3 rw",
+            "allow c 136:* rwm",
+            "deny c 136:5 w",
         ]
         .iter()
-        .map(|j| {
-            Rule::from_spec(&serde_json::from_str(j).unwrap())
-                .unwrap()
-                .unwrap()
-        })
+        .map(|t| Rule::try_from(t.to_string()).unwrap())
         .collect();
         let p = program(&rules);
         let (c, b) = (DEV_CHAR, DEV_BLOCK);
@@ -464,64 +423,33 @@ mod tests {
             "the later deny on w"
         );
         // Without a deny-all rule, unmatched requests are allowed.
-        let p = program(&[Rule::allow_v1("c 1:3 rwm")]);
+        let p = program(&[Rule::parse_v1(true, "c 1:3 rwm").unwrap()]);
         assert_eq!(run(&p, b, 8, 0, ACC_READ), 1);
     }
 
-    fn spec(j: &str) -> Result<Option<Rule>> {
-        Rule::from_spec(&serde_json::from_str(j).unwrap())
-    }
-
-    /// `update` compares the rules it is given with those recorded: two
-    /// spellings of one rule must be one rule.
     #[test]
-    fn rules_spelled_differently_compare_equal() {
-        let one = |j: &str| spec(j).unwrap().unwrap();
-        let a = one(r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"}"#);
-        assert_eq!(
-            a,
-            one(r#"{"allow":true,"type":"u","major":1,"minor":11,"access":"rw"}"#)
-        );
-        assert_eq!(
-            one(r#"{"allow":false}"#),
-            one(r#"{"allow":false,"type":"a","access":"rwm"}"#)
-        );
-        for other in [
-            r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"r"}"#,
-            r#"{"allow":false,"type":"c","major":1,"minor":11,"access":"rw"}"#,
-            r#"{"allow":true,"type":"b","major":1,"minor":11,"access":"rw"}"#,
-            r#"{"allow":true,"type":"c","major":1,"access":"rw"}"#,
-        ] {
-            assert_ne!(a, one(other), "{other}");
+    fn rules_read_and_written_as_the_state_records_them() {
+        let list = [
+            "deny a *:* rwm",
+            "allow c 1:11 rw",
+            "deny b 8:* m",
+            "allow c 136:* rwm",
+        ];
+        for text in list {
+            let r = Rule::try_from(text.to_string()).unwrap();
+            assert_eq!(String::from(r), text);
         }
-        // Fifos are not device rules; letters beyond rwm are refused.
-        assert!(spec(r#"{"allow":true,"type":"p"}"#).unwrap().is_none());
-        assert!(spec(r#"{"allow":true,"access":"rx"}"#).is_err());
-    }
-
-    #[test]
-    fn rules_round_trip_through_the_state_as_v1_text() {
-        let list: Vec<Rule> = [
-            r#"{"allow":false,"access":"rwm"}"#,
-            r#"{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"}"#,
-            r#"{"allow":false,"type":"b","major":8,"access":"m"}"#,
-        ]
-        .iter()
-        .map(|j| spec(j).unwrap().unwrap())
-        .collect();
-        let json = serde_json::to_string(&list).unwrap();
-        assert_eq!(
-            json,
-            r#"["deny a *:* rwm","allow c 1:11 rw","deny b 8:* m"]"#
-        );
-        assert_eq!(serde_json::from_str::<Vec<Rule>>(&json).unwrap(), list);
+        let wr = Rule::try_from("allow c 1:11 wr".to_string()).unwrap();
+        assert_eq!(wr, Rule::try_from("allow c 1:11 rw".to_string()).unwrap());
         for bad in [
-            r#"["allow x 1:3 rwm"]"#,
-            r#"["c 1:3 rwm"]"#,
-            r#"["allow c 1 rwm"]"#,
-            r#"["allow c 1:3 rwx"]"#,
+            "allow x 1:3 rwm",
+            "c 1:3 rwm",
+            "allow c 1 rwm",
+            "allow c 1:3 rwx",
+            "allow c 1:3 rwm extra",
+            "allow c -1:3 rwm",
         ] {
-            assert!(serde_json::from_str::<Vec<Rule>>(bad).is_err(), "{bad}");
+            assert!(Rule::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
 }

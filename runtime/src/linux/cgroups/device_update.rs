@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::device_filter::Rule;
-use super::resources::{DevicePolicy, Write};
+use super::resources::{v1_writes, DevicePolicy, Write};
 use crate::error::{Result, SysResult};
 
 /// An exception's key: the type (never `a`), major and minor (None: `*`).
@@ -140,20 +140,27 @@ fn transition(old: &V1List, new: &V1List) -> Vec<Rule> {
 }
 
 /// What `update` does with the device policy `new` for a container whose
-/// state records `recorded`: None when nothing is to change (the same
-/// rules; a container without a device policy, as rootless ones are made,
-/// gets none now either), else the writes (v1) or program (v2) made and
-/// the rules to record.
-pub fn update(new: &DevicePolicy, recorded: Option<&[Rule]>) -> Result<Option<Vec<Rule>>> {
-    match recorded {
-        Some([]) => return Ok(None),
-        Some(old) if old == new.rules.as_slice() => return Ok(None),
+/// state records `recorded` (see `Cgroups::devices`): None when nothing is
+/// to change (the same rules, however spelled; a container without a
+/// device policy, as rootless ones are made, gets none now either), else
+/// the writes (v1) or program (v2) made and the rules to record.
+pub fn update(new: &DevicePolicy, recorded: Option<&[String]>) -> Result<Option<Vec<String>>> {
+    let rules = new.parsed()?;
+    // A record that does not read as rules (edited by hand) is no record.
+    let old: Option<Vec<Rule>> = recorded.and_then(|list| {
+        list.iter()
+            .map(|t| Rule::try_from(t.clone()).ok())
+            .collect()
+    });
+    match (recorded, &old) {
+        (Some([]), _) => return Ok(None),
+        (_, Some(old)) if *old == rules => return Ok(None),
         _ => {}
     }
     if new.v2 {
-        super::device_filter::replace(&new.dir, &new.rules)?;
+        super::device_filter::replace(&new.dir, &rules)?;
     } else {
-        let old = match recorded {
+        let from = match &old {
             Some(old) => V1List::of(old),
             // A state from before the rules were recorded: the kernel's
             // list says what is in effect.
@@ -165,12 +172,13 @@ pub fn update(new: &DevicePolicy, recorded: Option<&[Rule]>) -> Result<Option<Ve
                 })?
             }
         };
-        let writes: Vec<Write> = new.v1_writes(&transition(&old, &V1List::of(&new.rules)));
+        let steps = transition(&from, &V1List::of(&rules));
+        let writes: Vec<Write> = v1_writes(&new.dir, steps.iter().map(|r| (r.allow, r.v1_text())));
         for (file, value) in &writes {
             std::fs::write(file, value).sys_path(&format!("write {value:?} to"), file)?;
         }
     }
-    Ok(Some(new.rules.clone()))
+    Ok(Some(new.record()))
 }
 
 #[cfg(test)]
@@ -205,20 +213,32 @@ mod tests {
         l
     }
 
+    /// A policy as resources::plan makes it, from "allow c 1:3 rwm" texts.
+    fn policy(v2: bool, list: &[Rule]) -> DevicePolicy {
+        DevicePolicy {
+            dir: "/nonexistent".into(),
+            v2,
+            rules: list.iter().map(|r| (r.allow, r.v1_text())).collect(),
+        }
+    }
+
     #[test]
     fn the_same_rules_write_nothing() {
         let r = planned(&["allow c 1:11 rw"]);
-        let p = DevicePolicy {
-            dir: "/nonexistent".into(),
-            v2: false,
-            rules: r.clone(),
-        };
+        let mut same = texts(&r);
+        same[1] = "allow c 1:11 wr".to_string();
         // Nothing to write (the directory does not exist: a write fails).
-        assert_eq!(update(&p, Some(&r)).unwrap(), None);
-        let p = DevicePolicy { v2: true, ..p };
-        assert_eq!(update(&p, Some(&r)).unwrap(), None);
-        // Nor for a container without a device policy.
-        assert_eq!(update(&p, Some(&[])).unwrap(), None);
+        for v2 in [false, true] {
+            assert_eq!(update(&policy(v2, &r), Some(&same)).unwrap(), None);
+            // Nor for a container without a device policy.
+            assert_eq!(update(&policy(v2, &r), Some(&[])).unwrap(), None);
+        }
+        // Other rules, or none recorded: the writes are made (and fail here).
+        let other = texts(&planned(&["allow c 1:11 r"]));
+        let e = update(&policy(false, &r), Some(&other)).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/devices.allow"), "{e}");
+        let e = update(&policy(false, &r), None).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/devices.list"), "{e}");
     }
 
     #[test]

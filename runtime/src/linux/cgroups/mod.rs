@@ -92,10 +92,11 @@ pub struct Cgroups {
     pub unit: Option<crate::linux::systemd::Unit>,
     /// The device rules in effect, as resources::plan made them (berth's
     /// deny-all and default devices around the config's), for `update` to
-    /// tell what changes; empty where the container has no device policy
-    /// (rootless). None in a state written before berth recorded them.
+    /// tell what changes: "allow c 1:3 rwm", "deny a *:* rwm". Empty where
+    /// the container has no device policy (rootless); None in a state
+    /// written before berth recorded them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub devices: Option<Vec<device_filter::Rule>>,
+    pub devices: Option<Vec<String>>,
 }
 
 /// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,

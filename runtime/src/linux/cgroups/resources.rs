@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, LinuxThrottleDevice};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
 
 use super::device_filter::Rule as DeviceRule;
 use super::{Cgroups, Dir};
@@ -33,24 +33,53 @@ pub struct Planned {
 pub struct DevicePolicy {
     pub dir: PathBuf,
     pub v2: bool,
-    pub rules: Vec<DeviceRule>,
+    /// Each rule as v1 takes it: allow (devices.allow) or deny, and its
+    /// text ("c 1:3 rwm"). Kept as text, not as device_filter's rules: on
+    /// v1 create writes it as it is, and its code stays off create's path
+    /// there (it is paid for in memory: the kernel faults in 64 KiB of code
+    /// around each page touched).
+    pub rules: Vec<(bool, String)>,
 }
 
 impl DevicePolicy {
-    /// The v1 writes of `rules`, each to the file its `allow` names.
-    pub fn v1_writes(&self, rules: &[DeviceRule]) -> Vec<Write> {
-        rules
+    /// The v1 writes, each to the file its rule names.
+    pub fn v1_writes(&self) -> Vec<Write> {
+        v1_writes(&self.dir, self.rules.iter().map(|(a, t)| (*a, t.clone())))
+    }
+
+    /// The rules as the v2 program checks them (and `update` compares them).
+    pub fn parsed(&self) -> Result<Vec<DeviceRule>> {
+        self.rules
             .iter()
-            .map(|r| {
-                let file = if r.allow {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                };
-                (self.dir.join(file), r.v1_text())
+            .map(|(allow, text)| {
+                DeviceRule::parse_v1(*allow, text)
+                    .ok_or_else(|| refuse("devices", &format!("not a device rule: {text:?}")))
             })
             .collect()
     }
+
+    /// What the state records (see `Cgroups::devices`): each rule as
+    /// "allow c 1:3 rwm" or "deny a *:* rwm".
+    pub fn record(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .map(|(allow, text)| format!("{} {text}", if *allow { "allow" } else { "deny" }))
+            .collect()
+    }
+}
+
+/// (allow, text) rules as writes to devices.allow or devices.deny in `dir`.
+pub fn v1_writes(dir: &Path, rules: impl Iterator<Item = (bool, String)>) -> Vec<Write> {
+    rules
+        .map(|(allow, text)| {
+            let file = if allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            (dir.join(file), text)
+        })
+        .collect()
 }
 
 impl Planned {
@@ -66,10 +95,10 @@ impl Planned {
 
     /// What the container's state records of the device policy (see
     /// `Cgroups::devices`): its rules, or none at all.
-    pub fn device_record(&self) -> Vec<DeviceRule> {
+    pub fn device_record(&self) -> Vec<String> {
         self.devices
             .as_ref()
-            .map(|d| d.rules.clone())
+            .map(DevicePolicy::record)
             .unwrap_or_default()
     }
 }
@@ -525,6 +554,28 @@ const DEFAULT_ALLOWED: [&str; 9] = [
     "c 136:* rwm",
 ];
 
+fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let typ = match d.typ() {
+        None | Some(LinuxDeviceType::A) => "a",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::P) => "p",
+    };
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_string(), |n| n.to_string())
+    };
+    let access = d
+        .access()
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .unwrap_or("rwm");
+    if typ == "a" && d.major().is_none() && d.minor().is_none() {
+        return format!("a *:* {access}");
+    }
+    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
+}
+
 /// Every container gets a device policy, as from runc: everything denied,
 /// then the config's rules, then the devices every container has. A host
 /// with neither a v1 devices hierarchy nor v2 gets no policy unless the
@@ -545,14 +596,34 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
             )
         })?,
     };
-    let deny_all = DeviceRule::parse_v1(false, "a *:* rwm").expect("valid rule");
-    let mut list = vec![deny_all];
+    let mut list = vec![(false, "a *:* rwm".to_string())];
     for (i, r) in rules.unwrap_or_default().iter().enumerate() {
-        let rule =
-            DeviceRule::from_spec(r).with_context(|| format!("linux.resources.devices[{i}]"))?;
-        list.extend(rule);
+        if r.typ() == Some(LinuxDeviceType::P) {
+            continue; // fifos are not device-controlled
+        }
+        // v1's files refuse other letters, runc too; v2's program would
+        // ignore them.
+        if let Some(a) = r
+            .access()
+            .as_deref()
+            .filter(|a| a.contains(|c| !"rwm".contains(c)))
+        {
+            return Err(refuse(
+                &format!("devices[{i}].access"),
+                &format!("{a:?}: only r, w and m are device accesses"),
+            ));
+        }
+        for (n, name) in [(r.major(), "major"), (r.minor(), "minor")] {
+            if n.is_some_and(|n| n > i64::from(u32::MAX)) {
+                return Err(refuse(
+                    &format!("devices[{i}].{name}"),
+                    "out of range for a device number",
+                ));
+            }
+        }
+        list.push((r.allow(), device_rule(r)));
     }
-    list.extend(DEFAULT_ALLOWED.iter().map(|r| DeviceRule::allow_v1(r)));
+    list.extend(DEFAULT_ALLOWED.iter().map(|r| (true, r.to_string())));
     p.devices = Some(DevicePolicy {
         dir: d.path.clone(),
         v2: d.v2,
@@ -647,8 +718,8 @@ pub fn apply_limits(planned: &Planned) -> Result<()> {
 pub fn apply_devices(planned: &Planned) -> Result<()> {
     match &planned.devices {
         None => Ok(()),
-        Some(d) if d.v2 => super::device_filter::attach(&d.dir, &d.rules),
-        Some(d) => write_rules(&d.v1_writes(&d.rules)),
+        Some(d) if d.v2 => super::device_filter::attach(&d.dir, &d.parsed()?),
+        Some(d) => write_rules(&d.v1_writes()),
     }
 }
 
@@ -686,7 +757,7 @@ mod tests {
         let devices = p
             .devices
             .filter(|d| !d.v2)
-            .map(|d| d.v1_writes(&d.rules))
+            .map(|d| d.v1_writes())
             .unwrap_or_default();
         p.writes
             .into_iter()
@@ -777,8 +848,9 @@ mod tests {
         )
         .unwrap();
         let planned = plan(&cgroups(true), Some(&r)).unwrap();
-        let DevicePolicy { dir, v2, rules } = planned.devices.unwrap();
-        assert!(v2);
+        let policy = planned.devices.unwrap();
+        let (dir, rules) = (policy.dir.clone(), policy.parsed().unwrap());
+        assert!(policy.v2);
         assert_eq!(dir, PathBuf::from("/nonexistent/unified/ctr"));
         assert!(!rules[0].allow && rules[0].typ.is_none());
         assert_eq!(rules[1].major, Some(1));
@@ -797,19 +869,44 @@ mod tests {
         .unwrap();
         for v2 in [false, true] {
             let planned = plan(&cgroups(v2), Some(&r)).unwrap();
-            let record: Vec<String> = planned
-                .device_record()
-                .into_iter()
-                .map(String::from)
-                .collect();
-            assert_eq!(record[..2], ["deny a *:* rwm", "allow c 1:11 rw"]);
+            let record = planned.device_record();
+            assert_eq!(record[..2], ["deny a *:* rwm", "allow c 1:11 wr"]);
             assert_eq!(record.len(), 2 + DEFAULT_ALLOWED.len());
             assert!(planned.without_device_policy().device_record().is_empty());
         }
+        // Spellings of one rule are one rule to `update`, which compares
+        // them parsed; a fifo is no device rule.
+        let rules = |json: &str| {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            let p = plan(&cgroups(true), Some(&r)).unwrap();
+            p.devices.unwrap().parsed().unwrap()
+        };
+        assert_eq!(
+            rules(r#"{"devices":[{"allow":true,"type":"u","major":1,"minor":11,"access":"wr"}]}"#),
+            rules(
+                r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"rw"},
+                                 {"allow":true,"type":"p","major":1,"minor":2}]}"#
+            )
+        );
+        assert_eq!(
+            rules(r#"{"devices":[{"allow":false}]}"#),
+            rules(r#"{"devices":[{"allow":false,"type":"a","access":"rwm"}]}"#)
+        );
+        assert_ne!(
+            rules(r#"{"devices":[{"allow":true,"type":"c","major":1,"access":"rw"}]}"#),
+            rules(r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"rw"}]}"#)
+        );
         let bad: LinuxResources =
             serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwx"}]}"#).unwrap();
-        let e = plan(&cgroups(false), Some(&bad)).unwrap_err().to_string();
-        assert!(e.contains("linux.resources.devices[0]"), "{e}");
+        let huge: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":true,"type":"c","major":4294967296}]}"#)
+                .unwrap();
+        for v2 in [false, true] {
+            let e = plan(&cgroups(v2), Some(&bad)).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.devices[0].access"), "{e}");
+            let e = plan(&cgroups(v2), Some(&huge)).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.devices[0].major"), "{e}");
+        }
     }
 
     /// A fake cgroupfs: a directory with the v1 memory files.
