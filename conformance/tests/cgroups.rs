@@ -858,9 +858,10 @@ fn update_changes_the_limits_of_a_running_container() {
 }
 
 /// update takes device rules in --resources (podman 5 sends the
-/// container's own with every update) and leaves the rules as create set
-/// them, as runc 1.1 does: here a deny-all that, applied, would take
-/// /dev/null from the container.
+/// container's own with every update, here the deny-all of its config):
+/// the container keeps its default devices, /dev/null among them (runc
+/// 1.1 ignores the rules; berth applies them, the defaults after them, as
+/// create does).
 #[test]
 fn update_leaves_the_device_rules_as_they_are() {
     let (f, pid) = sleeper("cgupdev", |f| {
@@ -880,9 +881,6 @@ fn update_leaves_the_device_rules_as_they_are() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    if !is_runc() {
-        assert!(stderr(&o).contains("devices is ignored"), "{}", stderr(&o));
-    }
     let pids = cgroup_dir(pid, if v2_only() { "" } else { "pids" }).unwrap();
     assert_eq!(read(&pids.join("pids.max")), "40");
     let e = f.rt(&["exec", &f.id, "sh", "-c", "echo x >/dev/null && echo ok"]);
@@ -949,5 +947,219 @@ fn events_reports_an_out_of_memory_kill() {
         seen,
         "no oom event: {}",
         std::fs::read_to_string(&out_path).unwrap_or_default()
+    );
+}
+
+/// The device policy of `pid`'s cgroup as the host sees it: the v1
+/// devices.list, or on v2 the ids of the device programs attached to the
+/// cgroup itself (BPF_PROG_QUERY).
+fn device_policy(pid: i64) -> String {
+    if let Some(d) = cgroup_dir(pid, "devices") {
+        return read(&d.join("devices.list"));
+    }
+    let dir = cgroup_dir(pid, "").expect("a v2 cgroup");
+    let cg = std::fs::File::open(&dir).unwrap();
+    let mut ids = [0u32; 64];
+    let mut attr = [0u8; 128];
+    use std::os::fd::AsRawFd;
+    attr[0..4].copy_from_slice(&(cg.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&6u32.to_ne_bytes()); // BPF_CGROUP_DEVICE
+    attr[16..24].copy_from_slice(&(ids.as_mut_ptr() as u64).to_ne_bytes());
+    attr[24..28].copy_from_slice(&(ids.len() as u32).to_ne_bytes());
+    // SAFETY: attr is a zeroed bpf_attr whose prog_ids points to `ids`,
+    // alive here, of the count given.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, 16, attr.as_mut_ptr(), attr.len()) };
+    assert_eq!(r, 0, "BPF_PROG_QUERY: {}", std::io::Error::last_os_error());
+    let n = u32::from_ne_bytes(attr[24..28].try_into().unwrap()) as usize;
+    format!("programs {:?}", &ids[..n])
+}
+
+/// Whether [`device_policy`] shows one v2 program.
+fn one_program(policy: &str) -> bool {
+    policy.starts_with("programs [") && !policy.ends_with("[]") && !policy.contains(',')
+}
+
+/// `update --resources FILE` with `resources` (JSON).
+fn update_resources(f: &Fixture, resources: &Value) -> std::process::Output {
+    let file = f.dir.join("resources.json");
+    std::fs::write(&file, resources.to_string()).unwrap();
+    f.rt(&["update", "--resources", file.to_str().unwrap(), &f.id])
+}
+
+/// What a process exec'd in the container gets from the probe (`args`).
+fn probe_in(f: &Fixture, args: &[&str]) -> Value {
+    let mut full = vec!["exec", &f.id, "/bin/probe"];
+    full.extend_from_slice(args);
+    let o = f.rt(&full);
+    assert!(o.status.success(), "exec probe {args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)))
+}
+
+/// linux.resources.devices that allow kmsg (c 1:11) with `access`, or
+/// (None) only the devices every container has.
+fn kmsg_rules(access: Option<&str>) -> Value {
+    let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+    if let Some(a) = access {
+        rules.push(json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": a}));
+    }
+    json!(rules)
+}
+
+const KMSG_LINE: &str = "berth-conformance: device update test";
+
+/// A container with a node for kmsg (c 1:11, which no container may use
+/// by default) whose writes only the device rules can refuse, and
+/// CAP_MKNOD, so that mknod too is up to the rules.
+fn kmsg_sleeper(name: &str, access: Option<&str>) -> (Fixture, i64) {
+    sleeper(name, |f| {
+        f.config["linux"]["devices"] =
+            json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+        f.config["linux"]["resources"] =
+            json!({"devices": kmsg_rules(access), "pids": {"limit": 50}});
+        for set in ["bounding", "effective", "permitted"] {
+            f.config["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+        }
+    })
+}
+
+/// containerd's CRI plugin passes kubelet's UpdateContainerResources on as
+/// `update --resources` with the container's whole linux.resources, the
+/// device rules it was created with included: those change nothing (the
+/// same v1 list, the same v2 program), the rest of the block is applied,
+/// and the container keeps the devices it had. Updated while created, then
+/// started: the rules hold for its processes.
+#[test]
+fn update_with_the_device_rules_in_effect_changes_nothing() {
+    let (f, pid) = kmsg_sleeper("cgupdsame", Some("rw"));
+    let before = device_policy(pid);
+    let same = json!({"devices": kmsg_rules(Some("rw")), "pids": {"limit": 40}});
+    let u = update_resources(&f, &same);
+    assert!(u.status.success(), "update: {}", stderr(&u));
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let u = update_resources(&f, &same);
+    assert!(u.status.success(), "update: {}", stderr(&u));
+    assert_eq!(device_policy(pid), before, "the device policy changed");
+    let pids = match cgroup_dir(pid, "pids") {
+        Some(d) => d,
+        None => cgroup_dir(pid, "").unwrap(),
+    };
+    assert_eq!(read(&pids.join("pids.max")), "40");
+    let r = probe_in(&f, &["write", "/dev/kmsg", KMSG_LINE]);
+    assert_eq!(r["ok"], true, "kmsg: {r}");
+    let r = probe_in(&f, &["write", "/dev/null", "x"]);
+    assert_eq!(r["ok"], true, "/dev/null: {r}");
+}
+
+/// A rule that allows a device the container could not use, then its
+/// removal: the container's processes can use it (write the node it has,
+/// mknod one), then no longer, while the devices allowed throughout stay
+/// usable. On v2 the old program is gone each time (one attached). runc
+/// 1.1 ignores device rules in an update (`config.Cgroups.SkipDevices`)
+/// and succeeds: it is checked for that.
+#[test]
+fn update_applies_added_and_removed_device_rules() {
+    let (f, pid) = kmsg_sleeper("cgupddev", None);
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let denied = |r: &Value| r["errno"] == 1;
+    let r = probe_in(&f, &["write", "/dev/kmsg", KMSG_LINE]);
+    assert!(denied(&r), "kmsg before the rule: {r}");
+    // runc's defaults let any device node be made (c *:* m, b *:* m);
+    // berth's, only those of the devices every container has.
+    let r = probe_in(&f, &["mknod", "/dev/kmsg1", "c", "1", "11"]);
+    assert!(
+        denied(&r["mknod"]) || is_runc(),
+        "mknod before the rule: {r}"
+    );
+    let before = device_policy(pid);
+
+    let u = update_resources(&f, &json!({"devices": kmsg_rules(Some("rwm"))}));
+    assert!(u.status.success(), "update: {}", stderr(&u));
+    let added = device_policy(pid);
+    let write = probe_in(&f, &["write", "/dev/kmsg", KMSG_LINE]);
+    let made = probe_in(&f, &["mknod", "/dev/kmsg2", "c", "1", "11"]);
+    if is_runc() {
+        assert_eq!(added, before, "runc 1.1 changed the device policy");
+        assert!(denied(&write), "runc 1.1: kmsg after the update: {write}");
+        return;
+    }
+    assert_eq!(write["ok"], true, "kmsg after the rule: {write}");
+    assert_eq!(made["mknod"]["ok"], true, "mknod after the rule: {made}");
+    // Written, not read: reading kmsg needs CAP_SYSLOG besides.
+    let r = probe_in(&f, &["write", "/dev/kmsg2", KMSG_LINE]);
+    assert_eq!(r["ok"], true, "the node made: {r}");
+    if v2_only() {
+        assert!(one_program(&added), "{added}");
+        assert_ne!(added, before, "the program was not replaced");
+    } else {
+        assert!(added.contains("c 1:11 rwm"), "{added}");
+    }
+    let r = probe_in(&f, &["write", "/dev/null", "x"]);
+    assert_eq!(r["ok"], true, "/dev/null: {r}");
+
+    let u = update_resources(&f, &json!({"devices": kmsg_rules(None)}));
+    assert!(u.status.success(), "update: {}", stderr(&u));
+    let removed = device_policy(pid);
+    let r = probe_in(&f, &["write", "/dev/kmsg", KMSG_LINE]);
+    assert!(denied(&r), "kmsg after the rule went: {r}");
+    let r = probe_in(&f, &["write", "/dev/kmsg2", KMSG_LINE]);
+    assert!(denied(&r), "the node made meanwhile: {r}");
+    let r = probe_in(&f, &["write", "/dev/null", "x"]);
+    assert_eq!(r["ok"], true, "/dev/null: {r}");
+    if v2_only() {
+        assert!(one_program(&removed), "{removed}");
+        assert_ne!(removed, added, "the program was not replaced");
+    } else {
+        assert_eq!(removed, before);
+    }
+}
+
+/// berth's state records the device rules in effect; a container made by
+/// a berth from before that has no record. Its update still applies the
+/// new rules without a gap: on v1 from what devices.list says, on v2 by
+/// replacing the program; then the rules are recorded. (berth's own state
+/// file: skipped for other runtimes.)
+#[test]
+fn update_of_a_container_without_recorded_device_rules() {
+    let (f, pid) = kmsg_sleeper("cgupdold", Some("rw"));
+    let state_file = f.root.join(&f.id).join("state.json");
+    let Some(mut state) = std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter(|s| s["cgroups"]["devices"].is_array())
+    else {
+        eprintln!("skipped: no berth state with recorded device rules");
+        return;
+    };
+    state["cgroups"].as_object_mut().unwrap().remove("devices");
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    assert!(f.rt(&["start", &f.id]).status.success());
+    let before = device_policy(pid);
+    let u = update_resources(&f, &json!({"devices": kmsg_rules(None)}));
+    assert!(u.status.success(), "update: {}", stderr(&u));
+    let r = probe_in(&f, &["write", "/dev/kmsg", KMSG_LINE]);
+    assert_eq!(r["errno"], 1, "kmsg after the rule went: {r}");
+    let r = probe_in(&f, &["write", "/dev/null", "x"]);
+    assert_eq!(r["ok"], true, "/dev/null: {r}");
+    let after = device_policy(pid);
+    if v2_only() {
+        assert!(
+            one_program(&after) && after != before,
+            "{before} -> {after}"
+        );
+    } else {
+        assert!(
+            !after.contains("1:11") && before.contains("c 1:11 rw"),
+            "{after}"
+        );
+    }
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let rules = recorded["cgroups"]["devices"].as_array().expect("recorded");
+    assert!(rules.contains(&json!("deny a *:* rwm")), "{recorded}");
+    assert!(
+        !rules.iter().any(|r| r.as_str().unwrap().contains("1:11")),
+        "{recorded}"
     );
 }

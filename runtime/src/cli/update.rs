@@ -156,20 +156,11 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
 }
 
 pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
-    let mut r = resources(a)?;
-    // The device rules stay as create set them, as runc 1.1 leaves them:
-    // podman 5 sends the container's own rules with every update, which
-    // must not fail for that.
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        log::warn!(
-            "update: linux.resources.devices is ignored: the device rules stay as create set them"
-        );
-        r.set_devices(None);
-    }
+    let r = resources(a)?;
     let dir = store.open(&a.id)?;
     let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let id = &a.id;
-    let (_, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;
+    let (mut state, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;
     check_before_update(&cgroups, &r)?;
     let planned = berth::linux::cgroups::resources::plan(&cgroups, Some(&r))?;
     if let Some(unit) = &cgroups.unit {
@@ -178,7 +169,21 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
         let props = properties::from_writes(&planned.writes)?;
         Manager::for_unit(unit)?.set(&unit.name, props)?;
     }
-    berth::linux::cgroups::resources::apply_limits(&planned)
+    berth::linux::cgroups::resources::apply_limits(&planned)?;
+    // Device rules only when asked for: without any (runc's flags, Docker's
+    // update) plan still makes the default policy, which is not a request.
+    let asked = r.devices().as_ref().is_some_and(|d| !d.is_empty());
+    let Some(policy) = planned.devices.as_ref().filter(|_| asked) else {
+        return Ok(());
+    };
+    let recorded = cgroups.devices.as_deref();
+    if let Some(rules) = berth::linux::cgroups::device_update::update(policy, recorded)? {
+        if let Some(c) = state.cgroups.as_mut() {
+            c.devices = Some(rules);
+        }
+        dir.save(&state)?;
+    }
+    Ok(())
 }
 
 /// memory.checkBeforeUpdate: a limit below what the container uses now

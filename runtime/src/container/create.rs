@@ -178,7 +178,7 @@ fn build(
     // refused) before any directory is made.
     let layout = Layout::read()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
-    let (cgroups, planned, unit) = if opts.systemd {
+    let (mut cgroups, planned, unit) = if opts.systemd {
         let (unit, cgroups, planned) =
             cgroup_unit::plan(&layout, &bundle.spec, &opts.id, opts.rootless)?;
         (cgroups, planned, Some(unit))
@@ -198,6 +198,7 @@ fn build(
     } else {
         planned
     };
+    cgroups.devices = Some(planned.device_record());
     // Until state.json exists, this record is how a delete after a killed
     // create finds the cgroups (and through them any process left).
     if let Err(e) = dir.save_pending(&cgroups) {

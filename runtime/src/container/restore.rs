@@ -130,6 +130,7 @@ fn build(
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
     let mut cgroups = Cgroups::plan(&layout, &own, linux.cgroups_path().as_deref(), &opts.id);
     let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
+    cgroups.devices = Some(planned.device_record());
     cgroups.create()?;
     if let Err(e) = dir.save_pending(&cgroups) {
         let _ = cgroups.remove();

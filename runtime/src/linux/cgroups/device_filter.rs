@@ -20,7 +20,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use crate::error::{Error, Result, SysResult};
 
@@ -60,7 +59,8 @@ const ACC_MKNOD: i32 = 1;
 const ACC_READ: i32 = 2;
 const ACC_WRITE: i32 = 4;
 
-/// One v1 rule, as the program checks it.
+/// One v1 rule, as the program checks it (and `update` compares it: two
+/// spellings of a rule, "c 1:3 wr" and "c 1:3 rw", are one rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub allow: bool,
@@ -72,64 +72,82 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn from_spec(d: &LinuxDeviceCgroup) -> Option<Rule> {
-        let typ = match d.typ() {
-            None | Some(LinuxDeviceType::A) => None,
-            Some(LinuxDeviceType::B) => Some(DEV_BLOCK),
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => Some(DEV_CHAR),
-            Some(LinuxDeviceType::P) => return None, // fifos are not device-checked
+    /// The rule in v1's syntax ("c 1:3 rwm", "a *:* rwm"), for devices.allow
+    /// or devices.deny as `allow` says.
+    pub fn v1_text(&self) -> String {
+        let typ = match self.typ {
+            None => 'a',
+            Some(DEV_BLOCK) => 'b',
+            Some(_) => 'c',
         };
-        let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
-        let access = d
-            .access()
-            .as_deref()
-            .filter(|a| !a.is_empty())
-            .unwrap_or("rwm")
-            .chars()
-            .fold(0, |acc, c| {
-                acc | match c {
-                    'r' => ACC_READ,
-                    'w' => ACC_WRITE,
-                    'm' => ACC_MKNOD,
-                    _ => 0,
-                }
-            });
-        Some(Rule {
-            allow: d.allow(),
+        let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+        let access: String = [(ACC_READ, 'r'), (ACC_WRITE, 'w'), (ACC_MKNOD, 'm')]
+            .iter()
+            .filter(|(bit, _)| self.access & bit != 0)
+            .map(|(_, c)| c)
+            .collect();
+        format!("{typ} {}:{} {access}", num(self.major), num(self.minor))
+    }
+
+    /// A rule in v1's syntax ("c 1:3 rwm"; devices.list's lines), None if
+    /// it is not one.
+    pub fn parse_v1(allow: bool, text: &str) -> Option<Rule> {
+        let mut f = text.split_whitespace();
+        let typ = match f.next()? {
+            "a" => None,
+            "b" => Some(DEV_BLOCK),
+            "c" => Some(DEV_CHAR),
+            _ => return None,
+        };
+        let (major, minor) = f.next().unwrap_or("*:*").split_once(':')?;
+        let num = |n: &str| match n {
+            "*" => Some(None),
+            n => n.parse().ok().map(Some),
+        };
+        let access = access_bits(f.next().unwrap_or("rwm"))?;
+        f.next().is_none().then_some(Rule {
+            allow,
             typ,
-            major: num(d.major()),
-            minor: num(d.minor()),
+            major: num(major)?,
+            minor: num(minor)?,
             access,
         })
     }
+}
 
-    /// Parses "c 1:3 rwm" (the v1 file syntax), for the default rules.
-    pub fn allow_v1(text: &str) -> Rule {
-        let mut f = text.split_whitespace();
-        let typ = match f.next() {
-            Some("b") => Some(DEV_BLOCK),
-            Some("c") => Some(DEV_CHAR),
-            _ => None,
-        };
-        let (major, minor) = f
-            .next()
-            .and_then(|n| n.split_once(':'))
-            .unwrap_or(("*", "*"));
-        let access = f.next().unwrap_or("rwm").chars().fold(0, |a, c| {
-            a | match c {
+/// "rwm" and any part of it as the program's access bits; None for any
+/// other letter.
+fn access_bits(text: &str) -> Option<i32> {
+    text.chars().try_fold(0, |acc, c| {
+        Some(
+            acc | match c {
                 'r' => ACC_READ,
                 'w' => ACC_WRITE,
                 'm' => ACC_MKNOD,
-                _ => 0,
-            }
-        });
-        Rule {
-            allow: true,
-            typ,
-            major: major.parse().ok(),
-            minor: minor.parse().ok(),
-            access,
-        }
+                _ => return None,
+            },
+        )
+    })
+}
+
+/// The state's form of a rule (see `Cgroups::devices`): "allow c 1:3 rwm".
+impl From<Rule> for String {
+    fn from(r: Rule) -> String {
+        let verb = if r.allow { "allow" } else { "deny" };
+        format!("{verb} {}", r.v1_text())
+    }
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Rule, String> {
+        let parsed = match s.split_once(' ') {
+            Some(("allow", rest)) => Rule::parse_v1(true, rest),
+            Some(("deny", rest)) => Rule::parse_v1(false, rest),
+            _ => None,
+        };
+        parsed.ok_or_else(|| format!("not a device rule: {s:?}"))
     }
 }
 
@@ -187,13 +205,18 @@ fn bpf(cmd: i32, attr: &mut [u8; 128]) -> std::result::Result<i64, Errno> {
     Errno::result(r)
 }
 
-/// Loads the program and attaches it to the cgroup directory `dir`.
-pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
-    const PROG_LOAD: i32 = 5;
-    const PROG_ATTACH: i32 = 8;
-    const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const ATTACH_CGROUP_DEVICE: u32 = 6;
-    const F_ALLOW_MULTI: u32 = 2;
+// bpf(2) commands, and what the device filter is to them.
+const PROG_LOAD: i32 = 5;
+const PROG_ATTACH: i32 = 8;
+const PROG_DETACH: i32 = 9;
+const PROG_GET_FD_BY_ID: i32 = 13;
+const PROG_QUERY: i32 = 16;
+const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const ATTACH_CGROUP_DEVICE: u32 = 6;
+const F_ALLOW_MULTI: u32 = 2;
+
+/// Loads the program made of `rules`.
+fn load(rules: &[Rule]) -> Result<OwnedFd> {
     let prog = program(rules);
     let license = c"Apache-2.0";
     // Without a log first: a verbose log that does not fit its buffer fails
@@ -230,16 +253,119 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
         )
     })?;
     // SAFETY: a fresh descriptor from the kernel.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// BPF_PROG_ATTACH or BPF_PROG_DETACH of `prog` on the cgroup `cgroup`.
+fn attach_cmd(
+    cmd: i32,
+    cgroup: &std::fs::File,
+    prog: &OwnedFd,
+    flags: u32,
+) -> std::result::Result<(), Errno> {
     let mut attr = [0u8; 128];
     attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog_fd.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
     attr[8..12].copy_from_slice(&ATTACH_CGROUP_DEVICE.to_ne_bytes());
-    attr[12..16].copy_from_slice(&F_ALLOW_MULTI.to_ne_bytes());
-    bpf(PROG_ATTACH, &mut attr)
-        .map(drop)
+    attr[12..16].copy_from_slice(&flags.to_ne_bytes());
+    bpf(cmd, &mut attr).map(drop)
+}
+
+/// Loads the program and attaches it to the cgroup directory `dir`: create's
+/// case, a cgroup with no filter of the container's yet.
+pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
+    let prog = load(rules)?;
+    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    attach_cmd(PROG_ATTACH, &cgroup, &prog, F_ALLOW_MULTI)
         .sys_path("bpf(BPF_PROG_ATTACH) of the device filter to", dir)
+}
+
+/// The ids of the device programs attached to the cgroup itself (not
+/// those it inherits).
+fn attached(cgroup: &std::fs::File) -> std::result::Result<Vec<u32>, Errno> {
+    // 64 is the kernel's limit per cgroup and attach type; ENOSPC (with
+    // the count) if that ever grows.
+    let mut ids = vec![0u32; 64];
+    loop {
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+        attr[4..8].copy_from_slice(&ATTACH_CGROUP_DEVICE.to_ne_bytes());
+        attr[16..24].copy_from_slice(&(ids.as_mut_ptr() as u64).to_ne_bytes());
+        attr[24..28].copy_from_slice(&(ids.len() as u32).to_ne_bytes());
+        let r = bpf(PROG_QUERY, &mut attr);
+        let count = u32::from_ne_bytes(attr[24..28].try_into().expect("4 bytes")) as usize;
+        match r {
+            Ok(_) => {
+                ids.truncate(count);
+                return Ok(ids);
+            }
+            Err(Errno::ENOSPC) if count > ids.len() => ids.resize(count, 0),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A program by id, None once it is gone.
+fn by_id(id: u32) -> std::result::Result<Option<OwnedFd>, Errno> {
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&id.to_ne_bytes());
+    match bpf(PROG_GET_FD_BY_ID, &mut attr) {
+        // SAFETY: a fresh descriptor from the kernel.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `update`'s case: the cgroup's filter replaced by one made of `rules`.
+/// The new program is attached before the old ones are detached: in
+/// between both filter (a device must pass both), so there is never a
+/// moment without one, and a device both allow stays allowed throughout.
+/// Every device program attached to the cgroup itself goes, as with runc:
+/// the container's (one, from create or the last update) and any left
+/// by an update that failed half-way.
+pub fn replace(dir: &Path, rules: &[Rule]) -> Result<()> {
+    let cgroup = std::fs::File::open(dir).sys_path("open cgroup", dir)?;
+    let old = attached(&cgroup).sys_path("bpf(BPF_PROG_QUERY) of the device filters of", dir)?;
+    let prog = load(rules)?;
+    attach_cmd(PROG_ATTACH, &cgroup, &prog, F_ALLOW_MULTI)
+        .sys_path("bpf(BPF_PROG_ATTACH) of the device filter to", dir)?;
+    for id in old {
+        let fd = match by_id(id) {
+            Ok(Some(fd)) => fd,
+            // Detached (and freed) meanwhile.
+            Ok(None) => continue,
+            // A program an LSM keeps from us (another manager's, as runc
+            // notes for systemd's under SELinux): left attached, which only
+            // ever denies more.
+            Err(Errno::EPERM | Errno::EACCES) => {
+                log::debug!(
+                    "device filter {id} on {}: not ours to detach",
+                    dir.display()
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::sys(
+                    format_args!("bpf(BPF_PROG_GET_FD_BY_ID) of device filter {id}"),
+                    e,
+                ))
+            }
+        };
+        match attach_cmd(PROG_DETACH, &cgroup, &fd, 0) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    format_args!(
+                        "bpf(BPF_PROG_DETACH) of the old device filter {id} from {}",
+                        dir.display()
+                    ),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -275,13 +401,13 @@ mod tests {
     #[test]
     fn the_last_matching_rule_decides_as_in_v1() {
         let rules: Vec<Rule> = [
-            r#"{"allow":false,"access":"rwm"}"#,
-            r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#,
-            r#"{"allow":true,"type":"c","major":136,"access":"rwm"}"#,
-            r#"{"allow":false,"type":"c","major":136,"minor":5,"access":"w"}"#,
+            "deny a *:* rwm",
+            "allow c 1:3 rw",
+            "allow c 136:* rwm",
+            "deny c 136:5 w",
         ]
         .iter()
-        .map(|j| Rule::from_spec(&serde_json::from_str(j).unwrap()).unwrap())
+        .map(|t| Rule::try_from(t.to_string()).unwrap())
         .collect();
         let p = program(&rules);
         let (c, b) = (DEV_CHAR, DEV_BLOCK);
@@ -297,7 +423,33 @@ mod tests {
             "the later deny on w"
         );
         // Without a deny-all rule, unmatched requests are allowed.
-        let p = program(&[Rule::allow_v1("c 1:3 rwm")]);
+        let p = program(&[Rule::parse_v1(true, "c 1:3 rwm").unwrap()]);
         assert_eq!(run(&p, b, 8, 0, ACC_READ), 1);
+    }
+
+    #[test]
+    fn rules_read_and_written_as_the_state_records_them() {
+        let list = [
+            "deny a *:* rwm",
+            "allow c 1:11 rw",
+            "deny b 8:* m",
+            "allow c 136:* rwm",
+        ];
+        for text in list {
+            let r = Rule::try_from(text.to_string()).unwrap();
+            assert_eq!(String::from(r), text);
+        }
+        let wr = Rule::try_from("allow c 1:11 wr".to_string()).unwrap();
+        assert_eq!(wr, Rule::try_from("allow c 1:11 rw".to_string()).unwrap());
+        for bad in [
+            "allow x 1:3 rwm",
+            "c 1:3 rwm",
+            "allow c 1 rwm",
+            "allow c 1:3 rwx",
+            "allow c 1:3 rwm extra",
+            "allow c -1:3 rwm",
+        ] {
+            assert!(Rule::try_from(bad.to_string()).is_err(), "{bad}");
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! unit's, which systemd makes and removes; the rest is the same.
 
 pub mod device_filter;
+pub mod device_update;
 pub mod resources;
 pub mod stats;
 
@@ -89,6 +90,13 @@ pub struct Cgroups {
     /// The systemd unit whose cgroup this is (`--systemd-cgroup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<crate::linux::systemd::Unit>,
+    /// The device rules in effect, as resources::plan made them (berth's
+    /// deny-all and default devices around the config's), for `update` to
+    /// tell what changes: "allow c 1:3 rwm", "deny a *:* rwm". Empty where
+    /// the container has no device policy (rootless); None in a state
+    /// written before berth recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<String>>,
 }
 
 /// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
@@ -147,7 +155,11 @@ impl Cgroups {
                 }
             })
             .collect();
-        Cgroups { dirs, unit: None }
+        Cgroups {
+            dirs,
+            unit: None,
+            devices: None,
+        }
     }
 
     /// Under the systemd driver: the unit's cgroup, `rel` below the top of
@@ -177,6 +189,7 @@ impl Cgroups {
                 created: Vec::new(),
             }],
             unit: Some(unit),
+            devices: None,
         })
     }
 
@@ -226,7 +239,7 @@ impl Cgroups {
                 {
                     let _ = Cgroups {
                         dirs: vec![d.clone()],
-                        unit: None,
+                        ..Cgroups::default()
                     }
                     .remove();
                     refused.push(d.path);
@@ -758,6 +771,20 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// A state written before the device rules were recorded reads as
+    /// "not recorded", not as "no device policy".
+    #[test]
+    fn the_device_record_is_optional_in_a_state() {
+        let old: Cgroups = serde_json::from_str(r#"{"dirs":[]}"#).unwrap();
+        assert_eq!(old.devices, None);
+        let none = Cgroups {
+            devices: Some(Vec::new()),
+            ..Cgroups::default()
+        };
+        let text = serde_json::to_string(&none).unwrap();
+        assert_eq!(serde_json::from_str::<Cgroups>(&text).unwrap(), none);
+    }
+
     #[test]
     fn a_mount_rooted_deeper_strips_its_root() {
         let l = Layout::from_mountinfo(
@@ -794,7 +821,7 @@ mod tests {
                 controllers: vec!["pids".into()],
                 created: Vec::new(),
             }],
-            unit: None,
+            ..Cgroups::default()
         };
         c.create().unwrap();
         assert_eq!(c.dirs[0].created, [base.join("a"), base.join("a/b")]);

@@ -22,10 +22,64 @@ pub type Write = (PathBuf, String);
 pub struct Planned {
     pub writes: Vec<Write>,
     /// The device policy, applied once init has made the container's
-    /// device nodes (as runc does): v1 writes...
-    pub device_writes: Vec<Write>,
-    /// ...or, on v2, the directory and rules of the program to attach.
-    pub device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
+    /// device nodes (as runc does).
+    pub devices: Option<DevicePolicy>,
+}
+
+/// The device rules in effect for a container, in order (the last that
+/// matches a request decides), and where they go: v1's devices.allow and
+/// devices.deny in `dir`, or on v2 a program attached to `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePolicy {
+    pub dir: PathBuf,
+    pub v2: bool,
+    /// Each rule as v1 takes it: allow (devices.allow) or deny, and its
+    /// text ("c 1:3 rwm"). Kept as text, not as device_filter's rules: on
+    /// v1 create writes it as it is, and its code stays off create's path
+    /// there (it is paid for in memory: the kernel faults in 64 KiB of code
+    /// around each page touched).
+    pub rules: Vec<(bool, String)>,
+}
+
+impl DevicePolicy {
+    /// The v1 writes, each to the file its rule names.
+    pub fn v1_writes(&self) -> Vec<Write> {
+        v1_writes(&self.dir, self.rules.iter().map(|(a, t)| (*a, t.clone())))
+    }
+
+    /// The rules as the v2 program checks them (and `update` compares them).
+    pub fn parsed(&self) -> Result<Vec<DeviceRule>> {
+        self.rules
+            .iter()
+            .map(|(allow, text)| {
+                DeviceRule::parse_v1(*allow, text)
+                    .ok_or_else(|| refuse("devices", &format!("not a device rule: {text:?}")))
+            })
+            .collect()
+    }
+
+    /// What the state records (see `Cgroups::devices`): each rule as
+    /// "allow c 1:3 rwm" or "deny a *:* rwm".
+    pub fn record(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .map(|(allow, text)| format!("{} {text}", if *allow { "allow" } else { "deny" }))
+            .collect()
+    }
+}
+
+/// (allow, text) rules as writes to devices.allow or devices.deny in `dir`.
+pub fn v1_writes(dir: &Path, rules: impl Iterator<Item = (bool, String)>) -> Vec<Write> {
+    rules
+        .map(|(allow, text)| {
+            let file = if allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            (dir.join(file), text)
+        })
+        .collect()
 }
 
 impl Planned {
@@ -35,9 +89,17 @@ impl Planned {
     /// container cannot mknod, and a device node bound in from the host
     /// is guarded by the host's permissions (runc and crun skip it too).
     pub fn without_device_policy(mut self) -> Planned {
-        self.device_writes.clear();
-        self.device_filter = None;
+        self.devices = None;
         self
+    }
+
+    /// What the container's state records of the device policy (see
+    /// `Cgroups::devices`): its rules, or none at all.
+    pub fn device_record(&self) -> Vec<String> {
+        self.devices
+            .as_ref()
+            .map(DevicePolicy::record)
+            .unwrap_or_default()
     }
 }
 
@@ -73,8 +135,7 @@ fn v2_has(d: &Dir, controller: &str) -> bool {
 struct Plan<'a> {
     c: &'a Cgroups,
     out: Vec<Write>,
-    device_writes: Vec<Write>,
-    device_filter: Option<(PathBuf, Vec<super::device_filter::Rule>)>,
+    devices: Option<DevicePolicy>,
 }
 
 impl Plan<'_> {
@@ -133,8 +194,7 @@ pub fn plan(c: &Cgroups, r: Option<&LinuxResources>) -> Result<Planned> {
     let mut p = Plan {
         c,
         out: Vec::new(),
-        device_writes: Vec::new(),
-        device_filter: None,
+        devices: None,
     };
     memory(&mut p, r)?;
     cpu(&mut p, r)?;
@@ -188,8 +248,7 @@ pub fn plan(c: &Cgroups, r: Option<&LinuxResources>) -> Result<Planned> {
     }
     Ok(Planned {
         writes: p.out,
-        device_writes: p.device_writes,
-        device_filter: p.device_filter,
+        devices: p.devices,
     })
 }
 
@@ -526,47 +585,50 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
     if !asked && !p.c.dirs.iter().any(|d| d.v2 || d.has("devices")) {
         return Ok(());
     }
-    let deny_all: LinuxDeviceCgroup =
-        serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).expect("valid rule");
-    let rules: Vec<&LinuxDeviceCgroup> = std::iter::once(&deny_all)
-        .chain(rules.unwrap_or_default())
-        .collect();
     // Only v1 has a devices controller; v2 takes a program.
     let d = match p.c.dirs.iter().find(|d| d.has("devices")) {
-        Some(d) => d.clone(),
+        Some(d) => d,
         None if p.c.dirs.is_empty() => return Ok(()), // no cgroups at all
-        // v2 has no device files: an eBPF program holds the rules.
-        None => {
-            let d = p.c.dirs.iter().find(|d| d.v2).ok_or_else(|| {
-                refuse(
-                    "devices",
-                    "the devices controller is not available on this host",
-                )
-            })?;
-            let mut list: Vec<_> = rules
-                .iter()
-                .filter_map(|r| DeviceRule::from_spec(r))
-                .collect();
-            list.extend(DEFAULT_ALLOWED.iter().map(|r| DeviceRule::allow_v1(r)));
-            p.device_filter = Some((d.path.clone(), list));
-            return Ok(());
-        }
+        None => p.c.dirs.iter().find(|d| d.v2).ok_or_else(|| {
+            refuse(
+                "devices",
+                "the devices controller is not available on this host",
+            )
+        })?,
     };
-    for r in rules {
+    let mut list = vec![(false, "a *:* rwm".to_string())];
+    for (i, r) in rules.unwrap_or_default().iter().enumerate() {
         if r.typ() == Some(LinuxDeviceType::P) {
             continue; // fifos are not device-controlled
         }
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        p.device_writes.push((d.file(file), device_rule(r)));
+        // v1's files refuse other letters, runc too; v2's program would
+        // ignore them.
+        if let Some(a) = r
+            .access()
+            .as_deref()
+            .filter(|a| a.contains(|c| !"rwm".contains(c)))
+        {
+            return Err(refuse(
+                &format!("devices[{i}].access"),
+                &format!("{a:?}: only r, w and m are device accesses"),
+            ));
+        }
+        for (n, name) in [(r.major(), "major"), (r.minor(), "minor")] {
+            if n.is_some_and(|n| n > i64::from(u32::MAX)) {
+                return Err(refuse(
+                    &format!("devices[{i}].{name}"),
+                    "out of range for a device number",
+                ));
+            }
+        }
+        list.push((r.allow(), device_rule(r)));
     }
-    for rule in DEFAULT_ALLOWED {
-        p.device_writes
-            .push((d.file("devices.allow"), rule.to_string()));
-    }
+    list.extend(DEFAULT_ALLOWED.iter().map(|r| (true, r.to_string())));
+    p.devices = Some(DevicePolicy {
+        dir: d.path.clone(),
+        v2: d.v2,
+        rules: list,
+    });
     Ok(())
 }
 
@@ -652,13 +714,13 @@ pub fn apply_limits(planned: &Planned) -> Result<()> {
     write_all(&planned.writes)
 }
 
-/// The device policy.
+/// The device policy, in a cgroup that has none of the container's yet.
 pub fn apply_devices(planned: &Planned) -> Result<()> {
-    write_rules(&planned.device_writes)?;
-    if let Some((dir, rules)) = &planned.device_filter {
-        super::device_filter::attach(dir, rules)?;
+    match &planned.devices {
+        None => Ok(()),
+        Some(d) if d.v2 => super::device_filter::attach(&d.dir, &d.parsed()?),
+        Some(d) => write_rules(&d.v1_writes()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -675,7 +737,7 @@ mod tests {
         if v2 {
             Cgroups {
                 dirs: vec![dir("unified", &[])],
-                unit: None,
+                ..Cgroups::default()
             }
         } else {
             let names = [
@@ -684,7 +746,7 @@ mod tests {
             ];
             Cgroups {
                 dirs: names.iter().map(|n| dir(n, &[n])).collect(),
-                unit: None,
+                ..Cgroups::default()
             }
         }
     }
@@ -692,9 +754,14 @@ mod tests {
     fn writes(v2: bool, json: &str) -> Vec<String> {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
         let p = plan(&cgroups(v2), Some(&r)).unwrap();
+        let devices = p
+            .devices
+            .filter(|d| !d.v2)
+            .map(|d| d.v1_writes())
+            .unwrap_or_default();
         p.writes
             .into_iter()
-            .chain(p.device_writes)
+            .chain(devices)
             .map(|(f, v)| format!("{} = {v}", f.display()))
             .collect()
     }
@@ -781,11 +848,65 @@ mod tests {
         )
         .unwrap();
         let planned = plan(&cgroups(true), Some(&r)).unwrap();
-        let (dir, rules) = planned.device_filter.unwrap();
+        let policy = planned.devices.unwrap();
+        let (dir, rules) = (policy.dir.clone(), policy.parsed().unwrap());
+        assert!(policy.v2);
         assert_eq!(dir, PathBuf::from("/nonexistent/unified/ctr"));
         assert!(!rules[0].allow && rules[0].typ.is_none());
         assert_eq!(rules[1].major, Some(1));
         assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED.len());
+    }
+
+    /// What the state records is what was applied, on v1 and v2 alike:
+    /// deny all, the config's rules, the defaults; nothing without a
+    /// device policy (rootless).
+    #[test]
+    fn the_device_record_is_the_rules_applied() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"wr"},
+                           {"allow":true,"type":"p"}]}"#,
+        )
+        .unwrap();
+        for v2 in [false, true] {
+            let planned = plan(&cgroups(v2), Some(&r)).unwrap();
+            let record = planned.device_record();
+            assert_eq!(record[..2], ["deny a *:* rwm", "allow c 1:11 wr"]);
+            assert_eq!(record.len(), 2 + DEFAULT_ALLOWED.len());
+            assert!(planned.without_device_policy().device_record().is_empty());
+        }
+        // Spellings of one rule are one rule to `update`, which compares
+        // them parsed; a fifo is no device rule.
+        let rules = |json: &str| {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            let p = plan(&cgroups(true), Some(&r)).unwrap();
+            p.devices.unwrap().parsed().unwrap()
+        };
+        assert_eq!(
+            rules(r#"{"devices":[{"allow":true,"type":"u","major":1,"minor":11,"access":"wr"}]}"#),
+            rules(
+                r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"rw"},
+                                 {"allow":true,"type":"p","major":1,"minor":2}]}"#
+            )
+        );
+        assert_eq!(
+            rules(r#"{"devices":[{"allow":false}]}"#),
+            rules(r#"{"devices":[{"allow":false,"type":"a","access":"rwm"}]}"#)
+        );
+        assert_ne!(
+            rules(r#"{"devices":[{"allow":true,"type":"c","major":1,"access":"rw"}]}"#),
+            rules(r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":11,"access":"rw"}]}"#)
+        );
+        let bad: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":true,"access":"rwx"}]}"#).unwrap();
+        let huge: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":true,"type":"c","major":4294967296}]}"#)
+                .unwrap();
+        for v2 in [false, true] {
+            let e = plan(&cgroups(v2), Some(&bad)).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.devices[0].access"), "{e}");
+            let e = plan(&cgroups(v2), Some(&huge)).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.devices[0].major"), "{e}");
+        }
     }
 
     /// A fake cgroupfs: a directory with the v1 memory files.
@@ -800,7 +921,7 @@ mod tests {
                 controllers: vec!["memory".into()],
                 created: Vec::new(),
             }],
-            unit: None,
+            ..Cgroups::default()
         };
         // The "kernel" refuses a limit above memsw: a directory named like
         // the file makes the first write fail.
