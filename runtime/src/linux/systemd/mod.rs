@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
-use crate::linux::dbus::{Connection, Value};
+use crate::linux::dbus::{Connection, MethodError, Value};
 use properties::Property;
 
 /// The container's unit, as its state records it.
@@ -108,27 +108,24 @@ impl Manager {
         self.conn.call(Some(DEST), OBJECT, MANAGER, member, args)
     }
 
+    /// A call whose error reply the caller tells apart by its name.
+    fn try_call(
+        &mut self,
+        member: &str,
+        args: &[Value],
+    ) -> Result<std::result::Result<Vec<Value>, MethodError>> {
+        self.conn
+            .try_call(Some(DEST), OBJECT, MANAGER, member, args)
+    }
+
     /// The manager's own cgroup, relative to the hierarchy's root: `/` for
     /// the system's, `user.slice/user-1000.slice/user@1000.service` for a
     /// user's. Slices and their units are below it.
     pub fn control_group(&mut self) -> Result<PathBuf> {
-        let v = self.conn.call(
-            Some(DEST),
-            OBJECT,
-            "org.freedesktop.DBus.Properties",
-            "Get",
-            &[
-                Value::Str(MANAGER.into()),
-                Value::Str("ControlGroup".into()),
-            ],
-        )?;
-        let cg = match v.first() {
-            Some(Value::Variant(b)) => match &**b {
-                Value::Str(s) => s.clone(),
-                _ => String::new(),
-            },
-            _ => String::new(),
-        };
+        let v = self
+            .conn
+            .get_property(Some(DEST), OBJECT, MANAGER, "ControlGroup")?;
+        let cg = v.as_str().unwrap_or_default();
         Ok(PathBuf::from(cg.trim_start_matches('/')))
     }
 
@@ -178,14 +175,15 @@ impl Manager {
             property_array(props),
             Value::Array("(sa(sv))".into(), Vec::new()),
         ];
-        let reply = match self.call("StartTransientUnit", &args) {
-            Err(e) if e.message().contains("org.freedesktop.systemd1.UnitExists") => {
-                let _ = self.call("ResetFailedUnit", &[Value::Str(unit.into())]);
-                self.call("StartTransientUnit", &args)
-            }
-            r => r,
+        let mut reply = self.try_call("StartTransientUnit", &args)?;
+        if reply
+            .as_ref()
+            .is_err_and(|e| e.name == "org.freedesktop.systemd1.UnitExists")
+        {
+            let _ = self.call("ResetFailedUnit", &[Value::Str(unit.into())]);
+            reply = self.try_call("StartTransientUnit", &args)?;
         }
-        .with_context(|| format!("systemd: start {unit}"))?;
+        let reply = reply.map_err(|e| Error::invalid(format!("systemd: start {unit}: {e}")))?;
         self.wait_job(unit, "start", reply)
     }
 
@@ -193,13 +191,11 @@ impl Manager {
     /// listed, and keep its name taken). One that is gone already is fine.
     pub fn stop(&mut self, unit: &str) -> Result<()> {
         self.subscribe()?;
-        let r = match self.call(
-            "StopUnit",
-            &[Value::Str(unit.into()), Value::Str("replace".into())],
-        ) {
+        let args = [Value::Str(unit.into()), Value::Str("replace".into())];
+        let r = match self.try_call("StopUnit", &args)? {
             Ok(reply) => self.wait_job(unit, "stop", reply),
-            Err(e) if e.message().contains("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("systemd: stop {unit}")),
+            Err(e) if e.name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
+            Err(e) => Err(Error::invalid(format!("systemd: stop {unit}: {e}"))),
         };
         let _ = self.call("ResetFailedUnit", &[Value::Str(unit.into())]);
         r

@@ -108,27 +108,11 @@ fn cpu_max(v: &str) -> Option<Vec<Property>> {
 /// `n / 8` for CPU (or node) n.
 fn bitmask(list: &str) -> Option<Value> {
     let mut bytes: Vec<u8> = Vec::new();
-    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (
-                a.trim().parse::<usize>().ok()?,
-                b.trim().parse::<usize>().ok()?,
-            ),
-            None => {
-                let n = part.trim().parse::<usize>().ok()?;
-                (n, n)
-            }
-        };
-        // The kernel's limit on CPUs is far below this; a typo is not.
-        if lo > hi || hi >= 1 << 16 {
-            return None;
+    for n in crate::linux::process_attrs::parse_cpu_list(list).ok()? {
+        if bytes.len() <= n / 8 {
+            bytes.resize(n / 8 + 1, 0);
         }
-        for n in lo..=hi {
-            if bytes.len() <= n / 8 {
-                bytes.resize(n / 8 + 1, 0);
-            }
-            bytes[n / 8] |= 1 << (n % 8);
-        }
+        bytes[n / 8] |= 1 << (n % 8);
     }
     Some(Value::Array(
         "y".into(),
