@@ -725,6 +725,53 @@ fn swap_beyond(memory: &str, memory_swap: &str) -> Option<u64> {
     (total > 0 && total >= memory).then(|| (total - memory) as u64)
 }
 
+/// What Docker and podman are both put through once the container runs:
+/// its limits in the scope and as it sees them (exec), `update` and the
+/// limits again, `exec -d` joining the scope, `stop` by SIGTERM (the
+/// init's trap exits 3), `rm`, and the scope gone.
+fn run_update_exec_stop_rm(
+    engine: &str,
+    cli: &dyn Fn(&[&str]) -> Command,
+    inspect: &dyn Fn(&str) -> String,
+    name: &str,
+    scope: &Scope,
+    limits: &dyn Fn(u64) -> Limits,
+) {
+    scope.assert_limits(&format!("after {engine} run"), &limits(MEMORY));
+    let mut exec = vec!["exec", name];
+    exec.extend(CAT_LIMITS);
+    assert_eq!(
+        lines(&ok(&mut cli(&exec))),
+        inside_lines(MEMORY, PIDS),
+        "{engine} exec: the container's cgroup as it sees it"
+    );
+    ok(&mut cli(&[
+        "update",
+        "--memory",
+        "128m",
+        "--pids-limit",
+        "99",
+        name,
+    ]));
+    scope.assert_limits(&format!("after {engine} update"), &limits(MEMORY_UPDATED));
+    assert_eq!(
+        lines(&ok(&mut cli(&exec))),
+        inside_lines(MEMORY_UPDATED, PIDS_UPDATED),
+        "{engine} exec after {engine} update"
+    );
+    ok(&mut cli(&["exec", "-d", name, "sleep", "4242"]));
+    scope.assert_runs(&format!("{engine} exec -d"), &["sleep", "4242"]);
+    ok(&mut cli(&["stop", "-t", "60", name]));
+    assert_eq!(inspect("{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect("{{.State.ExitCode}}"),
+        "3",
+        "{engine} stop: the init's SIGTERM trap"
+    );
+    ok(&mut cli(&["rm", name]));
+    scope.assert_gone(&format!("after {engine} rm"));
+}
+
 fn docker_scenario(rt: &str) {
     let name = unique("berth-e2e-docker");
     let _cleanup = OnDrop(|| {
@@ -774,42 +821,8 @@ fn docker_scenario(rt: &str) {
         pids: Some(if memory == MEMORY { PIDS } else { PIDS_UPDATED }),
         cpu_quota: Some(CPU_QUOTA),
     };
-    scope.assert_limits("after docker run", &limits(MEMORY));
-    let mut exec = vec!["exec", name.as_str()];
-    exec.extend(CAT_LIMITS);
-    assert_eq!(
-        lines(&ok(&mut docker(&exec))),
-        inside_lines(MEMORY, PIDS),
-        "docker exec: the container's cgroup as it sees it"
-    );
-
-    ok(&mut docker(&[
-        "update",
-        "--memory",
-        "128m",
-        "--pids-limit",
-        "99",
-        &name,
-    ]));
-    scope.assert_limits("after docker update", &limits(MEMORY_UPDATED));
-    assert_eq!(
-        lines(&ok(&mut docker(&exec))),
-        inside_lines(MEMORY_UPDATED, PIDS_UPDATED),
-        "docker exec after docker update"
-    );
-
-    ok(&mut docker(&["exec", "-d", &name, "sleep", "4242"]));
-    scope.assert_runs("docker exec -d", &["sleep", "4242"]);
-
-    ok(&mut docker(&["stop", "-t", "60", &name]));
-    assert_eq!(docker_inspect(&name, "{{.State.Status}}"), "exited");
-    assert_eq!(
-        docker_inspect(&name, "{{.State.ExitCode}}"),
-        "3",
-        "docker stop: the init's SIGTERM trap"
-    );
-    ok(&mut docker(&["rm", &name]));
-    scope.assert_gone("after docker rm");
+    let inspect = |format: &str| docker_inspect(&name, format);
+    run_update_exec_stop_rm("docker", &docker, &inspect, &name, &scope, &limits);
 }
 
 #[test]
@@ -947,42 +960,7 @@ fn podman_scenario(rootless: bool, rt: &str) {
         pids: Some(if memory == MEMORY { PIDS } else { PIDS_UPDATED }),
         cpu_quota: Some(CPU_QUOTA),
     };
-    scope.assert_limits("after podman run", &limits(MEMORY));
-    let mut exec = vec!["exec", name.as_str()];
-    exec.extend(CAT_LIMITS);
-    assert_eq!(
-        lines(&ok(&mut pm(&exec))),
-        inside_lines(MEMORY, PIDS),
-        "podman exec: the container's cgroup as it sees it"
-    );
-
-    ok(&mut pm(&[
-        "update",
-        "--memory",
-        "128m",
-        "--pids-limit",
-        "99",
-        &name,
-    ]));
-    scope.assert_limits("after podman update", &limits(MEMORY_UPDATED));
-    assert_eq!(
-        lines(&ok(&mut pm(&exec))),
-        inside_lines(MEMORY_UPDATED, PIDS_UPDATED),
-        "podman exec after podman update"
-    );
-
-    ok(&mut pm(&["exec", "-d", &name, "sleep", "4242"]));
-    scope.assert_runs("podman exec -d", &["sleep", "4242"]);
-
-    ok(&mut pm(&["stop", "-t", "60", &name]));
-    assert_eq!(inspect("{{.State.Status}}"), "exited");
-    assert_eq!(
-        inspect("{{.State.ExitCode}}"),
-        "3",
-        "podman stop: the init's SIGTERM trap"
-    );
-    ok(&mut pm(&["rm", &name]));
-    scope.assert_gone("after podman rm");
+    run_update_exec_stop_rm("podman", &pm, &inspect, &name, &scope, &limits);
     conmon.assert_gone("conmon's scope after podman rm");
 }
 

@@ -331,6 +331,18 @@ fn systemd_user() -> Option<&'static TestUser> {
     })))
 }
 
+/// A rootless fixture run by `user` in its systemd session (its
+/// /run/user/UID), limited to 64 MiB and 42 pids.
+fn user_fixture(name: &str, user: &'static TestUser) -> Fixture {
+    let mut f = Fixture::new(name);
+    f.user = Some(user);
+    f.config = conformance::rootless_config(f.config.clone(), user.uid, user.gid);
+    f.xdg = Some(PathBuf::from(format!("/run/user/{}", user.uid)));
+    f.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
+    std::os::unix::fs::chown(&f.dir, Some(user.uid), Some(user.gid)).unwrap();
+    f
+}
+
 /// Rootless: the unit is the user's own manager's, below its delegated
 /// subtree, in user.slice by default, with the limits the user's
 /// delegation allows (memory, pids, cpu).
@@ -343,14 +355,9 @@ fn rootless_containers_are_units_of_the_users_own_manager() {
         eprintln!("skipped: no BERTH_SYSTEMD_USER");
         return;
     };
-    let mut f = Fixture::new("sdrootless");
-    f.user = Some(user);
-    f.config = conformance::rootless_config(f.config.clone(), user.uid, user.gid);
+    let mut f = user_fixture("sdrootless", user);
     f.global = vec!["--systemd-cgroup".into()];
-    f.xdg = Some(PathBuf::from(format!("/run/user/{}", user.uid)));
     f.config["linux"]["cgroupsPath"] = json!(format!(":berthtest:{}", f.id));
-    f.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
-    std::os::unix::fs::chown(&f.dir, Some(user.uid), Some(user.gid)).unwrap();
     let pid = created(&mut f, &["sleep", "1000"]);
     let cg = cgroup_of(pid);
     let manager = format!(
@@ -383,14 +390,9 @@ fn rootless_cgroupfs_limits_in_the_subtree_systemd_delegates() {
         eprintln!("skipped: no BERTH_SYSTEMD_USER");
         return;
     };
-    let mut f = Fixture::new("sddelegated");
-    f.user = Some(user);
-    f.config = conformance::rootless_config(f.config.clone(), user.uid, user.gid);
-    f.xdg = Some(PathBuf::from(format!("/run/user/{}", user.uid)));
+    let mut f = user_fixture("sddelegated", user);
     let service = format!("/user.slice/user-{0}.slice/user@{0}.service", user.uid);
     f.config["linux"]["cgroupsPath"] = json!(format!("{service}/berthtest-{}", f.id));
-    f.config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
-    std::os::unix::fs::chown(&f.dir, Some(user.uid), Some(user.gid)).unwrap();
     // The user runs the runtime from inside its subtree, as from a shell of
     // its session manager's (a process may only be moved by one who may
     // write the cgroup.procs of both cgroups' common ancestor).
