@@ -357,6 +357,12 @@ fn a_block_device() -> Option<(u64, u64)> {
     let mut devs: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().collect();
     devs.sort_by_key(|e| e.file_name());
     devs.iter().find_map(|e| {
+        // A disk with something on it: not a floppy drive that udev may
+        // have found by then (the kernel refuses its io.max, EACCES).
+        let attr = |a: &str| std::fs::read_to_string(e.path().join(a)).unwrap_or_default();
+        if attr("removable").trim() != "0" || attr("size").trim() == "0" {
+            return None;
+        }
         let t = std::fs::read_to_string(e.path().join("dev")).ok()?;
         let (a, b) = t.trim().split_once(':')?;
         Some((a.parse().ok()?, b.parse().ok()?))
