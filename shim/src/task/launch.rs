@@ -57,6 +57,15 @@ impl Launch {
     }
 }
 
+/// A task's init as its create left it: for a checkpoint, no process yet
+/// (pid 0, no stdio).
+struct NewInit {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+    io: Option<ProcessIo>,
+    own_pid_ns: bool,
+}
+
 /// What [`Tasks::spawn_init`] needs of a task besides the runtime call.
 struct Io<'a> {
     id: &'a str,
@@ -110,7 +119,12 @@ impl Tasks {
         t.creating.insert(req.id.clone());
         let (made, mut t, mut unclaimed) = self.launch(t, || self.make_init(&req));
         t.creating.remove(&req.id);
-        let (own_pid_ns, pid, pidfd, io) = made?;
+        let NewInit {
+            pid,
+            pidfd,
+            io,
+            own_pid_ns,
+        } = made?;
         if pid != 0 {
             self.watch_oom(&req.id, pid);
         }
@@ -158,14 +172,9 @@ impl Tasks {
         Ok(pid)
     }
 
-    /// The rootfs mounted and the init created (for a checkpoint, no
-    /// process yet: pid 0); whether it has a pid namespace of its own.
-    /// On failure nothing is left mounted.
-    #[allow(clippy::type_complexity)]
-    fn make_init(
-        &self,
-        req: &CreateRequest,
-    ) -> Result<(bool, u32, Option<OwnedFd>, Option<ProcessIo>)> {
+    /// The rootfs mounted and the init created. On failure nothing is
+    /// left mounted.
+    fn make_init(&self, req: &CreateRequest) -> Result<NewInit> {
         let config = read_config(&req.bundle)?;
         let mounted = !req.rootfs.is_empty();
         if mounted {
@@ -179,7 +188,12 @@ impl Tasks {
                 .map(|(pid, pidfd, io)| (pid, pidfd, Some(io))),
         };
         match made {
-            Ok((pid, pidfd, io)) => Ok((own_pid_namespace(&config), pid, pidfd, io)),
+            Ok((pid, pidfd, io)) => Ok(NewInit {
+                pid,
+                pidfd,
+                io,
+                own_pid_ns: own_pid_namespace(&config),
+            }),
             Err(e) => {
                 if mounted {
                     rootfs::unmount(&req.bundle.join("rootfs"));
