@@ -850,7 +850,7 @@ exec '{runtime}' "$@"
     if shim_is_runc() {
         // containerd 1.6's runc shim holds its event lock across every
         // Start, and publishing an exit takes it too: another exec's start
-        // or a task's exit waits for the hung one (1.7's does not).
+        // or a task's exit waits for the hung one (later ones do not).
         eprintln!("the rest of the hung exec: skipped for containerd's runc shim");
     } else {
         served_while_exec_held(&cd, &mut held, &slow, &third, limit);
