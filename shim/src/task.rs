@@ -1,10 +1,21 @@
 //! The shim's task logic, free of protocol types: containers, their init
 //! and exec processes, and the events containerd must see, in order.
 //!
-//! One mutex guards every container. A request that runs the runtime holds
-//! it from before the command until the resulting pid is recorded, and the
-//! exit handler takes it too, so an exit is never matched before its pid
-//! is known, and a start event always precedes its exit:
+//! One mutex guards the table of every container, held only to read and
+//! update it, never across a runtime command: the containers of a pod
+//! share one shim, and one's slow create or hung exec must not hold up
+//! the others (nor its own kill, state or exits). What the lock ensured
+//! when it was held across commands is kept by what the table records:
+//!
+//! - an exit reaped before its process's pid is known (a create, restore
+//!   or exec runs; the pid comes from the runtime's pid file once it has
+//!   returned) is kept for every launch under way (`table::Table`), and
+//!   the launch claims it when it records the pid;
+//! - an init whose Start runs, or whose execs run or are being started,
+//!   keeps its exit pending: TaskStart precedes its TaskExit, and the
+//!   init's TaskExit comes after every exec's;
+//! - a process being started, or a container being deleted, refuses the
+//!   requests that would race that command (a second Start, a Delete).
 //!
 //! | request               | runtime command            | event             |
 //! |-----------------------|----------------------------|-------------------|
@@ -19,9 +30,6 @@
 //! | delete                | `delete`                   | TaskDelete (init) |
 //! | pause                 | `pause`                    | TaskPaused        |
 //! | resume                | `resume`                   | TaskResumed       |
-//!
-//! The init's TaskExit waits until every exec of the container has exited,
-//! so containerd sees the init exit last.
 //!
 //! A task created from a checkpoint is restored only by its Start, as
 //! containerd's runc shim does: until then it has no process, and the
@@ -51,7 +59,7 @@ use crate::rootfs;
 use crate::runtime::Runtime;
 
 pub use launch::{CreateRequest, Options};
-use table::{find, not_found, now_exit, process, Container};
+use table::{find, not_found, now_exit, process, Table};
 pub use table::{ProcessState, Status};
 
 /// Everything containerd hears about, in the order it must hear it.
@@ -101,7 +109,7 @@ pub enum Event {
 
 pub struct Tasks {
     namespace: String,
-    containers: Mutex<HashMap<String, Container>>,
+    table: Mutex<Table>,
     exited: Condvar,
     sink: Box<dyn Fn(Event) + Send + Sync>,
     oom: Option<OomWatcher>,
@@ -119,23 +127,26 @@ impl Tasks {
     ) -> Tasks {
         Tasks {
             namespace: namespace.to_string(),
-            containers: Mutex::default(),
+            table: Mutex::default(),
             exited: Condvar::new(),
             sink,
             oom,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
-        self.containers.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn send(&self, e: Event) {
         (self.sink)(e);
     }
 
+    /// The containers served, and those being created: a shim told to
+    /// shut down mid-create must stay for it.
     pub fn count(&self) -> usize {
-        self.lock().len()
+        let t = self.lock();
+        t.containers.len() + t.creating.len()
     }
 
     /// Dumps the container with CRIU (see the checkpoint module). The
@@ -143,8 +154,8 @@ impl Tasks {
     /// dump without `--leave-running` ends it) is handled as any other.
     pub fn checkpoint(&self, id: &str, image: &Path, o: &checkpoint::Options) -> Result<()> {
         let (runtime, bundle) = {
-            let mut map = self.lock();
-            let c = find(&mut map, id)?;
+            let mut t = self.lock();
+            let c = find(&mut t.containers, id)?;
             if !matches!(c.init.status, Status::Running | Status::Paused)
                 || c.pending_exit.is_some()
             {
@@ -161,50 +172,73 @@ impl Tasks {
     /// Removes a stopped (or never started) process; for the init, the
     /// container: runtime state, rootfs mounts and all.
     pub fn delete(&self, id: &str, exec_id: &str) -> Result<(u32, Exit)> {
-        let mut map = self.lock();
-        let c = find(&mut map, id)?;
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
         if !exec_id.is_empty() {
             let p = c.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
-            if p.status == Status::Running {
+            if p.status == Status::Running || p.starting {
                 return Err(Error::FailedPrecondition(format!(
                     "exec {exec_id} of container {id} is still running"
                 )));
             }
             let mut p = c.execs.remove(exec_id).expect("checked above");
-            drop(map);
+            drop(t);
             if let Some(io) = p.io.take() {
                 io.finish(IO_DRAIN);
             }
             return Ok((p.pid, p.exit.unwrap_or_else(now_exit)));
         }
-        // The runtime's delete removes the cgroup: an OOM kill not yet
-        // reported would then read as that removal.
-        if let Some(oom) = &self.oom {
-            oom.flush(id);
+        if c.deleting || c.init.starting {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is being deleted or started"
+            )));
         }
-        match c.init.status {
+        // None: never restored, the runtime knows nothing of it.
+        let force = match c.init.status {
             Status::Running | Status::Paused => {
                 return Err(Error::FailedPrecondition(format!(
                     "container {id} is still running"
                 )))
             }
-            // Never restored: the runtime knows nothing of it.
-            Status::Created if c.restore_from.is_some() => {}
-            Status::Created => c.runtime.delete(id, true)?,
-            Status::Stopped => {
-                if let Err(e) = c.runtime.delete(id, false) {
-                    // Already gone (say, deleted by hand): nothing to do.
-                    if c.runtime.state(id).is_ok() {
-                        return Err(e);
-                    }
-                }
-            }
+            Status::Created if c.restore_from.is_some() => None,
+            Status::Created => Some(true),
+            Status::Stopped => Some(false),
+        };
+        c.deleting = true;
+        let runtime = c.runtime.clone();
+        drop(t);
+        // The runtime's delete removes the cgroup: an OOM kill not yet
+        // reported would then read as that removal.
+        if let Some(oom) = &self.oom {
+            oom.flush(id);
         }
-        let mut c = map.remove(id).expect("found above");
+        let deleted = match force {
+            None => Ok(()),
+            Some(force) => runtime.delete(id, force).or_else(|e| {
+                // Already gone (say, deleted by hand): nothing to do.
+                if !force && runtime.state(id).is_err() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }),
+        };
+        let mut t = self.lock();
+        if let Err(e) = deleted {
+            let c = t.containers.get_mut(id).expect("deleting: kept");
+            c.deleting = false;
+            // An exit that came meanwhile was held for the outcome.
+            self.publish_init_exit(id, c);
+            self.exited.notify_all();
+            return Err(e);
+        }
+        let mut c = t.containers.remove(id).expect("deleting: kept");
         if let Some(oom) = &self.oom {
             oom.forget(id);
         }
-        drop(map);
+        // A Wait on it now learns that it is gone.
+        self.exited.notify_all();
+        drop(t);
         let exit = c.init.exit.unwrap_or_else(now_exit);
         let pid = c.init.pid;
         for (_, mut p) in c.execs.drain() {
@@ -227,8 +261,8 @@ impl Tasks {
     }
 
     pub fn state(&self, id: &str, exec_id: &str) -> Result<ProcessState> {
-        let mut map = self.lock();
-        let c = find(&mut map, id)?;
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
         let bundle = c.bundle.clone();
         let p = process(c, id, exec_id)?;
         Ok(ProcessState {
@@ -251,31 +285,38 @@ impl Tasks {
     }
 
     fn freeze(&self, id: &str, pause: bool) -> Result<()> {
-        let mut map = self.lock();
-        let c = find(&mut map, id)?;
         let (from, to) = if pause {
             (Status::Running, Status::Paused)
         } else {
             (Status::Paused, Status::Running)
         };
-        if c.init.status != from {
-            return Err(Error::FailedPrecondition(format!(
-                "container {id} is {:?}, not {from:?}",
-                c.init.status
-            )));
-        }
+        let runtime = {
+            let mut t = self.lock();
+            let c = find(&mut t.containers, id)?;
+            if c.init.status != from {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id} is {:?}, not {from:?}",
+                    c.init.status
+                )));
+            }
+            c.runtime.clone()
+        };
         if pause {
-            c.runtime.pause(id)?;
+            runtime.pause(id)?;
         } else {
-            c.runtime.resume(id)?;
+            runtime.resume(id)?;
         }
-        c.init.status = to;
-        let id = id.to_string();
-        self.send(if pause {
-            Event::Paused { id }
-        } else {
-            Event::Resumed { id }
-        });
+        let mut t = self.lock();
+        // Unless it exited (or went) meanwhile: that is what it is now.
+        if let Some(c) = t.containers.get_mut(id).filter(|c| c.init.status == from) {
+            c.init.status = to;
+            let id = id.to_string();
+            self.send(if pause {
+                Event::Paused { id }
+            } else {
+                Event::Resumed { id }
+            });
+        }
         Ok(())
     }
 
@@ -283,8 +324,8 @@ impl Tasks {
     /// started.
     pub fn pids(&self, id: &str) -> Result<Vec<(u32, Option<String>)>> {
         let (runtime, execs) = {
-            let mut map = self.lock();
-            let c = find(&mut map, id)?;
+            let mut t = self.lock();
+            let c = find(&mut t.containers, id)?;
             let execs: HashMap<u32, String> = c
                 .execs
                 .iter()
@@ -311,13 +352,13 @@ impl Tasks {
     }
 
     fn runtime_of(&self, id: &str) -> Result<Runtime> {
-        let mut map = self.lock();
-        Ok(find(&mut map, id)?.runtime.clone())
+        let mut t = self.lock();
+        Ok(find(&mut t.containers, id)?.runtime.clone())
     }
 
     pub fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
-        let mut map = self.lock();
-        let p = process(find(&mut map, id)?, id, exec_id)?;
+        let mut t = self.lock();
+        let p = process(find(&mut t.containers, id)?, id, exec_id)?;
         match &p.io {
             Some(io) => io.resize(width, height),
             None => Err(Error::FailedPrecondition(format!(
@@ -327,8 +368,8 @@ impl Tasks {
     }
 
     pub fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
-        let mut map = self.lock();
-        let p = process(find(&mut map, id)?, id, exec_id)?;
+        let mut t = self.lock();
+        let p = process(find(&mut t.containers, id)?, id, exec_id)?;
         if let Some(io) = &p.io {
             io.close_stdin();
         }
@@ -336,6 +377,6 @@ impl Tasks {
     }
 
     pub fn init_pid(&self, id: &str) -> Option<u32> {
-        self.lock().get(id).map(|c| c.init.pid)
+        self.lock().containers.get(id).map(|c| c.init.pid)
     }
 }

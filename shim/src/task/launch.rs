@@ -1,11 +1,14 @@
 //! Processes started through the runtime: a task's init (created, or
-//! restored from a checkpoint at its Start) and its execs. Each request
-//! holds the tasks' lock from before the runtime command until the pid is
-//! recorded (see `task` for why).
+//! restored from a checkpoint at its Start) and its execs. The runtime
+//! command runs without the tasks' lock, as a launch (`Tasks::launch`):
+//! the exits reaped meanwhile that no recorded process claims are kept
+//! for it, and once it records its process's pid it claims that one's, if
+//! the process has already exited (see `task`).
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use berth_proc::pidfd;
@@ -15,7 +18,7 @@ use crate::rootfs;
 use crate::runtime::{ChildIo, CreateOpts, ExecOpts, RestoreOpts, Runtime};
 use crate::stdio::{LogContext, Owner, ProcessIo, StdioSpec};
 
-use super::table::{find, not_found, Container, Process, Status};
+use super::table::{find, not_found, Container, Process, Status, Table, Unclaimed};
 use super::{Event, Tasks};
 
 /// What a container is created with, decoded from the request and the
@@ -29,6 +32,38 @@ pub struct CreateRequest {
     pub options: Options,
     /// The checkpoint image directory to restore from, if any.
     pub checkpoint: Option<PathBuf>,
+}
+
+/// What a process is started with, copied from the table so that the
+/// runtime command runs without the lock.
+struct Launch {
+    bundle: PathBuf,
+    runtime: Runtime,
+    options: Options,
+    stdio: StdioSpec,
+    /// An exec's OCI process JSON.
+    spec: Option<Vec<u8>>,
+}
+
+impl Launch {
+    fn of(c: &Container, p: &Process) -> Launch {
+        Launch {
+            bundle: c.bundle.clone(),
+            runtime: c.runtime.clone(),
+            options: c.options.clone(),
+            stdio: p.stdio.clone(),
+            spec: p.spec.clone(),
+        }
+    }
+}
+
+/// A task's init as its create left it: for a checkpoint, no process yet
+/// (pid 0, no stdio).
+struct NewInit {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+    io: Option<ProcessIo>,
+    own_pid_ns: bool,
 }
 
 /// What [`Tasks::spawn_init`] needs of a task besides the runtime call.
@@ -57,36 +92,39 @@ pub struct Options {
 }
 
 impl Tasks {
+    /// Runs `run`, a runtime command that makes a process, without the
+    /// lock `t`; returns its result with the lock taken again and the
+    /// exits that no recorded process claimed meanwhile.
+    fn launch<'a, T>(
+        &'a self,
+        mut t: MutexGuard<'a, Table>,
+        run: impl FnOnce() -> T,
+    ) -> (T, MutexGuard<'a, Table>, Unclaimed) {
+        let launch = t.begin_launch();
+        drop(t);
+        let made = run();
+        let mut t = self.lock();
+        let unclaimed = t.end_launch(launch);
+        (made, t, unclaimed)
+    }
+
     pub fn create(&self, req: CreateRequest) -> Result<u32> {
-        let mut all = self.lock();
-        if all.contains_key(&req.id) {
+        let mut t = self.lock();
+        if t.containers.contains_key(&req.id) || t.creating.contains(&req.id) {
             return Err(Error::AlreadyExists(format!(
                 "container {} already exists",
                 req.id
             )));
         }
-        let config = read_config(&req.bundle)?;
-        let runtime = req.runtime.clone();
-        let mounted = !req.rootfs.is_empty();
-        if mounted {
-            rootfs::mount_all(&req.rootfs, &req.bundle.join("rootfs"))?;
-        }
-        // A restore gets its process (and stdio) at Start.
-        let made = match req.checkpoint {
-            Some(_) => Ok((0, None, None)),
-            None => self
-                .create_process(&req, &runtime)
-                .map(|(pid, pidfd, io)| (pid, pidfd, Some(io))),
-        };
-        let (pid, pidfd, io) = match made {
-            Ok(p) => p,
-            Err(e) => {
-                if mounted {
-                    rootfs::unmount(&req.bundle.join("rootfs"));
-                }
-                return Err(e);
-            }
-        };
+        t.creating.insert(req.id.clone());
+        let (made, mut t, mut unclaimed) = self.launch(t, || self.make_init(&req));
+        t.creating.remove(&req.id);
+        let NewInit {
+            pid,
+            pidfd,
+            io,
+            own_pid_ns,
+        } = made?;
         if pid != 0 {
             self.watch_oom(&req.id, pid);
         }
@@ -102,11 +140,11 @@ impl Tasks {
             ),
             pid,
         });
-        all.insert(
+        t.containers.insert(
             req.id.clone(),
             Container {
                 bundle: req.bundle,
-                runtime,
+                runtime: req.runtime,
                 options: req.options,
                 init: Process {
                     pid,
@@ -116,15 +154,53 @@ impl Tasks {
                     stdio: req.stdio,
                     io,
                     spec: None,
+                    starting: false,
                 },
                 execs: HashMap::new(),
-                rootfs_mounted: mounted,
-                own_pid_ns: own_pid_namespace(&config),
+                rootfs_mounted: !req.rootfs.is_empty(),
+                own_pid_ns,
                 pending_exit: None,
                 restore_from: req.checkpoint,
+                deleting: false,
             },
         );
+        let early = unclaimed.take(pid);
+        drop(t);
+        if let Some(exit) = early {
+            self.process_exited(pid, exit);
+        }
         Ok(pid)
+    }
+
+    /// The rootfs mounted and the init created. On failure nothing is
+    /// left mounted.
+    fn make_init(&self, req: &CreateRequest) -> Result<NewInit> {
+        let config = read_config(&req.bundle)?;
+        let mounted = !req.rootfs.is_empty();
+        if mounted {
+            rootfs::mount_all(&req.rootfs, &req.bundle.join("rootfs"))?;
+        }
+        // A restore gets its process (and stdio) at Start.
+        let made = match req.checkpoint {
+            Some(_) => Ok((0, None, None)),
+            None => self
+                .create_process(req, &req.runtime)
+                .map(|(pid, pidfd, io)| (pid, pidfd, Some(io))),
+        };
+        match made {
+            Ok((pid, pidfd, io)) => Ok(NewInit {
+                pid,
+                pidfd,
+                io,
+                own_pid_ns: own_pid_namespace(&config),
+            }),
+            Err(e) => {
+                if mounted {
+                    rootfs::unmount(&req.bundle.join("rootfs"));
+                }
+                Err(e)
+            }
+        }
     }
 
     fn watch_oom(&self, id: &str, pid: u32) {
@@ -200,47 +276,107 @@ impl Tasks {
     }
 
     pub fn start(&self, id: &str, exec_id: &str) -> Result<u32> {
-        let mut all = self.lock();
-        let c = find(&mut all, id)?;
         if exec_id.is_empty() {
-            if c.init.status != Status::Created {
-                return Err(Error::FailedPrecondition(format!(
-                    "container {id} is {:?}, not created",
-                    c.init.status
-                )));
-            }
-            match c.restore_from.clone() {
-                Some(image) => {
-                    let (pid, pidfd, io) = self.restore_process(c, id, &image)?;
-                    c.init.pid = pid;
-                    c.init.pidfd = pidfd;
-                    c.init.io = Some(io);
-                    c.restore_from = None;
-                    self.watch_oom(id, pid);
-                }
-                None => c.runtime.start(id)?,
-            }
-            c.init.status = Status::Running;
-            let pid = c.init.pid;
-            self.send(Event::Start {
-                id: id.to_string(),
-                pid,
-            });
-            return Ok(pid);
+            self.start_init(id)
+        } else {
+            self.start_exec(id, exec_id)
         }
+    }
+
+    fn start_init(&self, id: &str) -> Result<u32> {
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
+        if c.init.status != Status::Created || c.init.starting || c.deleting {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {:?}, not created",
+                c.init.status
+            )));
+        }
+        // Until the outcome is recorded, an exit of the init is held
+        // (TaskStart comes first) and Delete refused.
+        c.init.starting = true;
+        let launch = Launch::of(c, &c.init);
+        let mut early = None;
+        let mut t = match c.restore_from.clone() {
+            Some(image) => {
+                let (made, mut t, mut unclaimed) =
+                    self.launch(t, || self.restore_process(&launch, id, &image));
+                let c = t.containers.get_mut(id).expect("starting: kept");
+                c.init.starting = false;
+                let (pid, pidfd, io) = made?;
+                c.init.pid = pid;
+                c.init.pidfd = pidfd;
+                c.init.io = Some(io);
+                c.restore_from = None;
+                self.watch_oom(id, pid);
+                early = unclaimed.take(pid);
+                t
+            }
+            None => {
+                drop(t);
+                let started = launch.runtime.start(id);
+                let mut t = self.lock();
+                let c = t.containers.get_mut(id).expect("starting: kept");
+                c.init.starting = false;
+                if let Err(e) = started {
+                    // An exit that came meanwhile was held for the outcome.
+                    self.publish_init_exit(id, c);
+                    self.exited.notify_all();
+                    return Err(e);
+                }
+                t
+            }
+        };
+        let c = t.containers.get_mut(id).expect("starting: kept");
+        c.init.status = Status::Running;
+        let pid = c.init.pid;
+        self.send(Event::Start {
+            id: id.to_string(),
+            pid,
+        });
+        // An exit reaped during the start follows its TaskStart.
+        self.publish_init_exit(id, c);
+        self.exited.notify_all();
+        drop(t);
+        if let Some(exit) = early {
+            self.process_exited(pid, exit);
+        }
+        Ok(pid)
+    }
+
+    fn start_exec(&self, id: &str, exec_id: &str) -> Result<u32> {
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
         if c.init.status != Status::Running || c.pending_exit.is_some() {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} is not running"
             )));
         }
         let p = c.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
-        if p.status != Status::Created {
+        if p.status != Status::Created || p.starting {
             return Err(Error::FailedPrecondition(format!(
                 "exec {exec_id} of container {id} has already started"
             )));
         }
-        let (pid, pidfd, io) = self.start_exec(c, id, exec_id)?;
-        let p = c.execs.get_mut(exec_id).expect("checked above");
+        let launch = Launch::of(c, p);
+        // Until the outcome is recorded, the init's exit is held (the
+        // exec's comes first) and Delete refused.
+        c.execs.get_mut(exec_id).expect("checked above").starting = true;
+        let (made, mut t, mut unclaimed) =
+            self.launch(t, || self.exec_process(&launch, id, exec_id));
+        // A starting exec keeps its container: the init's exit is held,
+        // so the container is not stopped, and Delete is refused.
+        let c = t.containers.get_mut(id).expect("starting: kept");
+        let p = c.execs.get_mut(exec_id).expect("starting: kept");
+        p.starting = false;
+        let (pid, pidfd, io) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                self.publish_init_exit(id, c);
+                self.exited.notify_all();
+                return Err(e);
+            }
+        };
         p.pid = pid;
         p.pidfd = pidfd;
         p.io = Some(io);
@@ -251,6 +387,19 @@ impl Tasks {
             exec_id: exec_id.to_string(),
             pid,
         });
+        // The init exited while the exec started: without a pid namespace
+        // its `kill --all` may have come before the exec's process was.
+        let kill_rest = (c.pending_exit.is_some() && !c.own_pid_ns).then(|| c.runtime.clone());
+        let early = unclaimed.take(pid);
+        drop(t);
+        if let Some(runtime) = kill_rest {
+            if let Err(e) = runtime.kill(id, 9, true) {
+                log::warn!("container {id}: kill --all after init exit: {e}");
+            }
+        }
+        if let Some(exit) = early {
+            self.process_exited(pid, exit);
+        }
         Ok(pid)
     }
 
@@ -258,13 +407,13 @@ impl Tasks {
     /// gave it for this create.
     fn restore_process(
         &self,
-        c: &Container,
+        l: &Launch,
         id: &str,
         image: &Path,
     ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
         // CRIU's restore log stays with the bundle unless asked elsewhere.
-        let work = match c.options.criu_work_path.as_str() {
-            "" => c.bundle.join("criu-work"),
+        let work = match l.options.criu_work_path.as_str() {
+            "" => l.bundle.join("criu-work"),
             path => PathBuf::from(path),
         };
         std::fs::create_dir_all(&work).map_err(Error::io(format!(
@@ -273,42 +422,42 @@ impl Tasks {
         )))?;
         let io = Io {
             id,
-            bundle: &c.bundle,
-            stdio: &c.init.stdio,
-            options: &c.options,
+            bundle: &l.bundle,
+            stdio: &l.stdio,
+            options: &l.options,
         };
-        self.spawn_init(io, &c.runtime, |pid_file, console_socket, child| {
+        self.spawn_init(io, &l.runtime, |pid_file, console_socket, child| {
             let opts = RestoreOpts {
-                bundle: &c.bundle,
+                bundle: &l.bundle,
                 image,
                 work: &work,
                 pid_file,
                 console_socket,
-                no_pivot: c.options.no_pivot_root,
+                no_pivot: l.options.no_pivot_root,
             };
-            c.runtime.restore(id, &opts, child)
+            l.runtime.restore(id, &opts, child)
         })
     }
 
-    fn start_exec(
+    /// `exec --detach` of the exec's process JSON, with its stdio.
+    fn exec_process(
         &self,
-        c: &Container,
+        l: &Launch,
         id: &str,
         exec_id: &str,
     ) -> Result<(u32, Option<OwnedFd>, ProcessIo)> {
-        let p = &c.execs[exec_id];
         let owner = Owner {
-            uid: c.options.io_uid,
-            gid: c.options.io_gid,
+            uid: l.options.io_uid,
+            gid: l.options.io_gid,
         };
         let log = LogContext {
             namespace: &self.namespace,
             id,
         };
-        let (mut io, child, console) = ProcessIo::prepare(&p.stdio, owner, log)?;
-        let spec_file = c.bundle.join(format!("exec-{exec_id}.json"));
-        let pid_file = c.bundle.join(format!("exec-{exec_id}.pid"));
-        crate::runtime::write_private(&spec_file, p.spec.as_deref().unwrap_or(b"{}"))
+        let (mut io, child, console) = ProcessIo::prepare(&l.stdio, owner, log)?;
+        let spec_file = l.bundle.join(format!("exec-{exec_id}.json"));
+        let pid_file = l.bundle.join(format!("exec-{exec_id}.pid"));
+        crate::runtime::write_private(&spec_file, l.spec.as_deref().unwrap_or(b"{}"))
             .map_err(Error::io(format!("write {}", spec_file.display())))?;
         let console_path = console.as_ref().map(|c| c.path());
         let opts = ExecOpts {
@@ -316,7 +465,7 @@ impl Tasks {
             pid_file: &pid_file,
             console_socket: console_path.as_deref(),
         };
-        let ran = c.runtime.exec(id, &opts, child);
+        let ran = l.runtime.exec(id, &opts, child);
         let _ = std::fs::remove_file(&spec_file);
         let pid = ran
             .and_then(|()| match console {
@@ -335,14 +484,14 @@ impl Tasks {
     }
 
     pub fn exec(&self, id: &str, exec_id: &str, stdio: StdioSpec, spec: Vec<u8>) -> Result<()> {
-        let mut all = self.lock();
-        let c = find(&mut all, id)?;
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
         if c.execs.contains_key(exec_id) {
             return Err(Error::AlreadyExists(format!(
                 "exec {exec_id} of container {id} already exists"
             )));
         }
-        if c.init.status == Status::Stopped || c.pending_exit.is_some() {
+        if c.init.status == Status::Stopped || c.pending_exit.is_some() || c.deleting {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} has stopped"
             )));
@@ -357,6 +506,7 @@ impl Tasks {
                 stdio,
                 io: None,
                 spec: Some(spec),
+                starting: false,
             },
         );
         self.send(Event::ExecAdded {

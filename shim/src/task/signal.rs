@@ -10,15 +10,17 @@ use super::Tasks;
 
 impl Tasks {
     pub fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
-        let mut map = self.lock();
-        let c = find(&mut map, id)?;
+        let mut t = self.lock();
+        let c = find(&mut t.containers, id)?;
         if exec_id.is_empty() {
             if c.init.status == Status::Stopped && !all {
                 return Err(Error::NotFound(format!(
                     "container {id}: process already finished"
                 )));
             }
-            return c.runtime.kill(id, signal, all);
+            let runtime = c.runtime.clone();
+            drop(t);
+            return runtime.kill(id, signal, all);
         }
         let p = c.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
         match (&p.pidfd, p.status) {
@@ -47,9 +49,15 @@ impl Tasks {
 
     /// Ends every container (the shim is being torn down).
     pub fn kill_all(&self) {
-        let map = self.lock();
-        for (id, c) in map.iter() {
-            let _ = c.runtime.kill(id, 9, true);
+        let all: Vec<_> = {
+            let t = self.lock();
+            t.containers
+                .iter()
+                .map(|(id, c)| (id.clone(), c.runtime.clone()))
+                .collect()
+        };
+        for (id, runtime) in all {
+            let _ = runtime.kill(&id, 9, true);
         }
     }
 }
