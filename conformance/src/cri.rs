@@ -1,0 +1,823 @@
+//! containerd's CRI plugin, driven as kubelet drives it (tests/cri.rs).
+//!
+//! [`Node`] starts a private containerd from `BERTH_CONTAINERD_BIN` (default
+//! /usr/bin; `hack/containerd 1.6|1.7|2.1` prints the others) with the CRI
+//! plugin configured as a node's: runtime handler `berth`
+//! (`io.containerd.berth.v2`, its options file naming the berth under test)
+//! and `runc` (`io.containerd.runc.v2`, the system's runc) beside it, the
+//! cgroupfs driver, a sandbox image of our own (`hack/image OUT pause`) and
+//! busybox imported into `k8s.io`, and everything (root, state, sockets,
+//! CNI directories, pod logs) under a fresh temp dir. Its PATH starts with
+//! that bin dir, so containerd's own runc shim is the one of its version,
+//! then the berth shim's dir. No registry and no CNI plugin is reachable
+//! from a test, so pods use the node's network (`hostNetwork`).
+//!
+//! [`Client`] is a CRI v1 client (tonic, over the unix socket) behind a
+//! current-thread tokio runtime, so tests read as sequential calls.
+//!
+//! Drop removes every pod through the CRI, stops containerd, kills what is
+//! left of its shims and containers, and removes the pods' cgroups (the
+//! harness makes `kubepods/burstable/pod<UID>` in every hierarchy, as
+//! kubelet's cgroupfs driver does), the runtimes' state of its containers,
+//! mounts below the temp dir and the dir, also when a test failed.
+//!
+//! `BERTH_CRI_HANDLER` picks the handler under test (default `berth`, or
+//! `runc` when `BERTH_TEST_SHIM` is containerd's runc shim).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+pub use k8s_cri::v1 as api;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::containerd::{
+    busybox_image, kill_processes_of, run_with_timeout, runc, shim_dir, shim_is_runc,
+    unmount_below, wait_deadline, IMAGE,
+};
+use crate::{runtime, workspace};
+
+/// The containerd namespace of the CRI plugin.
+pub const NAMESPACE: &str = "k8s.io";
+/// The sandbox image `hack/image OUT pause` makes.
+pub const PAUSE_IMAGE: &str = "docker.io/library/berth-pause:latest";
+/// The busybox image of tests/containerd.rs, for the containers.
+pub const BUSYBOX: &str = IMAGE;
+/// How long one CRI call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The directory of the containerd, ctr and containerd-shim-runc-v2 to use.
+pub fn containerd_bin() -> PathBuf {
+    std::env::var_os("BERTH_CONTAINERD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin"))
+}
+
+/// The runtime handler under test.
+pub fn handler() -> String {
+    std::env::var("BERTH_CRI_HANDLER")
+        .unwrap_or_else(|_| if shim_is_runc() { "runc" } else { "berth" }.into())
+}
+
+pub fn handler_is_runc() -> bool {
+    handler() == "runc"
+}
+
+/// containerd's version under `bin` as (major, minor).
+pub fn containerd_version(bin: &Path) -> (u32, u32) {
+    let out = Command::new(bin.join("containerd"))
+        .arg("--version")
+        .output()
+        .expect("run containerd --version");
+    let text = crate::stdout(&out);
+    // containerd github.com/containerd/containerd 1.6.20~ds1 …
+    let v = text.split_whitespace().nth(2).unwrap_or_default();
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let mut next = || parts.next().and_then(|p| p.parse().ok());
+    match (next(), next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("no version in {text:?}"),
+    }
+}
+
+/// The sandbox image archive, built once per test process into a temp
+/// file that is removed when the process exits.
+pub fn pause_image() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove() {
+        if let Some(p) = TAR.get() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    TAR.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("berth-pause-{}.tar", std::process::id()));
+        let mut cmd = Command::new("bash");
+        cmd.arg(workspace().join("hack/image"))
+            .arg(&out)
+            .arg("pause");
+        let o = run_with_timeout(
+            &mut cmd,
+            None,
+            &std::env::temp_dir(),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|o| panic!("hack/image timed out: {}", crate::stderr(&o)));
+        assert!(o.status.success(), "hack/image: {}", crate::stderr(&o));
+        // SAFETY: registers a plain function to run at exit.
+        unsafe { libc::atexit(remove) };
+        out
+    })
+}
+
+/// A CRI v1 client with a blocking face.
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    channel: Channel,
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> std::io::Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let path = socket.to_path_buf();
+        let channel = rt
+            .block_on(
+                Endpoint::try_from("http://[::]:0")
+                    .expect("a valid placeholder URI")
+                    .connect_timeout(Duration::from_secs(10))
+                    .connect_with_connector(tower::service_fn(move |_: Uri| {
+                        let path = path.clone();
+                        async move {
+                            Ok::<_, std::io::Error>(TokioIo::new(
+                                tokio::net::UnixStream::connect(path).await?,
+                            ))
+                        }
+                    })),
+            )
+            .map_err(std::io::Error::other)?;
+        Ok(Client { rt, channel })
+    }
+
+    /// One RuntimeService call, e.g. `c.rt(|mut s| async move { s.version(r).await })`,
+    /// failed with DEADLINE_EXCEEDED after [`CALL_TIMEOUT`].
+    pub fn rt<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    where
+        F: FnOnce(RuntimeServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.block(call(RuntimeServiceClient::new(self.channel.clone())))
+    }
+
+    /// One ImageService call, as [`Client::rt`].
+    pub fn img<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    where
+        F: FnOnce(ImageServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.block(call(ImageServiceClient::new(self.channel.clone())))
+    }
+
+    fn block<T>(
+        &self,
+        fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        self.rt.block_on(async {
+            match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+                Ok(r) => r.map(tonic::Response::into_inner),
+                Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                    "no answer in {CALL_TIMEOUT:?}"
+                ))),
+            }
+        })
+    }
+}
+
+/// Live nodes: the last removes the parents that runtimes and the harness
+/// leave (kubepods/burstable, the runtimes' k8s.io roots).
+static LIVE: Mutex<usize> = Mutex::new(0);
+
+fn shared_parents() -> Vec<PathBuf> {
+    let mut dirs = crate::in_every_hierarchy("kubepods/burstable");
+    dirs.extend(crate::in_every_hierarchy("kubepods"));
+    for rt in ["berth", "runc"] {
+        dirs.push(Path::new("/run/containerd").join(rt).join(NAMESPACE));
+    }
+    dirs
+}
+
+/// One private containerd with the CRI plugin; see the module documentation.
+pub struct Node {
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    pub version: (u32, u32),
+    pub log: PathBuf,
+    pub cri: Client,
+    child: Option<Child>,
+    /// Pod UIDs whose cgroups the harness made.
+    pods: Mutex<Vec<String>>,
+    _parents: crate::SharedParents,
+}
+
+impl Node {
+    pub fn start() -> Node {
+        let bin = containerd_bin();
+        let version = containerd_version(&bin);
+        let dir = std::env::temp_dir().join(format!("berth-cri-{}", crate::containerd::unique()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["tmp", "cni/bin", "cni/conf", "logs"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        // The berth handler's options: runtimeoptions' ConfigPath names a
+        // file in runc's option spelling (the shim's options.rs).
+        let berth_options = dir.join("berth-runtime.toml");
+        std::fs::write(
+            &berth_options,
+            format!("BinaryName = \"{}\"\n", runtime().display()),
+        )
+        .unwrap();
+        std::fs::write(dir.join("config.toml"), config(&dir, version)).unwrap();
+        let parents = crate::SharedParents::lease(&LIVE, shared_parents);
+        let log = dir.join("containerd.log");
+        let child = spawn(&bin, &dir, &log);
+        let mut child = Some(child);
+        let socket = dir.join("containerd.sock");
+        let ready = crate::poll_until(Duration::from_secs(30), || {
+            if let Some(Ok(Some(_))) = child.as_mut().map(Child::try_wait) {
+                return true;
+            }
+            socket.exists()
+        });
+        let cri = match (ready, Client::connect(&socket)) {
+            (true, Ok(c)) => c,
+            (_, e) => {
+                if let Some(mut c) = child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                kill_processes_of(&dir);
+                let _ = std::fs::remove_dir_all(&dir);
+                panic!("containerd did not come up ({:?}):\n{text}", e.err());
+            }
+        };
+        let node = Node {
+            dir,
+            bin,
+            version,
+            log,
+            cri,
+            child,
+            pods: Mutex::new(Vec::new()),
+            _parents: parents,
+        };
+        // The CRI answers once its plugin is loaded.
+        let up = crate::poll_until(Duration::from_secs(30), || {
+            node.cri
+                .rt(|mut s| async move { s.version(api::VersionRequest::default()).await })
+                .is_ok()
+        });
+        assert!(up, "the CRI never answered:\n{}", node.log_tail(60));
+        node.import(pause_image(), PAUSE_IMAGE);
+        node.import(busybox_image(), BUSYBOX);
+        node
+    }
+
+    /// `ctr images import` into k8s.io, then waits until the CRI lists it.
+    fn import(&self, tar: &Path, name: &str) {
+        let mut cmd = self.ctr(&["images", "import", "--all-platforms"]);
+        cmd.arg(tar);
+        let o = run_with_timeout(&mut cmd, None, &self.dir, Duration::from_secs(60))
+            .unwrap_or_else(|o| panic!("ctr import timed out: {}", crate::stderr(&o)));
+        assert!(o.status.success(), "ctr import: {}", crate::stderr(&o));
+        let seen = crate::poll_until(Duration::from_secs(20), || {
+            let spec = api::ImageSpec {
+                image: name.into(),
+                ..Default::default()
+            };
+            let r = self.cri.img(|mut s| async move {
+                s.image_status(api::ImageStatusRequest {
+                    image: Some(spec),
+                    verbose: false,
+                })
+                .await
+            });
+            r.is_ok_and(|r| r.image.is_some())
+        });
+        assert!(seen, "the CRI does not see {name}:\n{}", self.log_tail(40));
+    }
+
+    /// `ctr -a SOCK -n k8s.io ARGS…` of this containerd's version.
+    pub fn ctr(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.bin.join("ctr"));
+        c.arg("-a")
+            .arg(self.dir.join("containerd.sock"))
+            .arg("-n")
+            .arg(NAMESPACE)
+            .args(args)
+            .env_remove("CONTAINERD_ADDRESS")
+            .env_remove("CONTAINERD_NAMESPACE")
+            .current_dir(&self.dir);
+        c
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// A pod as kubelet asks for one: a unique UID, its cgroup parent
+    /// `/kubepods/burstable/pod<UID>` (made here, in every hierarchy, as
+    /// kubelet's cgroupfs driver does before RunPodSandbox), logs under
+    /// the node's dir, the node's network and a pod IPC namespace.
+    pub fn pod_config(&self, name: &str) -> api::PodSandboxConfig {
+        let uid = format!("{:08x}-{}", std::process::id(), crate::containerd::unique());
+        for d in pod_cgroups(&uid) {
+            std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        }
+        self.pods.lock().unwrap().push(uid.clone());
+        let log_dir = self.dir.join("logs").join(&uid);
+        std::fs::create_dir_all(&log_dir).unwrap();
+        api::PodSandboxConfig {
+            metadata: Some(api::PodSandboxMetadata {
+                name: name.into(),
+                uid: uid.clone(),
+                namespace: "berth-cri".into(),
+                attempt: 0,
+            }),
+            // kubelet names only pods of their own network: the node's
+            // hostname is the node's (runc refuses a hostname without a
+            // UTS namespace of the container's own).
+            hostname: String::new(),
+            log_directory: log_dir.to_string_lossy().into_owned(),
+            linux: Some(api::LinuxPodSandboxConfig {
+                cgroup_parent: format!("/kubepods/burstable/pod{uid}"),
+                security_context: Some(api::LinuxSandboxSecurityContext {
+                    namespace_options: Some(pod_namespaces()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// RunPodSandbox with the handler under test; returns the pod's id.
+    pub fn run_pod(&self, config: &api::PodSandboxConfig) -> String {
+        let req = api::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler(),
+        };
+        let r = self
+            .cri
+            .rt(|mut s| async move { s.run_pod_sandbox(req).await });
+        self.ok(r, "RunPodSandbox").pod_sandbox_id
+    }
+
+    /// CreateContainer then StartContainer; returns the container's id.
+    pub fn start_container(
+        &self,
+        pod: &str,
+        pod_config: &api::PodSandboxConfig,
+        config: api::ContainerConfig,
+    ) -> String {
+        let id = self.create_container(pod, pod_config, config);
+        let c = id.clone();
+        let r = self.cri.rt(|mut s| async move {
+            s.start_container(api::StartContainerRequest { container_id: c })
+                .await
+        });
+        self.ok(r, "StartContainer");
+        id
+    }
+
+    pub fn create_container(
+        &self,
+        pod: &str,
+        pod_config: &api::PodSandboxConfig,
+        config: api::ContainerConfig,
+    ) -> String {
+        let req = api::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(config),
+            sandbox_config: Some(pod_config.clone()),
+        };
+        let r = self
+            .cri
+            .rt(|mut s| async move { s.create_container(req).await });
+        self.ok(r, "CreateContainer").container_id
+    }
+
+    pub fn container_status(&self, id: &str) -> api::ContainerStatus {
+        let container_id = id.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.container_status(api::ContainerStatusRequest {
+                container_id,
+                verbose: false,
+            })
+            .await
+        });
+        self.ok(r, "ContainerStatus")
+            .status
+            .expect("ContainerStatus without a status")
+    }
+
+    /// Polls ContainerStatus until the container has exited.
+    pub fn wait_exited(&self, id: &str, timeout: Duration) -> api::ContainerStatus {
+        let exited = crate::poll_until(timeout, || {
+            self.container_status(id).state == api::ContainerState::ContainerExited as i32
+        });
+        let st = self.container_status(id);
+        assert!(exited, "{id} did not exit: {st:?}\n{}", self.log_tail(40));
+        st
+    }
+
+    pub fn exec_sync(&self, id: &str, cmd: &[&str], timeout: i64) -> api::ExecSyncResponse {
+        let r = self.try_exec_sync(id, cmd, timeout);
+        self.ok(r, "ExecSync")
+    }
+
+    pub fn try_exec_sync(
+        &self,
+        id: &str,
+        cmd: &[&str],
+        timeout: i64,
+    ) -> Result<api::ExecSyncResponse, tonic::Status> {
+        let req = api::ExecSyncRequest {
+            container_id: id.into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            timeout,
+        };
+        self.cri.rt(|mut s| async move { s.exec_sync(req).await })
+    }
+
+    /// StopPodSandbox then RemovePodSandbox.
+    pub fn remove_pod(&self, pod: &str) {
+        let id = pod.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: id })
+                .await
+        });
+        self.ok(r, "StopPodSandbox");
+        let id = pod.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.remove_pod_sandbox(api::RemovePodSandboxRequest { pod_sandbox_id: id })
+                .await
+        });
+        self.ok(r, "RemovePodSandbox");
+    }
+
+    /// The response, or a panic naming the call with containerd's log.
+    pub fn ok<T>(&self, r: Result<T, tonic::Status>, call: &str) -> T {
+        r.unwrap_or_else(|e| {
+            panic!(
+                "{call} ({}): {:?}: {}\ncontainerd log:\n{}",
+                handler(),
+                e.code(),
+                e.message(),
+                self.log_tail(40)
+            )
+        })
+    }
+
+    /// The cgroup directory of a pod's container (or the pod's, `id` "")
+    /// in the v1 hierarchy `controller`, or unified on cgroup v2.
+    pub fn cgroup_dir(
+        &self,
+        config: &api::PodSandboxConfig,
+        controller: &str,
+        id: &str,
+    ) -> PathBuf {
+        let parent = &config.linux.as_ref().unwrap().cgroup_parent;
+        let base = Path::new("/sys/fs/cgroup").join(controller);
+        let base = if base.is_dir() {
+            base
+        } else {
+            PathBuf::from("/sys/fs/cgroup")
+        };
+        base.join(parent.trim_start_matches('/')).join(id)
+    }
+
+    /// What a removed pod may have left: processes of this containerd
+    /// besides itself (shims, containers), runtime state of `ids`, cgroups
+    /// below the pod's, mounts naming `ids`. Empty when all is clean.
+    pub fn leftovers(&self, config: &api::PodSandboxConfig, ids: &[&str]) -> Vec<String> {
+        let mut left = Vec::new();
+        let me = self.child.as_ref().map(|c| c.id() as i32);
+        for pid in crate::containerd::processes_of(&self.dir) {
+            if Some(pid) != me {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                left.push(format!(
+                    "process {pid}: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                ));
+            }
+        }
+        for id in ids {
+            for rt in ["berth", "runc"] {
+                let d = Path::new("/run/containerd")
+                    .join(rt)
+                    .join(NAMESPACE)
+                    .join(id);
+                if d.exists() {
+                    left.push(format!("state {}", d.display()));
+                }
+            }
+        }
+        let uid = &config.metadata.as_ref().unwrap().uid;
+        for d in pod_cgroups(uid) {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    left.push(format!("cgroup {}", e.path().display()));
+                }
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for l in mounts.lines() {
+            if ids.iter().any(|id| l.contains(id)) {
+                left.push(format!("mount {l}"));
+            }
+        }
+        left
+    }
+
+    /// Stops and removes every pod (the containers go with them).
+    fn remove_everything(&self) {
+        let Ok(pods) = self.cri.rt(|mut s| async move {
+            s.list_pod_sandbox(api::ListPodSandboxRequest::default())
+                .await
+        }) else {
+            return;
+        };
+        for p in pods.items {
+            let id = p.id.clone();
+            let _ = self.cri.rt(|mut s| async move {
+                s.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: id })
+                    .await
+            });
+            let id = p.id;
+            let _ = self.cri.rt(|mut s| async move {
+                s.remove_pod_sandbox(api::RemovePodSandboxRequest { pod_sandbox_id: id })
+                    .await
+            });
+        }
+    }
+
+    /// The ids the runtimes know in k8s.io (`ctr containers ls -q`).
+    fn container_ids(&self) -> Vec<String> {
+        run_with_timeout(
+            &mut self.ctr(&["containers", "ls", "-q"]),
+            None,
+            &self.dir,
+            Duration::from_secs(15),
+        )
+        .map(|o| crate::stdout(&o).lines().map(str::to_string).collect())
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let ids = self.container_ids();
+        self.remove_everything();
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling a child we have not reaped yet.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            if wait_deadline(&mut child, Duration::from_secs(10)).is_none() {
+                eprintln!("containerd ignored SIGTERM; killed");
+            }
+        }
+        kill_processes_of(&self.dir);
+        // What killed shims could not delete.
+        for id in &ids {
+            for rt in ["berth", "runc"] {
+                let _ = std::fs::remove_dir_all(
+                    Path::new("/run/containerd")
+                        .join(rt)
+                        .join(NAMESPACE)
+                        .join(id),
+                );
+            }
+        }
+        for uid in self.pods.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            for d in pod_cgroups(uid) {
+                for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+                let _ = std::fs::remove_dir(&d);
+            }
+        }
+        unmount_below(&self.dir);
+        if std::env::var_os("BERTH_KEEP_CONTAINERD").is_some() {
+            eprintln!("kept {}", self.dir.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A pod's cgroup in every mounted hierarchy (v1 controllers, and the
+/// unified one), as kubelet's cgroupfs driver makes it.
+fn pod_cgroups(uid: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let root = Path::new("/sys/fs/cgroup");
+    let hierarchies = std::iter::once(root.to_path_buf()).chain(
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for h in hierarchies {
+        // Symlinks such as cpu -> cpu,cpuacct name one hierarchy twice.
+        let Ok(h) = h.canonicalize() else { continue };
+        if h.join("cgroup.procs").exists() {
+            let d = h.join(format!("kubepods/burstable/pod{uid}"));
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    dirs
+}
+
+/// kubelet's namespaces for a pod on the node's network: IPC per pod,
+/// PID per container (no shareProcessNamespace).
+pub fn pod_namespaces() -> api::NamespaceOption {
+    api::NamespaceOption {
+        network: api::NamespaceMode::Node as i32,
+        pid: api::NamespaceMode::Container as i32,
+        ipc: api::NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
+/// A busybox container running `cmd`, logging to NAME/0.log in the pod's
+/// log directory, with the pod's namespaces as kubelet passes them.
+pub fn container_config(name: &str, cmd: &[&str]) -> api::ContainerConfig {
+    api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(api::ImageSpec {
+            image: BUSYBOX.into(),
+            ..Default::default()
+        }),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        log_path: format!("{name}/0.log"),
+        linux: Some(api::LinuxContainerConfig {
+            resources: Some(api::LinuxContainerResources {
+                cpu_shares: 2,
+                ..Default::default()
+            }),
+            security_context: Some(api::LinuxContainerSecurityContext {
+                namespace_options: Some(pod_namespaces()),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn spawn(bin: &Path, dir: &Path, log: &Path) -> Child {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(log).unwrap();
+    // This containerd's runc shim first, then berth's shim and berth.
+    let mut path = vec![bin.to_path_buf(), shim_dir()];
+    if let Some(p) = runtime().parent() {
+        path.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&p));
+    }
+    let mut cmd = Command::new(bin.join("containerd"));
+    cmd.arg("--config")
+        .arg(dir.join("config.toml"))
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .env("TMPDIR", dir.join("tmp"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    // SAFETY: only async-signal-safe calls between fork and exec; containerd
+    // dies with the test (its shims are found by Drop).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("spawn containerd")
+}
+
+fn has_cap_sys_resource() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// containerd's configuration: version 2 with the CRI plugin
+/// `io.containerd.grpc.v1.cri` for 1.x, version 3 with the split
+/// `io.containerd.cri.v1.{images,runtime}` plugins for 2.x. Plugins that
+/// need what a test machine lacks stay off, and NRI too, whose socket
+/// would be the machine's one.
+fn config(dir: &Path, version: (u32, u32)) -> String {
+    let d = dir.display();
+    let runc = runc();
+    let runc = runc.display();
+    let handler = handler();
+    // containerd gives sandboxes oom_score_adj -998, which needs
+    // CAP_SYS_RESOURCE; where the tests lack it (a container of a test
+    // machine), it keeps scores at or above its own, as for rootless.
+    let restrict_oom = !has_cap_sys_resource();
+    let common = format!(
+        r#"root = "{d}/root"
+state = "{d}/state"
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+
+[debug]
+  level = "debug"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"#
+    );
+    let runtimes = |p: &str| {
+        format!(
+            r#"
+    [{p}.containerd.runtimes.berth]
+      runtime_type = "io.containerd.berth.v2"
+      [{p}.containerd.runtimes.berth.options]
+        ConfigPath = "{d}/berth-runtime.toml"
+    [{p}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [{p}.containerd.runtimes.runc.options]
+        BinaryName = "{runc}"
+        SystemdCgroup = false
+"#
+        )
+    };
+    if version.0 < 2 {
+        let p = r#"plugins."io.containerd.grpc.v1.cri""#;
+        format!(
+            r#"version = 2
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+{common}
+[{p}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = {restrict_oom}
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  disable_apparmor = true
+  [{p}.containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "{handler}"
+{runtimes}
+  [{p}.cni]
+    bin_dir = "{d}/cni/bin"
+    conf_dir = "{d}/cni/conf"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+"#,
+            runtimes = runtimes(p)
+        )
+    } else {
+        let p = r#"plugins."io.containerd.cri.v1.runtime""#;
+        format!(
+            r#"version = 3
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.nri.v1.nri",
+]
+{common}
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "{PAUSE_IMAGE}"
+
+[{p}]
+  disable_apparmor = true
+  enable_cdi = false
+  restrict_oom_score_adj = {restrict_oom}
+  [{p}.containerd]
+    default_runtime_name = "{handler}"
+{runtimes}
+  [{p}.cni]
+    bin_dirs = ["{d}/cni/bin"]
+    conf_dir = "{d}/cni/conf"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+"#,
+            runtimes = runtimes(p)
+        )
+    }
+}
