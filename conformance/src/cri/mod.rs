@@ -24,23 +24,23 @@
 //! `BERTH_CRI_HANDLER` picks the handler under test (default `berth`, or
 //! `runc` when `BERTH_TEST_SHIM` is containerd's runc shim).
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 pub use k8s_cri::v1 as api;
-use k8s_cri::v1::image_service_client::ImageServiceClient;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::containerd::{
-    busybox_image, kill_processes_of, run_with_timeout, runc, shim_dir, shim_is_runc,
-    unmount_below, wait_deadline, IMAGE,
+    busybox_image, kill_processes_of, run_with_timeout, shim_is_runc, unmount_below, wait_deadline,
+    IMAGE,
 };
 use crate::{runtime, workspace};
+
+mod client;
+mod config;
+
+pub use client::{Client, CALL_TIMEOUT};
 
 /// The containerd namespace of the CRI plugin.
 pub const NAMESPACE: &str = "k8s.io";
@@ -48,8 +48,6 @@ pub const NAMESPACE: &str = "k8s.io";
 pub const PAUSE_IMAGE: &str = "docker.io/library/berth-pause:latest";
 /// The busybox image of tests/containerd.rs, for the containers.
 pub const BUSYBOX: &str = IMAGE;
-/// How long one CRI call may take.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The directory of the containerd, ctr and containerd-shim-runc-v2 to use.
 pub fn containerd_bin() -> PathBuf {
@@ -114,70 +112,6 @@ pub fn pause_image() -> &'static Path {
     })
 }
 
-/// A CRI v1 client with a blocking face.
-pub struct Client {
-    rt: tokio::runtime::Runtime,
-    channel: Channel,
-}
-
-impl Client {
-    pub fn connect(socket: &Path) -> std::io::Result<Client> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let path = socket.to_path_buf();
-        let channel = rt
-            .block_on(
-                Endpoint::try_from("http://[::]:0")
-                    .expect("a valid placeholder URI")
-                    .connect_timeout(Duration::from_secs(10))
-                    .connect_with_connector(tower::service_fn(move |_: Uri| {
-                        let path = path.clone();
-                        async move {
-                            Ok::<_, std::io::Error>(TokioIo::new(
-                                tokio::net::UnixStream::connect(path).await?,
-                            ))
-                        }
-                    })),
-            )
-            .map_err(std::io::Error::other)?;
-        Ok(Client { rt, channel })
-    }
-
-    /// One RuntimeService call, e.g. `c.rt(|mut s| async move { s.version(r).await })`,
-    /// failed with DEADLINE_EXCEEDED after [`CALL_TIMEOUT`].
-    pub fn rt<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
-    where
-        F: FnOnce(RuntimeServiceClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.block(call(RuntimeServiceClient::new(self.channel.clone())))
-    }
-
-    /// One ImageService call, as [`Client::rt`].
-    pub fn img<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
-    where
-        F: FnOnce(ImageServiceClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.block(call(ImageServiceClient::new(self.channel.clone())))
-    }
-
-    fn block<T>(
-        &self,
-        fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, tonic::Status> {
-        self.rt.block_on(async {
-            match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-                Ok(r) => r.map(tonic::Response::into_inner),
-                Err(_) => Err(tonic::Status::deadline_exceeded(format!(
-                    "no answer in {CALL_TIMEOUT:?}"
-                ))),
-            }
-        })
-    }
-}
-
 /// Live nodes: the last removes the parents that runtimes and the harness
 /// leave (kubepods/burstable, the runtimes' k8s.io roots).
 static LIVE: Mutex<usize> = Mutex::new(0);
@@ -221,10 +155,10 @@ impl Node {
             format!("BinaryName = \"{}\"\n", runtime().display()),
         )
         .unwrap();
-        std::fs::write(dir.join("config.toml"), config(&dir, version)).unwrap();
+        std::fs::write(dir.join("config.toml"), config::config(&dir, version)).unwrap();
         let parents = crate::SharedParents::lease(&LIVE, shared_parents);
         let log = dir.join("containerd.log");
-        let child = spawn(&bin, &dir, &log);
+        let child = config::spawn(&bin, &dir, &log);
         let mut child = Some(child);
         let socket = dir.join("containerd.sock");
         let ready = crate::poll_until(Duration::from_secs(30), || {
@@ -435,6 +369,74 @@ impl Node {
             timeout,
         };
         self.cri.rt(|mut s| async move { s.exec_sync(req).await })
+    }
+
+    /// StopContainer with `timeout` seconds between SIGTERM and SIGKILL.
+    pub fn stop_container(&self, id: &str, timeout: i64) {
+        let container_id = id.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.stop_container(api::StopContainerRequest {
+                container_id,
+                timeout,
+            })
+            .await
+        });
+        self.ok(r, "StopContainer");
+    }
+
+    pub fn remove_container(&self, id: &str) {
+        let container_id = id.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.remove_container(api::RemoveContainerRequest { container_id })
+                .await
+        });
+        self.ok(r, "RemoveContainer");
+    }
+
+    /// ListContainers of one pod.
+    pub fn list_containers(&self, pod: &str) -> Vec<api::Container> {
+        let filter = api::ContainerFilter {
+            pod_sandbox_id: pod.into(),
+            ..Default::default()
+        };
+        let r = self.cri.rt(|mut s| async move {
+            s.list_containers(api::ListContainersRequest {
+                filter: Some(filter),
+            })
+            .await
+        });
+        self.ok(r, "ListContainers").containers
+    }
+
+    /// The host PID of a container's init, or of a pod's sandbox with
+    /// `pod` (the `pid` of the verbose status' `info`).
+    pub fn pid(&self, id: &str, pod: bool) -> i32 {
+        let id = id.to_string();
+        let info = if pod {
+            let r = self.cri.rt(|mut s| async move {
+                s.pod_sandbox_status(api::PodSandboxStatusRequest {
+                    pod_sandbox_id: id,
+                    verbose: true,
+                })
+                .await
+            });
+            self.ok(r, "PodSandboxStatus").info
+        } else {
+            let r = self.cri.rt(|mut s| async move {
+                s.container_status(api::ContainerStatusRequest {
+                    container_id: id,
+                    verbose: true,
+                })
+                .await
+            });
+            self.ok(r, "ContainerStatus").info
+        };
+        let info: serde_json::Value =
+            serde_json::from_str(info.get("info").map(String::as_str).unwrap_or("{}"))
+                .unwrap_or_default();
+        info["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no pid in the verbose status: {info}")) as i32
     }
 
     /// StopPodSandbox then RemovePodSandbox.
@@ -663,161 +665,5 @@ pub fn container_config(name: &str, cmd: &[&str]) -> api::ContainerConfig {
             }),
         }),
         ..Default::default()
-    }
-}
-
-fn spawn(bin: &Path, dir: &Path, log: &Path) -> Child {
-    use std::os::unix::process::CommandExt;
-    let log = std::fs::File::create(log).unwrap();
-    // This containerd's runc shim first, then berth's shim and berth.
-    let mut path = vec![bin.to_path_buf(), shim_dir()];
-    if let Some(p) = runtime().parent() {
-        path.push(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os("PATH") {
-        path.extend(std::env::split_paths(&p));
-    }
-    let mut cmd = Command::new(bin.join("containerd"));
-    cmd.arg("--config")
-        .arg(dir.join("config.toml"))
-        .env("PATH", std::env::join_paths(path).unwrap())
-        .env("TMPDIR", dir.join("tmp"))
-        .env_remove("XDG_RUNTIME_DIR")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec; containerd
-    // dies with the test (its shims are found by Drop).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd.spawn().expect("spawn containerd")
-}
-
-fn has_cap_sys_resource() -> bool {
-    const CAP_SYS_RESOURCE: u32 = 24;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
-}
-
-/// containerd's configuration: version 2 with the CRI plugin
-/// `io.containerd.grpc.v1.cri` for 1.x, version 3 with the split
-/// `io.containerd.cri.v1.{images,runtime}` plugins for 2.x. Plugins that
-/// need what a test machine lacks stay off, and NRI too, whose socket
-/// would be the machine's one.
-fn config(dir: &Path, version: (u32, u32)) -> String {
-    let d = dir.display();
-    let runc = runc();
-    let runc = runc.display();
-    let handler = handler();
-    // containerd gives sandboxes oom_score_adj -998, which needs
-    // CAP_SYS_RESOURCE; where the tests lack it (a container of a test
-    // machine), it keeps scores at or above its own, as for rootless.
-    let restrict_oom = !has_cap_sys_resource();
-    let common = format!(
-        r#"root = "{d}/root"
-state = "{d}/state"
-
-[grpc]
-  address = "{d}/containerd.sock"
-
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-
-[debug]
-  level = "debug"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-"#
-    );
-    let runtimes = |p: &str| {
-        format!(
-            r#"
-    [{p}.containerd.runtimes.berth]
-      runtime_type = "io.containerd.berth.v2"
-      [{p}.containerd.runtimes.berth.options]
-        ConfigPath = "{d}/berth-runtime.toml"
-    [{p}.containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [{p}.containerd.runtimes.runc.options]
-        BinaryName = "{runc}"
-        SystemdCgroup = false
-"#
-        )
-    };
-    if version.0 < 2 {
-        let p = r#"plugins."io.containerd.grpc.v1.cri""#;
-        format!(
-            r#"version = 2
-disabled_plugins = [
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
-]
-{common}
-[{p}]
-  sandbox_image = "{PAUSE_IMAGE}"
-  restrict_oom_score_adj = {restrict_oom}
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  disable_apparmor = true
-  [{p}.containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "{handler}"
-{runtimes}
-  [{p}.cni]
-    bin_dir = "{d}/cni/bin"
-    conf_dir = "{d}/cni/conf"
-
-[plugins."io.containerd.nri.v1.nri"]
-  disable = true
-"#,
-            runtimes = runtimes(p)
-        )
-    } else {
-        let p = r#"plugins."io.containerd.cri.v1.runtime""#;
-        format!(
-            r#"version = 3
-disabled_plugins = [
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.nri.v1.nri",
-]
-{common}
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "{PAUSE_IMAGE}"
-
-[{p}]
-  disable_apparmor = true
-  enable_cdi = false
-  restrict_oom_score_adj = {restrict_oom}
-  [{p}.containerd]
-    default_runtime_name = "{handler}"
-{runtimes}
-  [{p}.cni]
-    bin_dirs = ["{d}/cni/bin"]
-    conf_dir = "{d}/cni/conf"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-"#,
-            runtimes = runtimes(p)
-        )
     }
 }
