@@ -454,3 +454,116 @@ fn oom_killed_container_and_clean_removal() {
     let left = poll_leftovers(&node, &config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
 }
+
+fn ns(pid: i32, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("ns of {pid}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The shim processes of this node: containerd-shim-* children of
+/// containerd's tree (a shim's own helpers are not shims).
+fn shims(node: &Node) -> Vec<i32> {
+    node.processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| {
+                e.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("containerd-shim"))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_pods_containers_share_its_namespaces_under_one_shim() {
+    let node = Node::start();
+    let config = node.pod_config("shared");
+    let pod = node.run_pod(&config);
+    let a = node.start_container(&pod, &config, container_config("a", &["sleep", "1000"]));
+    let b = node.start_container(&pod, &config, container_config("b", &["sleep", "1001"]));
+    let (sp, ap, bp) = (
+        node.pid(&pod, true),
+        node.pid(&a, false),
+        node.pid(&b, false),
+    );
+    let me = std::process::id() as i32;
+    for kind in ["ipc", "uts", "net"] {
+        assert_eq!(ns(ap, kind), ns(sp, kind), "{kind} of a and the sandbox");
+        assert_eq!(ns(bp, kind), ns(sp, kind), "{kind} of b and the sandbox");
+    }
+    // IPC is the pod's own; network and UTS the node's (hostNetwork).
+    assert_ne!(ns(sp, "ipc"), ns(me, "ipc"));
+    assert_eq!(ns(sp, "net"), ns(me, "net"));
+    assert_eq!(ns(sp, "uts"), ns(me, "uts"));
+    // Each container has its own PID namespace and root.
+    assert_ne!(ns(ap, "pid"), ns(bp, "pid"));
+    assert_ne!(ns(ap, "mnt"), ns(bp, "mnt"));
+    let one = shims(&node);
+    assert_eq!(one.len(), 1, "shims for one pod: {one:?}");
+    // A second pod gets a shim of its own.
+    let config2 = node.pod_config("other");
+    let pod2 = node.run_pod(&config2);
+    let two = shims(&node);
+    assert_eq!(two.len(), 2, "shims for two pods: {two:?}");
+    node.remove_pod(&pod2);
+    node.remove_pod(&pod);
+    let mut left = poll_leftovers(&node, &config, &[&pod, &a, &b]);
+    left.extend(poll_leftovers(&node, &config2, &[&pod2]));
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn share_process_namespace() {
+    let node = Node::start();
+    let mut config = node.pod_config("sharepid");
+    let pod_pid = api::NamespaceOption {
+        pid: api::NamespaceMode::Pod as i32,
+        ..conformance::cri::pod_namespaces()
+    };
+    let linux = config.linux.as_mut().unwrap();
+    linux.security_context.as_mut().unwrap().namespace_options = Some(pod_pid.clone());
+    let pod = node.run_pod(&config);
+    let with_pod_pid = |name: &str, cmd: &[&str]| {
+        let mut cc = container_config(name, cmd);
+        let sc = cc
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap();
+        sc.namespace_options = Some(pod_pid.clone());
+        cc
+    };
+    let a = node.start_container(&pod, &config, with_pod_pid("a", &["sleep", "1002"]));
+    let b = node.start_container(&pod, &config, with_pod_pid("b", &["sleep", "1003"]));
+    let (sp, ap, bp) = (
+        node.pid(&pod, true),
+        node.pid(&a, false),
+        node.pid(&b, false),
+    );
+    assert_eq!(ns(ap, "pid"), ns(sp, "pid"));
+    assert_eq!(ns(bp, "pid"), ns(sp, "pid"));
+    // From b: the pause program as PID 1 and a's process.
+    let ps = node.exec_sync(&b, &["ps", "-o", "pid,args"], 10);
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    let rows: Vec<(String, String)> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (pid, args) = l.trim().split_once(' ')?;
+            Some((pid.to_string(), args.trim().to_string()))
+        })
+        .collect();
+    assert!(rows.contains(&("1".into(), "/pause".into())), "{ps}");
+    assert!(rows.iter().any(|r| r.1 == "sleep 1002"), "{ps}");
+    // A container's process ending leaves the pod's init in charge.
+    node.stop_container(&a, 0);
+    assert_eq!(node.container_status(&a).state, EXITED);
+    assert_eq!(node.container_status(&b).state, RUNNING);
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &a, &b]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}

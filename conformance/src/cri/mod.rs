@@ -240,6 +240,11 @@ impl Node {
         c
     }
 
+    /// containerd, its shims, their containers and all their descendants.
+    pub fn processes(&self) -> Vec<i32> {
+        crate::containerd::processes_of(&self.dir)
+    }
+
     pub fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -492,7 +497,7 @@ impl Node {
     pub fn leftovers(&self, config: &api::PodSandboxConfig, ids: &[&str]) -> Vec<String> {
         let mut left = Vec::new();
         let me = self.child.as_ref().map(|c| c.id() as i32);
-        for pid in crate::containerd::processes_of(&self.dir) {
+        for pid in self.processes() {
             if Some(pid) != me {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 left.push(format!(
