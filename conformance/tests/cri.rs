@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use conformance::cri::{api, container_config, handler, Node};
+use conformance::cri::{api, container_config, handler, handler_is_runc, Node};
 
 const EXITED: i32 = api::ContainerState::ContainerExited as i32;
 const RUNNING: i32 = api::ContainerState::ContainerRunning as i32;
@@ -566,4 +566,239 @@ fn share_process_namespace() {
     node.remove_pod(&pod);
     let left = poll_leftovers(&node, &config, &[&pod, &a, &b]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn init_container_first_then_a_restarted_container() {
+    let node = Node::start();
+    let config = node.pod_config("restart");
+    let pod = node.run_pod(&config);
+    // kubelet runs init containers to completion before the others.
+    let init = node.start_container(
+        &pod,
+        &config,
+        container_config("init", &["sh", "-c", "echo ready"]),
+    );
+    let st = node.wait_exited(&init, Duration::from_secs(20));
+    assert_eq!((st.exit_code, st.reason.as_str()), (0, "Completed"));
+    let app0 = node.start_container(
+        &pod,
+        &config,
+        container_config("app", &["sh", "-c", "exit 1"]),
+    );
+    let st = node.wait_exited(&app0, Duration::from_secs(20));
+    assert_eq!((st.exit_code, st.reason.as_str()), (1, "Error"));
+    // The restart: the same name, the next attempt, its own log file.
+    let mut cc = container_config("app", &["sleep", "1000"]);
+    cc.metadata.as_mut().unwrap().attempt = 1;
+    cc.log_path = "app/1.log".into();
+    let app1 = node.start_container(&pod, &config, cc);
+    let st = node.container_status(&app1);
+    assert_eq!(st.state, RUNNING);
+    assert_eq!(st.metadata.unwrap().attempt, 1);
+    assert!(st.log_path.ends_with("app/1.log"), "{}", st.log_path);
+    assert_eq!(node.list_containers(&pod).len(), 3);
+    // The old attempt goes; the new one runs on.
+    node.remove_container(&app0);
+    assert_eq!(node.container_status(&app1).state, RUNNING);
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &init, &app0, &app1]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn host_pid_and_host_ipc_pod() {
+    let node = Node::start();
+    let mut config = node.pod_config("hostns");
+    let host = api::NamespaceOption {
+        pid: api::NamespaceMode::Node as i32,
+        ipc: api::NamespaceMode::Node as i32,
+        ..conformance::cri::pod_namespaces()
+    };
+    let linux = config.linux.as_mut().unwrap();
+    linux.security_context.as_mut().unwrap().namespace_options = Some(host.clone());
+    let pod = node.run_pod(&config);
+    let mut cc = container_config("c", &["sleep", "1004"]);
+    let sc = cc
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.namespace_options = Some(host);
+    let c = node.start_container(&pod, &config, cc);
+    let me = std::process::id() as i32;
+    let pid = node.pid(&c, false);
+    for kind in ["pid", "ipc", "net"] {
+        assert_eq!(ns(pid, kind), ns(me, kind), "{kind}");
+    }
+    assert_ne!(ns(pid, "mnt"), ns(me, "mnt"));
+    // The container sees the node's processes: this test among them.
+    let r = node.exec_sync(&c, &["cat", &format!("/proc/{me}/comm")], 10);
+    assert_eq!(r.exit_code, 0, "{}", String::from_utf8_lossy(&r.stderr));
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &c]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+/// The capability sets of /proc/PID/status in a container, by name.
+fn status_field(node: &Node, id: &str, field: &str) -> String {
+    let r = node.exec_sync(
+        id,
+        &["grep", &format!("^{field}:"), "/proc/self/status"],
+        10,
+    );
+    String::from_utf8_lossy(&r.stdout)
+        .split_once(':')
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn security_context() {
+    let node = Node::start();
+    let mut config = node.pod_config("security");
+    // A namespaced sysctl of the pod's IPC namespace.
+    let linux = config.linux.as_mut().unwrap();
+    linux
+        .sysctls
+        .insert("kernel.shm_rmid_forced".into(), "1".into());
+    let pod = node.run_pod(&config);
+
+    let mut cc = container_config("user", &["sleep", "1005"]);
+    let sc = cc
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.run_as_user = Some(api::Int64Value { value: 1000 });
+    sc.run_as_group = Some(api::Int64Value { value: 3000 });
+    sc.supplemental_groups = vec![4000];
+    let user = node.start_container(&pod, &config, cc);
+    let id = node.exec_sync(&user, &["id", "-u"], 10);
+    assert_eq!(String::from_utf8_lossy(&id.stdout).trim(), "1000");
+    let id = node.exec_sync(&user, &["id", "-g"], 10);
+    assert_eq!(String::from_utf8_lossy(&id.stdout).trim(), "3000");
+    let groups = status_field(&node, &user, "Groups");
+    assert!(groups.split_whitespace().any(|g| g == "4000"), "{groups}");
+    // The container's init too, not only an exec.
+    let pid = node.pid(&user, false);
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        st.lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("\t1000\t")),
+        "{st}"
+    );
+
+    let mut cc = container_config("locked", &["sleep", "1006"]);
+    let sc = cc
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.readonly_rootfs = true;
+    sc.capabilities = Some(api::Capability {
+        add_capabilities: vec!["NET_ADMIN".into()],
+        drop_capabilities: vec!["CHOWN".into()],
+        ..Default::default()
+    });
+    sc.seccomp = Some(api::SecurityProfile {
+        profile_type: api::security_profile::ProfileType::RuntimeDefault as i32,
+        ..Default::default()
+    });
+    let locked = node.start_container(&pod, &config, cc);
+    let bnd = u64::from_str_radix(&status_field(&node, &locked, "CapBnd"), 16).unwrap();
+    let (chown, net_admin) = (1u64 << 0, 1u64 << 12);
+    assert_eq!(bnd & chown, 0, "CHOWN not dropped: {bnd:x}");
+    assert_ne!(bnd & net_admin, 0, "NET_ADMIN not added: {bnd:x}");
+    assert_eq!(status_field(&node, &locked, "Seccomp"), "2");
+    let w = node.exec_sync(&locked, &["touch", "/x"], 10);
+    assert_ne!(w.exit_code, 0, "wrote to a read-only root");
+    let sysctl = node.exec_sync(&locked, &["cat", "/proc/sys/kernel/shm_rmid_forced"], 10);
+    assert_eq!(String::from_utf8_lossy(&sysctl.stdout).trim(), "1");
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &user, &locked]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn privileged_pod() {
+    let node = Node::start();
+    let mut config = node.pod_config("privileged");
+    let linux = config.linux.as_mut().unwrap();
+    linux.security_context.as_mut().unwrap().privileged = true;
+    let pod = node.run_pod(&config);
+    let mut cc = container_config("c", &["sleep", "1007"]);
+    let sc = cc
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.privileged = true;
+    let c = node.start_container(&pod, &config, cc);
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    let my_bnd = mine
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(status_field(&node, &c, "CapBnd"), my_bnd);
+    assert_eq!(status_field(&node, &c, "Seccomp"), "0");
+    // The host's devices, and /sys writable.
+    let r = node.exec_sync(&c, &["sh", "-c", "ls /dev | wc -l"], 10);
+    let host_devs = std::fs::read_dir("/dev").unwrap().count();
+    let devs: usize = String::from_utf8_lossy(&r.stdout).trim().parse().unwrap();
+    assert!(
+        devs + 10 >= host_devs,
+        "{devs} devices of the host's {host_devs}"
+    );
+    let r = node.exec_sync(&c, &["sh", "-c", "grep ' /sys ' /proc/mounts"], 10);
+    assert!(String::from_utf8_lossy(&r.stdout).contains(" rw,"), "{r:?}");
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &c]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn a_killed_shim_leaves_nothing_after_remove_pod_sandbox() {
+    let node = Node::start();
+    let config = node.pod_config("killed");
+    let pod = node.run_pod(&config);
+    let c = node.start_container(&pod, &config, container_config("c", &["sleep", "1008"]));
+    let pids = [node.pid(&pod, true), node.pid(&c, false)];
+    let shim = shims(&node);
+    assert_eq!(shim.len(), 1, "{shim:?}");
+    // SAFETY: signalling the shim process this node started.
+    unsafe { libc::kill(shim[0], libc::SIGKILL) };
+    // containerd sees the task die with its shim.
+    let st = node.wait_exited(&c, Duration::from_secs(30));
+    assert_eq!(st.state, EXITED);
+    node.remove_pod(&pod);
+    let mut left = poll_leftovers(&node, &config, &[&pod, &c]);
+    // The containers' processes, which were no shim's children any more.
+    let alive = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    conformance::poll_until(Duration::from_secs(10), || {
+        pids.iter().all(|p| alive(*p).is_none())
+    });
+    for pid in pids {
+        if let Some(stat) = alive(pid) {
+            left.push(format!("process {pid} of the pod: {stat}"));
+        }
+    }
+    if handler_is_runc() && node.version.0 >= 2 {
+        // The reference's own gap: containerd 2.1 cleans up after the dead
+        // shim for the sandbox only, and its runc shim leaves the pod's
+        // other containers running (the harness removes them).
+        eprintln!("runc under containerd 2.x, as known: left {left:#?}");
+        return;
+    }
+    assert!(left.is_empty(), "left after a killed shim: {left:#?}");
 }

@@ -51,9 +51,16 @@ pub const BUSYBOX: &str = IMAGE;
 
 /// The directory of the containerd, ctr and containerd-shim-runc-v2 to use.
 pub fn containerd_bin() -> PathBuf {
-    std::env::var_os("BERTH_CONTAINERD_BIN")
+    let bin = std::env::var_os("BERTH_CONTAINERD_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin"))
+        .unwrap_or_else(|| PathBuf::from("/usr/bin"));
+    // An empty or wrong value must not quietly test another containerd.
+    assert!(
+        bin.join("containerd").is_file(),
+        "BERTH_CONTAINERD_BIN={}: no containerd there",
+        bin.display()
+    );
+    bin
 }
 
 /// The runtime handler under test.
@@ -581,6 +588,47 @@ impl Drop for Node {
             }
         }
         kill_processes_of(&self.dir);
+        // A container whose shim was killed is no child of this node's
+        // processes any more, and containerd may not have deleted it: its
+        // cgroup (named by its id, under the pod's) still finds it.
+        let pods: Vec<PathBuf> = self
+            .pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flat_map(|uid| pod_cgroups(uid))
+            .collect();
+        let mut ids = ids;
+        let mut containers = Vec::new();
+        for d in &pods {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    ids.push(e.file_name().to_string_lossy().into_owned());
+                    containers.push(e.path());
+                }
+            }
+        }
+        let procs = |c: &PathBuf| -> Vec<i32> {
+            std::fs::read_to_string(c.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect()
+        };
+        crate::poll_until(Duration::from_secs(5), || {
+            let left: Vec<i32> = containers.iter().flat_map(procs).collect();
+            for pid in &left {
+                // SAFETY: signalling processes in this node's pod cgroups.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            left.is_empty()
+        });
+        for c in containers {
+            let _ = std::fs::remove_dir(c);
+        }
+        for d in pods {
+            let _ = std::fs::remove_dir(d);
+        }
         // What killed shims could not delete.
         for id in &ids {
             for rt in ["berth", "runc"] {
@@ -590,14 +638,6 @@ impl Drop for Node {
                         .join(NAMESPACE)
                         .join(id),
                 );
-            }
-        }
-        for uid in self.pods.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            for d in pod_cgroups(uid) {
-                for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-                let _ = std::fs::remove_dir(&d);
             }
         }
         unmount_below(&self.dir);
