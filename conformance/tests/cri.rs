@@ -802,3 +802,73 @@ fn a_killed_shim_leaves_nothing_after_remove_pod_sandbox() {
     }
     assert!(left.is_empty(), "left after a killed shim: {left:#?}");
 }
+
+#[test]
+fn exec_and_attach_through_the_streaming_server() {
+    use conformance::cri::stream::Session;
+    let node = Node::start();
+    let config = node.pod_config("stream");
+    let pod = node.run_pod(&config);
+    // Attach needs the container's stdin open (kubectl run -i).
+    let mut cc = container_config(
+        "talk",
+        &["sh", "-c", "while read line; do echo got:$line; done"],
+    );
+    cc.stdin = true;
+    let c = node.start_container(&pod, &config, cc);
+
+    let req = api::ExecRequest {
+        container_id: c.clone(),
+        cmd: ["sh", "-c", "read x; echo out:$x; echo err >&2; exit 3"]
+            .map(String::from)
+            .to_vec(),
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let url = node
+        .ok(
+            node.cri.rt(|mut s| async move { s.exec(req).await }),
+            "Exec",
+        )
+        .url;
+    let mut exec = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    exec.stdin(b"abc\n");
+    let ended = exec.read_until(Duration::from_secs(20), |s| s.status.is_some());
+    assert!(
+        ended,
+        "no status; stdout {:?}",
+        String::from_utf8_lossy(&exec.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "out:abc\n");
+    assert_eq!(String::from_utf8_lossy(&exec.stderr), "err\n");
+    assert_eq!(exec.exit_code(), Some(3), "{:?}", exec.status);
+    exec.close();
+
+    let req = api::AttachRequest {
+        container_id: c.clone(),
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let url = node
+        .ok(
+            node.cri.rt(|mut s| async move { s.attach(req).await }),
+            "Attach",
+        )
+        .url;
+    let mut attach = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    attach.stdin(b"hello\n");
+    let got = attach.read_until(Duration::from_secs(20), |s| {
+        String::from_utf8_lossy(&s.stdout).contains("got:hello")
+    });
+    assert!(got, "attach: {:?}", String::from_utf8_lossy(&attach.stdout));
+    attach.close();
+    // The container read its stdin through the attach and runs on.
+    assert_eq!(node.container_status(&c).state, RUNNING);
+    node.remove_pod(&pod);
+    let left = poll_leftovers(&node, &config, &[&pod, &c]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}

@@ -39,6 +39,7 @@ use crate::{runtime, workspace};
 
 mod client;
 mod config;
+pub mod stream;
 
 pub use client::{Client, CALL_TIMEOUT};
 
