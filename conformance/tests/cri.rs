@@ -846,6 +846,52 @@ fn exec_and_attach_through_the_streaming_server() {
     assert_eq!(exec.exit_code(), Some(3), "{:?}", exec.status);
     exec.close();
 
+    // A terminal: one stream for both outputs, its size from the client.
+    let req = api::ExecRequest {
+        container_id: c.clone(),
+        cmd: [
+            "sh",
+            "-c",
+            "while read x && [ \"$x\" != end ]; do stty size; done; tty; echo err >&2",
+        ]
+        .map(String::from)
+        .to_vec(),
+        tty: true,
+        stdin: true,
+        stdout: true,
+        ..Default::default()
+    };
+    let url = node
+        .ok(
+            node.cri.rt(|mut s| async move { s.exec(req).await }),
+            "Exec",
+        )
+        .url;
+    let mut term = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    term.resize(91, 27);
+    // The resize travels apart from stdin: ask for the size until it shows.
+    let sized = (0..40).any(|_| {
+        term.stdin(b"\r");
+        term.read_until(Duration::from_millis(250), |s| {
+            String::from_utf8_lossy(&s.stdout).contains("27 91")
+        })
+    });
+    assert!(
+        sized,
+        "stty size: {:?}",
+        String::from_utf8_lossy(&term.stdout)
+    );
+    term.stdin(b"end\r");
+    let ended = term.read_until(Duration::from_secs(20), |s| s.status.is_some());
+    let out = String::from_utf8_lossy(&term.stdout).into_owned();
+    assert!(ended, "no status; output {out:?}");
+    assert!(out.contains("27 91"), "stty size: {out:?}");
+    assert!(out.contains("/dev/pts/"), "tty: {out:?}");
+    assert!(out.contains("err\r\n"), "stderr on the terminal: {out:?}");
+    assert!(term.stderr.is_empty());
+    assert_eq!(term.exit_code(), Some(0), "{:?}", term.status);
+    term.close();
+
     let req = api::AttachRequest {
         container_id: c.clone(),
         stdin: true,

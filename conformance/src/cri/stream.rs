@@ -61,6 +61,15 @@ impl Session {
             .expect("write to the stream");
     }
 
+    /// Tells the terminal's new size (channel 4, as kubectl does).
+    pub fn resize(&mut self, width: u16, height: u16) {
+        let mut msg = vec![4u8];
+        msg.extend_from_slice(format!(r#"{{"Width":{width},"Height":{height}}}"#).as_bytes());
+        self.ws
+            .send(Message::Binary(msg.into()))
+            .expect("write to the stream");
+    }
+
     /// Reads messages until `done(self)` holds, the server closes, or
     /// `timeout` passes; true if `done` held.
     pub fn read_until(&mut self, timeout: Duration, done: impl Fn(&Session) -> bool) -> bool {
