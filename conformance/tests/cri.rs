@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use conformance::cri::{api, container_config, handler, handler_is_runc, Node};
+use conformance::cri::{api, container_config, handler, handler_is_runc, in_pod, Node};
 
 const EXITED: i32 = api::ContainerState::ContainerExited as i32;
 const RUNNING: i32 = api::ContainerState::ContainerRunning as i32;
@@ -30,6 +30,12 @@ fn version_status_and_a_pod_that_leaves_nothing() {
     assert!(
         runtime_ready.is_some_and(|c| c.status),
         "RuntimeReady: {conditions:?}"
+    );
+    // The pod-net CNI configuration was found.
+    let network_ready = conditions.iter().find(|c| c.r#type == "NetworkReady");
+    assert!(
+        network_ready.is_some_and(|c| c.status),
+        "NetworkReady: {conditions:?}"
     );
 
     let config = node.pod_config("lifecycle");
@@ -916,5 +922,92 @@ fn exec_and_attach_through_the_streaming_server() {
     assert_eq!(node.container_status(&c).state, RUNNING);
     node.remove_pod(&pod);
     let left = poll_leftovers(&node, &config, &[&pod, &c]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+#[test]
+fn a_pod_network_of_its_own() {
+    let node = Node::start();
+    let config = node.pod_config_networked("net");
+    let pod = node.run_pod(&config);
+    let id = pod.clone();
+    let status = node.ok(
+        node.cri.rt(|mut s| async move {
+            s.pod_sandbox_status(api::PodSandboxStatusRequest {
+                pod_sandbox_id: id,
+                verbose: false,
+            })
+            .await
+        }),
+        "PodSandboxStatus",
+    );
+    let ip = status
+        .status
+        .and_then(|s| s.network)
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    assert!(ip.starts_with("10.88."), "pod IP {ip:?}");
+    let server = in_pod(
+        container_config(
+            "server",
+            &[
+                "sh",
+                "-c",
+                "while :; do echo hi-from-server | nc -l -p 8080; done",
+            ],
+        ),
+        &config,
+    );
+    let a = node.start_container(&pod, &config, server);
+    let b = node.start_container(
+        &pod,
+        &config,
+        in_pod(container_config("b", &["sleep", "1009"]), &config),
+    );
+    let (sp, ap, bp) = (
+        node.pid(&pod, true),
+        node.pid(&a, false),
+        node.pid(&b, false),
+    );
+    let me = std::process::id() as i32;
+    for kind in ["net", "uts", "ipc"] {
+        assert_eq!(ns(ap, kind), ns(sp, kind), "{kind} of a and the sandbox");
+        assert_eq!(ns(bp, kind), ns(sp, kind), "{kind} of b and the sandbox");
+        assert_ne!(ns(sp, kind), ns(me, kind), "{kind} of the pod and the node");
+    }
+    let out =
+        |cmd: &[&str]| String::from_utf8_lossy(&node.exec_sync(&b, cmd, 10).stdout).into_owned();
+    assert_eq!(out(&["hostname"]).trim(), "net");
+    assert!(out(&["ip", "-4", "addr", "show", "eth0"]).contains(&format!("inet {ip}/")));
+    let resolv = out(&["cat", "/etc/resolv.conf"]);
+    for line in [
+        "nameserver 10.96.0.10",
+        "search berth-cri.svc.cluster.local",
+        "options ndots:5",
+    ] {
+        assert!(
+            resolv.lines().any(|l| l == line),
+            "{line:?} not in {resolv:?}"
+        );
+    }
+    // One container reaches the other on the pod's address.
+    let reached = conformance::poll_until(Duration::from_secs(10), || {
+        out(&["nc", "-w", "2", &ip, "8080"]).contains("hi-from-server")
+    });
+    assert!(reached, "no answer from the other container at {ip}:8080");
+    let netns: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&node.dir.to_string_lossy().into_owned()) && l.contains("netns"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !netns.is_empty(),
+        "the pod's network namespace is not under the node's state"
+    );
+    node.remove_pod(&pod);
+    let mut left = poll_leftovers(&node, &config, &[&pod, &a, &b]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    left.extend(netns.into_iter().filter(|m| mounts.contains(m.as_str())));
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
 }

@@ -50,6 +50,26 @@ fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
+/// The pods' network: the loopback plugin containerd runs for every pod
+/// (Debian's containernetworking-plugins) and conformance/cni/pod-net, an
+/// interface and address inside the pod's namespace and nothing outside.
+pub(super) fn cni(dir: &Path) {
+    let bin = dir.join("cni/bin");
+    let plugin = crate::workspace().join("conformance/cni/pod-net");
+    std::os::unix::fs::symlink(plugin, bin.join("pod-net")).unwrap();
+    let loopback = ["/usr/lib/cni/loopback", "/opt/cni/bin/loopback"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .expect("the CNI loopback plugin (containernetworking-plugins, hack/setup)");
+    std::os::unix::fs::symlink(loopback, bin.join("loopback")).unwrap();
+    std::fs::write(
+        dir.join("cni/conf/10-pod-net.conflist"),
+        r#"{"cniVersion": "1.0.0", "name": "berth-pods", "plugins": [{"type": "pod-net"}]}"#,
+    )
+    .unwrap();
+}
+
 /// containerd's configuration: version 2 with the CRI plugin
 /// `io.containerd.grpc.v1.cri` for 1.x, version 3 with the split
 /// `io.containerd.cri.v1.{images,runtime}` plugins for 2.x. Plugins that
@@ -111,6 +131,7 @@ disabled_plugins = [
 [{p}]
   sandbox_image = "{PAUSE_IMAGE}"
   restrict_oom_score_adj = {restrict_oom}
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   disable_apparmor = true
@@ -148,6 +169,7 @@ disabled_plugins = [
   disable_apparmor = true
   enable_cdi = false
   restrict_oom_score_adj = {restrict_oom}
+  netns_mounts_under_state_dir = true
   [{p}.containerd]
     default_runtime_name = "{handler}"
 {runtimes}

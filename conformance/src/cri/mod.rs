@@ -164,6 +164,7 @@ impl Node {
         )
         .unwrap();
         std::fs::write(dir.join("config.toml"), config::config(&dir, version)).unwrap();
+        config::cni(&dir);
         let parents = crate::SharedParents::lease(&LIVE, shared_parents);
         let log = dir.join("containerd.log");
         let child = config::spawn(&bin, &dir, &log);
@@ -293,6 +294,23 @@ impl Node {
             }),
             ..Default::default()
         }
+    }
+
+    /// [`Node::pod_config`] on a network of its own (the pod-net CNI
+    /// plugin), with a hostname and a DNS configuration, as kubelet asks
+    /// for a pod without hostNetwork.
+    pub fn pod_config_networked(&self, name: &str) -> api::PodSandboxConfig {
+        let mut config = self.pod_config(name);
+        config.hostname = name.into();
+        config.dns_config = Some(api::DnsConfig {
+            servers: vec!["10.96.0.10".into()],
+            searches: vec!["berth-cri.svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        });
+        let linux = config.linux.as_mut().unwrap();
+        let sc = linux.security_context.as_mut().unwrap();
+        sc.namespace_options.as_mut().unwrap().network = api::NamespaceMode::Pod as i32;
+        config
     }
 
     /// RunPodSandbox with the handler under test; returns the pod's id.
@@ -684,6 +702,25 @@ pub fn pod_namespaces() -> api::NamespaceOption {
         ipc: api::NamespaceMode::Pod as i32,
         ..Default::default()
     }
+}
+
+/// `config` with the namespaces of `pod` (kubelet passes a pod's to each
+/// of its containers).
+pub fn in_pod(
+    mut config: api::ContainerConfig,
+    pod: &api::PodSandboxConfig,
+) -> api::ContainerConfig {
+    let ns = pod
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.clone());
+    let linux = config.linux.get_or_insert_with(Default::default);
+    linux
+        .security_context
+        .get_or_insert_with(Default::default)
+        .namespace_options = ns;
+    config
 }
 
 /// A busybox container running `cmd`, logging to NAME/0.log in the pod's
