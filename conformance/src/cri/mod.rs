@@ -9,8 +9,10 @@
 //! busybox imported into `k8s.io`, and everything (root, state, sockets,
 //! CNI directories, pod logs) under a fresh temp dir. Its PATH starts with
 //! that bin dir, so containerd's own runc shim is the one of its version,
-//! then the berth shim's dir. No registry and no CNI plugin is reachable
-//! from a test, so pods use the node's network (`hostNetwork`).
+//! then the berth shim's dir. No registry is reachable and no network may
+//! be touched: pods use the node's network (`hostNetwork`), or one of
+//! their own from conformance/cni/pod-net, which makes nothing outside the
+//! pod's namespace ([`Node::pod_config_networked`]).
 //!
 //! [`Client`] is a CRI v1 client (tonic, over the unix socket) behind a
 //! current-thread tokio runtime, so tests read as sequential calls.
