@@ -469,3 +469,113 @@ fn a_pod_in_its_own_user_namespace() {
     let left = node.settled_leftovers(&config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
 }
+
+/// Mounts a tmpfs at `target` (made shared with `shared`), for the volume
+/// test; the node's Drop unmounts everything below its directory.
+fn mount_tmpfs(target: &std::path::Path, shared: bool) {
+    std::fs::create_dir_all(target).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs on {}", target.display());
+    if shared {
+        let status = std::process::Command::new("mount")
+            .arg("--make-shared")
+            .arg(target)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount --make-shared {}", target.display());
+    }
+}
+
+#[test]
+fn volumes_devices_and_a_localhost_seccomp_profile() {
+    let node = Node::start();
+    let config = node.pod_config("volumes");
+    let pod = node.run_pod(&config);
+    let data = node.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("from-host"), "hello").unwrap();
+    // HostToContainer needs a shared (or slave) mount at the source.
+    let live = node.dir.join("live");
+    mount_tmpfs(&live, true);
+    let profile = node.dir.join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+
+    let mut cc = container_config("c", &["sleep", "1011"]);
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    cc.mounts = vec![
+        api::Mount {
+            container_path: "/data".into(),
+            host_path: path(&data),
+            ..Default::default()
+        },
+        api::Mount {
+            container_path: "/data-ro".into(),
+            host_path: path(&data),
+            readonly: true,
+            ..Default::default()
+        },
+        api::Mount {
+            container_path: "/live".into(),
+            host_path: path(&live),
+            propagation: api::MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        },
+    ];
+    cc.devices = vec![api::Device {
+        container_path: "/dev/berth-null".into(),
+        host_path: "/dev/null".into(),
+        permissions: "rw".into(),
+    }];
+    let sc = cc
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap();
+    sc.seccomp = Some(api::SecurityProfile {
+        profile_type: api::security_profile::ProfileType::Localhost as i32,
+        localhost_ref: path(&profile),
+    });
+    let c = node.start_container(&pod, &config, cc);
+    let run = |cmd: &str| node.exec_sync(&c, &["sh", "-c", cmd], 10);
+    let text = |r: &api::ExecSyncResponse| String::from_utf8_lossy(&r.stdout).trim().to_string();
+
+    assert_eq!(text(&run("cat /data/from-host")), "hello");
+    assert_eq!(run("echo inside > /data/from-container").exit_code, 0);
+    assert_eq!(
+        std::fs::read_to_string(data.join("from-container")).unwrap(),
+        "inside\n"
+    );
+    assert_ne!(
+        run("touch /data-ro/nope").exit_code,
+        0,
+        "wrote to a read-only volume"
+    );
+    // A mount made on the host after the start reaches the container.
+    mount_tmpfs(&live.join("later"), false);
+    std::fs::write(live.join("later/new"), "propagated").unwrap();
+    assert_eq!(text(&run("cat /live/later/new")), "propagated");
+    // The device: a character device 1,3 the container may write.
+    let r = run("echo x > /dev/berth-null && stat -c '%F %t,%T' /dev/berth-null");
+    assert_eq!(text(&r), "character special file 1,3", "{r:?}");
+    // The profile: mkdir refused, the rest allowed.
+    let r = run("mkdir /tmp/d");
+    assert_ne!(r.exit_code, 0, "mkdir under a profile that forbids it");
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("not permitted"),
+        "{r:?}"
+    );
+    assert_eq!(run("touch /tmp/f").exit_code, 0);
+    node.remove_pod(&pod);
+    let left = node.settled_leftovers(&config, &[&pod, &c]);
+    assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
