@@ -60,6 +60,27 @@ fn files_created_by_container_root_belong_to_the_mapped_host_user() {
     assert_eq!((meta.uid(), meta.gid()), (HOST_ID, HOST_ID));
 }
 
+/// A bind mount's source below a directory only the host's root may enter
+/// (containerd's CRI keeps a pod's shm there, under its 0700 state dir) is
+/// mounted all the same: the container's root could not reach it by path.
+#[test]
+fn a_bind_source_the_user_namespace_cannot_reach_is_mounted() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = Fixture::new("usernsclosed");
+    with_userns(&mut f);
+    let closed = f.dir.join("closed");
+    let shm = closed.join("shm");
+    std::fs::create_dir_all(&shm).unwrap();
+    std::fs::write(shm.join("marker"), "from the host").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    f.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/tmp", "type": "bind", "source": shm, "options": ["rbind", "ro"]}),
+    );
+    let r = f.probe_mode(&["read", "/tmp/marker"]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["content"], "from the host", "{r}");
+}
+
 /// Without a network namespace of its own, sysfs cannot be mounted from a
 /// user namespace: /sys is still there (the host's, bound read-only).
 #[test]

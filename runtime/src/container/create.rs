@@ -297,11 +297,15 @@ fn spawn(
     let cgroup_fd = if in_unit { None } else { cgroups.unified_fd()? };
     let v1_tasks = cgroups.open_v1_tasks()?;
     let mut state = State::new(bundle, &opts.id, cgroups);
-    let idmapped = crate::init::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
+    let userns = namespaces.has_new(LinuxNamespaceType::User);
+    let idmapped = crate::init::rootfs::idmapped_trees(
+        &bundle.spec,
+        &bundle.dir,
+        userns && nix::unistd::geteuid().is_root(),
+    )?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
     let notify = seccomp.as_ref().is_some_and(|s| s.agent.is_some());
     let hooks = HookPlan::of(&bundle.spec);
-    let userns = namespaces.has_new(LinuxNamespaceType::User);
     // Init makes itself dumpable for its maps and says so (init/sync.rs, `M`).
     let unprivileged_maps = userns && !nix::unistd::geteuid().is_root();
     let listen_fds = crate::init::process::listen_fds();

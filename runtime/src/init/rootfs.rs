@@ -179,8 +179,19 @@ fn mount_one(
             .as_ref()
             .ok_or_else(|| Error::invalid("a bind mount needs a source"))?;
         let src = bundle.join(src);
-        let meta = std::fs::metadata(&src).map_err(|e| Error::io("bind mount source", &src, e))?;
-        let t = sys.target_in_root(rootfs, dest, !meta.is_dir())?;
+        // A tree the parent opened is what will be mounted, and init may
+        // not be able to reach its source by path (see idmapped_trees).
+        let is_dir = match idmapped {
+            Some(tree) => {
+                let st =
+                    nix::sys::stat::fstat(tree.as_raw_fd()).sys("fstat a bind mount's tree")?;
+                st.st_mode & libc::S_IFMT == libc::S_IFDIR
+            }
+            None => std::fs::metadata(&src)
+                .map_err(|e| Error::io("bind mount source", &src, e))?
+                .is_dir(),
+        };
+        let t = sys.target_in_root(rootfs, dest, !is_dir)?;
         let rec = opts.flags & MsFlags::MS_REC;
         match idmapped {
             Some(tree) => sys.attach_tree(tree.as_fd(), &src, &t.path)?,
@@ -333,7 +344,15 @@ fn lexical_may_resolve(rootfs: &Path, dest: &Path) -> bool {
 /// MOUNT_ATTR_IDMAP on a host filesystem needs privilege over the host's
 /// user namespace, which init in a user namespace no longer has. Each
 /// becomes a detached tree that init attaches at its destination.
-pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>> {
+///
+/// With `userns` (root making a container with a user namespace of its
+/// own), the parent also opens every other bind mount's source as such a
+/// tree (not idmapped): init, once root of that namespace only, may not
+/// reach a source below a directory closed to others, such as the shm
+/// directory containerd's CRI keeps for a pod under its 0700 state dir. A
+/// source the parent cannot open that way is left to init, as without
+/// `userns`.
+pub fn idmapped_trees(spec: &Spec, bundle: &Path, userns: bool) -> Result<Vec<Option<OwnedFd>>> {
     let linux = spec.linux().as_ref();
     let mut trees = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -344,7 +363,7 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
             .flatten()
             .any(|o| o == "idmap" || o == "ridmap");
         if !own && !asked {
-            trees.push(None);
+            trees.push(userns.then(|| bind_tree(m, bundle)).flatten());
             continue;
         }
         let opts = mount_options::parse(m.options().as_deref().unwrap_or_default())
@@ -379,6 +398,17 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
         trees.push(Some(tree));
     }
     Ok(trees)
+}
+
+/// A detached copy of a bind mount's source (with the mounts below it
+/// for `rbind`), or `None` if `m` is no bind mount or it cannot be made.
+fn bind_tree(m: &Mount, bundle: &Path) -> Option<OwnedFd> {
+    let opts = mount_options::parse(m.options().as_deref().unwrap_or_default()).ok()?;
+    if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+        return None;
+    }
+    let src = bundle.join(m.source().as_deref()?);
+    mount_attr::clone_tree(&src, opts.flags.contains(MsFlags::MS_REC)).ok()
 }
 
 fn apply_propagation(

@@ -148,6 +148,20 @@ pub fn idmapped_tree(source: &Path, userns: BorrowedFd, recursive: bool) -> Resu
     Ok(tree)
 }
 
+/// A detached copy of `source` (with the mounts below it when
+/// `recursive`), as [`idmapped_tree`] makes but without a mapping, for
+/// [`attach_tree`] in a process that may not reach `source` itself.
+pub fn clone_tree(source: &Path, recursive: bool) -> Result<OwnedFd> {
+    let src = cpath(source)?;
+    let rec = if recursive {
+        libc::AT_RECURSIVE as u32
+    } else {
+        0
+    };
+    sys_open_tree(&src, libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | rec)
+        .sys_path("open_tree", source)
+}
+
 /// The second half of [`bind_idmapped`]: moves the detached `tree` (made
 /// from `source`, named in errors) onto `target`. Closing a tree that was
 /// not attached unmounts it again.
