@@ -447,6 +447,11 @@ fn a_pod_in_its_own_user_namespace() {
     assert_eq!(fields, ["0", &base.to_string(), "65536"], "{uid_map}");
     let me = std::process::id() as i32;
     assert_ne!(ns(pid, "user"), ns(me, "user"));
+    // The pod's user namespace, joined by path, with a pid namespace of the
+    // container's own, whose /proc it mounted: its pid 1 is the process.
+    assert_ne!(ns(pid, "pid"), ns(me, "pid"));
+    let r = node.exec_sync(&c, &["cat", "/proc/1/comm"], 10);
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "sleep\n", "{r:?}");
     // Root inside, an unprivileged id outside; the image's files are
     // root's inside (idmapped).
     let r = node.exec_sync(
