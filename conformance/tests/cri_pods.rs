@@ -387,13 +387,13 @@ fn a_pod_network_of_its_own() {
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
 }
 
-/// `hostUsers: false`. Ignored until berth passes it (conformance/README.md):
-/// under containerd 1.7 the pod's containers join its user namespace by
-/// path with a PID namespace of their own, which berth refuses; under 2.1
-/// the berth shim cannot mount the rootfs with containerd's `uidmap`
-/// overlay options. `cargo test -- --ignored` runs it.
+/// `hostUsers: false`: the pod's containers join its user namespace by
+/// path with a PID namespace of their own. Ignored until berth passes it on
+/// every containerd (conformance/README.md): it does on 1.7 (1.6 ignores
+/// the options), but under 2.1 the berth shim cannot mount the rootfs with
+/// containerd's `uidmap` overlay options. `cargo test -- --ignored` runs it.
 #[test]
-#[ignore = "berth cannot run a pod in a user namespace yet"]
+#[ignore = "the berth shim cannot mount containerd 2.x's idmapped overlay rootfs yet"]
 fn a_pod_in_its_own_user_namespace() {
     let node = Node::start();
     if node.version < (1, 7) {
