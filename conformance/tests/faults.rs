@@ -159,30 +159,63 @@ fn a_create_killed_at_any_step_is_deleted_without_a_trace() {
         "create:cloned",
         "create:ready",
     ] {
-        let v = Victim::new("fault-create");
-        let bundle = v.f.bundle.to_str().unwrap().to_string();
-        v.crash(step, &["create", "--bundle", &bundle, &v.f.id]);
-        let status = v.status();
-        assert!(
-            matches!(status.as_deref(), None | Some("stopped")),
-            "{step}: state says {status:?}"
-        );
-        // Nothing of the container runs its program, and its init, whose
-        // parent died, exits by itself: its cgroups empty before delete.
-        assert!(v.processes().is_empty(), "{step}: the program ran");
-        let procs = || -> usize {
-            v.cgroup_dirs()
-                .iter()
-                .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-                .map(|t| t.lines().count())
-                .sum()
-        };
-        assert!(
-            poll_until(Duration::from_secs(5), || procs() == 0),
-            "{step}: init outlived create"
-        );
-        v.delete_leaves_nothing();
+        killed_create_leaves_nothing(&Victim::new("fault-create"), step);
     }
+}
+
+/// The same where an intermediate process clones init (a user namespace
+/// joined by path and a pid namespace of the container's own): init is
+/// still create's child, and dies with it.
+#[test]
+fn a_create_through_an_intermediate_killed_at_any_step_is_deleted_without_a_trace() {
+    if is_runc() {
+        return;
+    }
+    let mut holder = Fixture::new("fault-holder");
+    holder.args(&["sleep", "1000"]);
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    holder.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    holder.config["linux"]["uidMappings"] = map.clone();
+    holder.config["linux"]["gidMappings"] = map;
+    let o = holder.create(&[]);
+    assert!(o.status.success(), "{}", holder.container_output());
+    let pid = holder.state()["pid"].as_i64().unwrap();
+    for step in ["create:cloned", "create:ready"] {
+        let mut v = Victim::new("fault-intermediate");
+        v.f.config["linux"]["namespaces"] = serde_json::json!([
+            {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}
+        ]);
+        killed_create_leaves_nothing(&v, step);
+    }
+}
+
+fn killed_create_leaves_nothing(v: &Victim, step: &str) {
+    let bundle = v.f.bundle.to_str().unwrap().to_string();
+    v.crash(step, &["create", "--bundle", &bundle, &v.f.id]);
+    let status = v.status();
+    assert!(
+        matches!(status.as_deref(), None | Some("stopped")),
+        "{step}: state says {status:?}"
+    );
+    // Nothing of the container runs its program, and its init, whose
+    // parent died, exits by itself: its cgroups empty before delete.
+    assert!(v.processes().is_empty(), "{step}: the program ran");
+    let procs = || -> usize {
+        v.cgroup_dirs()
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|t| t.lines().count())
+            .sum()
+    };
+    assert!(
+        poll_until(Duration::from_secs(5), || procs() == 0),
+        "{step}: init outlived create"
+    );
+    v.delete_leaves_nothing();
 }
 
 /// A create killed after it wrote state.json has made a whole container.

@@ -176,3 +176,147 @@ fn a_user_namespace_given_by_path_is_joined() {
     assert_eq!(r["uid"], "0\t0\t0\t0");
     assert!(has_mount(&r, "/proc", "proc"), "{}", r["mounts"]);
 }
+
+/// The inode of the user namespace that owns the namespace at `path`
+/// (ioctl NS_GET_USERNS).
+fn owning_userns(path: &str) -> u64 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    let ns = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    // SAFETY: an ioctl without an argument on a descriptor we own.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    assert!(
+        fd >= 0,
+        "NS_GET_USERNS on {path}: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a fresh descriptor from the ioctl, owned by nothing else.
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    owner.metadata().unwrap().ino()
+}
+
+/// A holder container with a user namespace of its own (a Kubernetes
+/// pod's sandbox with `hostUsers: false`), and a fixture whose config joins
+/// that user namespace by path and asks for a pid namespace (and the
+/// others) of its own, as containerd's CRI asks for the pod's containers.
+fn joining_with_own_pid(name: &str) -> (Fixture, Fixture, i64) {
+    let mut holder = Fixture::new(&format!("{name}holder"));
+    with_userns(&mut holder);
+    holder.args(&["sleep", "1000"]);
+    assert!(
+        holder.create(&[]).status.success(),
+        "{}",
+        holder.container_output()
+    );
+    let pid = holder.state()["pid"].as_i64().unwrap();
+    let mut f = Fixture::new(name);
+    f.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+        {"type": "pid"}, {"type": "mount"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}
+    ]);
+    // runc 1.1 wants the joined namespace's maps repeated.
+    f.config["linux"]["uidMappings"] = holder.config["linux"]["uidMappings"].clone();
+    f.config["linux"]["gidMappings"] = holder.config["linux"]["gidMappings"].clone();
+    (holder, f, pid)
+}
+
+/// A new pid namespace with a user namespace joined by path: the process
+/// is pid 1 of a pid namespace the joined user namespace owns (so it could
+/// mount /proc), with the holder's maps; `run` returns its exit code.
+#[test]
+fn a_user_namespace_joined_by_path_with_a_pid_namespace_of_its_own() {
+    let (_holder, mut f, holder_pid) = joining_with_own_pid("usernspid");
+    let r = f.probe_report();
+    let holder_user = std::fs::read_link(format!("/proc/{holder_pid}/ns/user")).unwrap();
+    assert_eq!(r["namespaces"]["user"], holder_user.to_str().unwrap());
+    assert_eq!(r["pid"], 1, "{r}");
+    assert_ne!(r["namespaces"]["pid"], host_ns("pid"));
+    let holder_pidns = std::fs::read_link(format!("/proc/{holder_pid}/ns/pid")).unwrap();
+    assert_ne!(r["namespaces"]["pid"], holder_pidns.to_str().unwrap());
+    assert_eq!(r["uid_map"], json!(["0 100000 65536"]));
+    assert_eq!(r["gid_map"], json!(["0 100000 65536"]));
+    assert_eq!(r["uid"], "0\t0\t0\t0");
+    assert!(has_mount(&r, "/proc", "proc"), "{}", r["mounts"]);
+
+    // /proc is the new pid namespace's: pid 1 is the shell, and /proc/self
+    // of a child is a small number, not a host pid.
+    f.args(&["sh", "-c", "cat /proc/1/comm; readlink /proc/self; exit 7"]);
+    let o = f.run();
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let out = conformance::stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"sh"), "{out}{}", stderr(&o));
+    let child: u32 = lines.get(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!((2..10).contains(&child), "{out}");
+}
+
+/// The same container through create, start, exec, kill and delete: its
+/// init is the runtime's view of pid 1 in a pid namespace owned by the
+/// joined user namespace, exec enters it, and nothing is left.
+#[test]
+fn a_container_with_its_own_pid_namespace_in_a_joined_user_namespace_has_a_lifecycle() {
+    let (_holder, mut f, holder_pid) = joining_with_own_pid("usernspidlife");
+    f.args(&["sleep", "1000"]);
+    let o = f.create(&[]);
+    assert!(o.status.success(), "create: {}", f.container_output());
+    let start = f.rt(&["start", &f.id]);
+    assert!(start.status.success(), "start: {}", stderr(&start));
+    let pid = f.state()["pid"].as_i64().unwrap();
+    assert_eq!(f.status(), "running");
+    // Pid 1 in its namespace, seen from the host.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(
+        nspid.split_whitespace().collect::<Vec<_>>(),
+        ["NSpid:", &pid.to_string(), "1"],
+        "{status}"
+    );
+    // The pid namespace belongs to the joined user namespace.
+    let holder_user = std::fs::metadata(format!("/proc/{holder_pid}/ns/user")).unwrap();
+    assert_eq!(
+        owning_userns(&format!("/proc/{pid}/ns/pid")),
+        std::os::unix::fs::MetadataExt::ino(&holder_user)
+    );
+
+    let e = f.rt(&["exec", &f.id, "sh", "-c", "cat /proc/1/comm; id -u"]);
+    assert!(e.status.success(), "exec: {}", stderr(&e));
+    assert_eq!(conformance::stdout(&e), "sleep\n0\n");
+
+    let k = f.rt(&["kill", &f.id, "KILL"]);
+    assert!(k.status.success(), "kill: {}", stderr(&k));
+    assert!(f.wait_status("stopped"), "status {}", f.status());
+    let d = f.rt(&["delete", &f.id]);
+    assert!(d.status.success(), "delete: {}", stderr(&d));
+    f.assert_clean(&f.id);
+    // The holder and its namespace are untouched.
+    assert!(std::path::Path::new(&format!("/proc/{holder_pid}/ns/user")).exists());
+}
+
+/// A joined user namespace in which the container's root cannot be made
+/// (one without maps, from unshare(1)): create fails with a message and
+/// leaves nothing, whichever process found it out.
+#[test]
+fn a_joined_user_namespace_without_root_fails_the_pid_namespace_container_cleanly() {
+    let mut f = Fixture::new("usernspidbad");
+    let holder = std::process::Command::new("unshare")
+        .args(["--user", "sleep", "1000"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux)");
+    let pid = holder.id();
+    f.helpers.push(holder);
+    // The helper is in its user namespace once unshare has exec'd sleep.
+    let me = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let joined = conformance::poll_until(std::time::Duration::from_secs(5), || {
+        std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|l| l != me)
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+    });
+    assert!(joined, "unshare --user did not start");
+    f.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+        {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}
+    ]);
+    f.write_config();
+    f.create_fails(&f.id);
+}

@@ -19,7 +19,9 @@
 //! 4. clone3 with the new namespaces (a joined pid namespace and a new time
 //!    namespace are entered around the clone; a new network namespace has
 //!    been made on the side since step 1, see linux/netns.rs); the child
-//!    runs init/mod.rs.
+//!    runs init/mod.rs. With a user namespace joined by path and a new pid
+//!    namespace, an intermediate child clones init instead
+//!    ([`clone_through_intermediate`]).
 //! 5. Talk to init (init/sync.rs): write a new user namespace's id maps,
 //!    start the systemd unit with init in it and write its limits, write
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
@@ -53,7 +55,7 @@ use crate::init::sync::{self, Msg};
 use crate::init::{self, Init};
 use crate::linux::capabilities::Sets;
 use crate::linux::cgroups::{resources, Cgroups, Layout};
-use crate::linux::clone::{clone_process, parent_places};
+use crate::linux::clone::{clone_process, clone_sibling, parent_places};
 use crate::linux::namespaces::{ForChildren, Namespaces};
 use crate::oci::config::{self, Bundle};
 use crate::oci::state::{State, Status};
@@ -298,10 +300,13 @@ fn spawn(
     let v1_tasks = cgroups.open_v1_tasks()?;
     let mut state = State::new(bundle, &opts.id, cgroups);
     let userns = namespaces.has_new(LinuxNamespaceType::User);
+    // Bind sources are opened here for a joined user namespace too: its
+    // root may not reach them by path (a pod's files under containerd's
+    // 0700 state directory).
     let idmapped = crate::init::rootfs::idmapped_trees(
         &bundle.spec,
         &bundle.dir,
-        userns && nix::unistd::geteuid().is_root(),
+        namespaces.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root(),
     )?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
     let notify = seccomp.as_ref().is_some_and(|s| s.agent.is_some());
@@ -319,6 +324,7 @@ fn spawn(
         sync: child_sock,
         parent_end: parent_sock.as_raw_fd(),
         wait_for_go: userns || hooks.in_container || notify || in_unit,
+        joined_by_intermediate: false,
         unprivileged_maps,
         v1_tasks,
         parent_hooks: hooks.in_parent,
@@ -445,6 +451,9 @@ impl HookPlan {
 /// copy of this (single-threaded) process's stack and memory, so it runs
 /// init with the already parsed spec; no re-exec, no serialisation.
 fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, mut init: Init) -> Result<(Pid, bool)> {
+    if init.namespaces.needs_intermediate() {
+        return clone_through_intermediate(cgroup, init);
+    }
     match clone_process(flags, cgroup)? {
         (None, placed) => {
             init.wait_for_go |= parent_places(cgroup, placed);
@@ -455,6 +464,74 @@ fn clone_init(flags: u64, cgroup: Option<&OwnedFd>, mut init: Init) -> Result<(P
             Ok((pid, placed))
         }
     }
+}
+
+/// A user namespace joined by path with a new pid namespace
+/// ([`Namespaces::needs_intermediate`]): the pid namespace must be made by
+/// a process in the joined user namespace, and holds only that process's
+/// children. So a first child joins the v1 cgroups and the namespaces
+/// (unsharing the new ones, pid among them), and clones init with
+/// CLONE_PARENT: init is this process's child as on the ordinary path
+/// (waited for and reaped here, its pid a pidfd can be opened on without
+/// a race, its parent-death signal tied to this process) and the first
+/// process of the new pid namespace. The intermediate says init's pid on a
+/// socket of its own (init/sync.rs) and exits; it is reaped at once.
+fn clone_through_intermediate(cgroup: Option<&OwnedFd>, mut init: Init) -> Result<(Pid, bool)> {
+    let (ours, theirs) = sync::pair()?;
+    // A v2 cgroup it is placed in is init's too: a child starts in its
+    // creator's cgroups.
+    match clone_process(0, cgroup)? {
+        (None, placed) => {
+            drop(ours);
+            init.wait_for_go |= parent_places(cgroup, placed);
+            intermediate(init, theirs)
+        }
+        (Some(child), placed) => {
+            drop(theirs);
+            drop(init);
+            let said = sync::expect(&ours, b"I");
+            let _ = waitpid(child, None);
+            match said? {
+                Msg::Cloned { pid } => Ok((Pid::from_raw(pid), placed)),
+                _ => unreachable!("expect checked the tag"),
+            }
+        }
+    }
+}
+
+/// The intermediate process. Never returns: it exits once init is cloned,
+/// or becomes init (the clone's child).
+fn intermediate(mut init: Init, report: OwnedFd) -> ! {
+    let cloned = (|| {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl(PR_SET_PDEATHSIG)")?;
+        // Before the user namespace: its root has no right to the host's
+        // cgroup files.
+        init.v1_tasks.join()?;
+        init.namespaces.join_all()?;
+        clone_sibling()
+    })();
+    let code = match cloned {
+        Ok(None) => {
+            drop(report);
+            init.joined_by_intermediate = true;
+            init::run(init)
+        }
+        Ok(Some(pid)) => {
+            let said = sync::send_msg(&report, Msg::Cloned { pid: pid.as_raw() });
+            // Unknown to the parent, init must not build a container.
+            if said.is_err() {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            0
+        }
+        Err(e) => {
+            sync::send_error(&report, &e);
+            1
+        }
+    };
+    // SAFETY: _exit skips the parent's atexit handlers and buffers, which
+    // this forked copy must not run.
+    unsafe { libc::_exit(code) }
 }
 
 /// The exec fifo: init blocks on it until `start` opens it for reading.

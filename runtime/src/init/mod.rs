@@ -2,7 +2,11 @@
 //!
 //! This is the child side of create. It runs in the process that becomes
 //! the container (no re-exec, no intermediate process), already inside the
-//! namespaces clone gave it. The steps, in order:
+//! namespaces clone gave it. The one exception: with a user namespace
+//! joined by path and a new pid namespace, an intermediate process joins
+//! the v1 cgroups and the namespaces (1 and 3 below) and clones init into
+//! the new pid namespace as the parent's child (container/create.rs);
+//! init skips those. The steps, in order:
 //!
 //!  1. Become non-dumpable, and die with the parent while setup runs.
 //!     Move into the container's v1 cgroups (clone3 has placed us in the
@@ -107,6 +111,9 @@ pub struct Init<'a> {
     pub parent_end: RawFd,
     /// The parent sends `G` first (sync.rs).
     pub wait_for_go: bool,
+    /// An intermediate process has joined the v1 cgroups and the
+    /// namespaces, and cloned this one (container/create.rs).
+    pub joined_by_intermediate: bool,
     /// A new user namespace whose maps an unprivileged parent writes.
     pub unprivileged_maps: bool,
     /// The container's v1 cgroups, joined first.
@@ -183,7 +190,9 @@ fn setup(init: &Init) -> Result<Prepared> {
     // The name `state` looks for (see INIT_COMM); execve replaces it.
     let name = std::ffi::CStr::from_bytes_with_nul(INIT_COMM).expect("NUL-terminated");
     nix::sys::prctl::set_name(name).sys("prctl(PR_SET_NAME)")?;
-    init.v1_tasks.join()?;
+    if !init.joined_by_intermediate {
+        init.v1_tasks.join()?;
+    }
     // 2.
     let mut state = init.state.clone();
     if init.unprivileged_maps {
@@ -207,7 +216,9 @@ fn setup(init: &Init) -> Result<Prepared> {
         crate::linux::namespaces::become_root()?;
     }
     // 3.
-    ns.join_all()?;
+    if !init.joined_by_intermediate {
+        ns.join_all()?;
+    }
     ns.unshare_deferred()?;
     if ns.has_new(LinuxNamespaceType::Network) {
         crate::linux::loopback::up()?;

@@ -346,7 +346,7 @@ fn lexical_may_resolve(rootfs: &Path, dest: &Path) -> bool {
 /// becomes a detached tree that init attaches at its destination.
 ///
 /// With `userns` (root making a container with a user namespace of its
-/// own), the parent also opens every other bind mount's source as such a
+/// own, new or joined by path), the parent also opens every other bind mount's source as such a
 /// tree (not idmapped): init, once root of that namespace only, may not
 /// reach a source below a directory closed to others, such as the shm
 /// directory containerd's CRI keeps for a pod under its 0700 state dir. A

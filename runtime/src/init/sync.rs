@@ -20,6 +20,18 @@
 //! | any  | init → parent  | `E` errno:i32 text | a step failed; init exits                             |
 //! | any  | (socket EOF)   |                    | the other side died without a word                    |
 //!
+//! With a user namespace joined by path and a new pid namespace, an
+//! intermediate process comes first (container/create.rs). It reports on a
+//! socketpair of its own, so that its message cannot cross init's on the
+//! socket above, then exits:
+//!
+//! | direction              | message            | when / meaning                                  |
+//! |------------------------|--------------------|-------------------------------------------------|
+//! | intermediate → parent  | `I` pid:i32        | init cloned, the parent's child; its pid as the |
+//! |                        |                    | parent sees it. Init then talks as above        |
+//! | intermediate → parent  | `E` errno:i32 text | joining or cloning failed; there is no init     |
+//! | (socket EOF)           |                    | it died without a word                          |
+//!
 //! After `S` the parent exits (`create`) or starts the container itself
 //! (`run`). The wait for `start` does not use this
 //! socket: it is the exec fifo in the state directory (see container/lifecycle.rs),
@@ -38,6 +50,7 @@ use crate::error::{Error, Result, SysResult};
 pub enum Msg {
     MapsWanted,
     Go { pid: i32 },
+    Cloned { pid: i32 },
     RunHooks,
     HooksDone,
     Ready,
@@ -60,6 +73,10 @@ pub fn send_msg(fd: &OwnedFd, msg: Msg) -> Result<()> {
         Msg::MapsWanted => buf.push(b'M'),
         Msg::Go { pid } => {
             buf.push(b'G');
+            buf.extend_from_slice(&pid.to_ne_bytes());
+        }
+        Msg::Cloned { pid } => {
+            buf.push(b'I');
             buf.extend_from_slice(&pid.to_ne_bytes());
         }
         Msg::RunHooks => buf.push(b'H'),
@@ -110,6 +127,9 @@ pub fn recv_msg(fd: &OwnedFd) -> Result<Msg> {
         Some([b'G', pid @ ..]) if pid.len() == 4 => Ok(Msg::Go {
             pid: i32::from_ne_bytes(pid.try_into().unwrap()),
         }),
+        Some([b'I', pid @ ..]) if pid.len() == 4 => Ok(Msg::Cloned {
+            pid: i32::from_ne_bytes(pid.try_into().unwrap()),
+        }),
         Some([b'M']) => Ok(Msg::MapsWanted),
         Some([b'H']) => Ok(Msg::RunHooks),
         Some([b'h']) => Ok(Msg::HooksDone),
@@ -136,6 +156,7 @@ pub fn expect(fd: &OwnedFd, want: &[u8]) -> Result<Msg> {
     let tag = match msg {
         Msg::MapsWanted => b'M',
         Msg::Go { .. } => b'G',
+        Msg::Cloned { .. } => b'I',
         Msg::RunHooks => b'H',
         Msg::HooksDone => b'h',
         Msg::Ready => b'R',
@@ -160,6 +181,8 @@ mod tests {
         let (a, b) = pair().unwrap();
         send_msg(&a, Msg::Go { pid: 4242 }).unwrap();
         assert_eq!(recv_msg(&b).unwrap(), Msg::Go { pid: 4242 });
+        send_msg(&b, Msg::Cloned { pid: 77 }).unwrap();
+        assert_eq!(expect(&a, b"I").unwrap(), Msg::Cloned { pid: 77 });
         send_msg(&b, Msg::RunHooks).unwrap();
         assert_eq!(expect(&a, b"HR").unwrap(), Msg::RunHooks);
         send_msg(&b, Msg::Ready).unwrap();

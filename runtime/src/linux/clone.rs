@@ -69,3 +69,28 @@ pub fn clone_process(flags: u64, cgroup: Option<&OwnedFd>) -> Result<(Option<Pid
 pub fn parent_places(v2: Option<&OwnedFd>, placed: bool) -> bool {
     v2.is_some() && !placed
 }
+
+/// clone3(2) with CLONE_PARENT: the child is the caller's sibling, a child
+/// of the caller's parent, which waits for it and reaps it; it is born in
+/// the caller's namespaces-for-children (a pid namespace the caller has
+/// unshared: the child is its first process). The kernel refuses an exit
+/// signal with CLONE_PARENT: the child's is the caller's (SIGCHLD). Returns
+/// the child's pid as the caller sees it (None in the child).
+pub fn clone_sibling() -> Result<Option<Pid>> {
+    // struct clone_args: the flags first, the rest (exit_signal, pidfd,
+    // cgroup…) zero.
+    let mut args = [0u64; 11];
+    args[0] = libc::CLONE_PARENT as u64;
+    // SAFETY: as in clone_process: fork-like, single-threaded caller.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args.as_ptr(),
+            std::mem::size_of_val(&args),
+        )
+    };
+    match Errno::result(r).sys("clone3(CLONE_PARENT)")? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}

@@ -85,19 +85,13 @@ impl Namespaces {
     }
 
     /// A namespace belongs to the user namespace of the process that
-    /// creates it. With a user namespace joined by path, init joins it first
-    /// and unshares the new namespaces itself, so they belong to it; a new
-    /// pid namespace would need one more process (unshare only moves the
-    /// children), which berth does not make. A new user namespace has no
-    /// privilege over namespaces joined from the host.
+    /// creates it. With a user namespace joined by path, the new namespaces
+    /// are unshared after joining it, so they belong to it (a new pid
+    /// namespace takes one more process: [`Namespaces::needs_intermediate`]).
+    /// A new user namespace has no privilege over namespaces joined from
+    /// the host.
     fn check_user_combination(&self) -> Result<()> {
         let joins_user = self.joins(LinuxNamespaceType::User);
-        if joins_user && self.has_new(LinuxNamespaceType::Pid) {
-            return Err(Error::invalid(
-                "linux.namespaces: a new pid namespace with a user namespace joined by path \
-                 is not supported; join the pid namespace too",
-            ));
-        }
         let others_joined = self.join_pid.is_some() || self.join.len() > usize::from(joins_user);
         if self.has_new(LinuxNamespaceType::User) && others_joined {
             return Err(Error::invalid(
@@ -106,6 +100,16 @@ impl Namespaces {
             ));
         }
         Ok(())
+    }
+
+    /// A user namespace joined by path with a new pid namespace (a
+    /// Kubernetes pod's containers with `hostUsers: false`): the pid
+    /// namespace must belong to the joined user namespace, so a process
+    /// already in it unshares it, and unshare moves only its children
+    /// there. So an intermediate process joins and unshares, and clones
+    /// init (container/create.rs).
+    pub fn needs_intermediate(&self) -> bool {
+        self.joins(LinuxNamespaceType::User) && self.has_new(LinuxNamespaceType::Pid)
     }
 
     pub fn has_new(&self, t: LinuxNamespaceType) -> bool {
@@ -153,9 +157,10 @@ impl Namespaces {
         Ok(())
     }
 
-    /// In the init process, first thing: the user namespace (joining it is
-    /// what grants the right to the others), the namespaces clone could not
-    /// create for it, then the rest.
+    /// In the init process, first thing (or in the intermediate process
+    /// that clones it, see [`Namespaces::needs_intermediate`]): the user
+    /// namespace (joining it is what grants the right to the others), the
+    /// namespaces clone could not create for it, then the rest.
     pub fn join_all(&self) -> Result<()> {
         if let Some(net) = &self.made_net {
             nix::sched::setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
