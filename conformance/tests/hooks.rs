@@ -495,3 +495,49 @@ fn a_hook_gets_exactly_its_env_and_args() {
         .collect();
     assert_eq!(argv, ["not-sh", "-c", &script, "a0", "b"]);
 }
+
+/// A hook may ask the runtime for the container's state, as some hooks
+/// do: from createRuntime (the create under way has no state yet: an
+/// error, at once) and from poststart (the state). It must get an answer
+/// rather than wait on the command that runs it until the hook's timeout.
+#[test]
+fn a_hook_can_ask_the_runtime_for_the_state() {
+    let mut f = Fixture::new("hookstate");
+    let out = f.dir.join("hookout");
+    std::fs::create_dir_all(&out).unwrap();
+    let ask = |kind: &str| {
+        let mut h = sh(format!(
+            "{rt} --root {root} state {id} > {o}/{kind}.json 2> {o}/{kind}.err; echo $? > {o}/{kind}.rc",
+            rt = conformance::runtime().display(),
+            root = f.root.display(),
+            id = f.id,
+            o = out.display(),
+        ));
+        h["timeout"] = json!(20);
+        h
+    };
+    f.config["hooks"] =
+        json!({"createRuntime": [ask("createRuntime")], "poststart": [ask("poststart")]});
+    f.args(&["sleep", "30"]);
+
+    let t = Instant::now();
+    assert!(f.create(&[]).status.success(), "{}", f.container_output());
+    let start = f.rt(&["start", &f.id]);
+    assert!(start.status.success(), "start: {}", stderr(&start));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "create and start took {:?}: the hooks' state waited",
+        t.elapsed()
+    );
+    let rc = |kind: &str| lines(&out.join(format!("{kind}.rc")));
+    assert_ne!(rc("createRuntime"), ["0"], "state during create answered");
+    assert_eq!(
+        rc("poststart"),
+        ["0"],
+        "state from poststart: {:?}",
+        lines(&out.join("poststart.err"))
+    );
+    let state = read_json(&out.join("poststart.json"));
+    assert_eq!(state["id"], f.id.as_str(), "{state}");
+    assert!(state["pid"].as_i64().is_some_and(|p| p > 0), "{state}");
+}

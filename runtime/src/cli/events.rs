@@ -78,7 +78,7 @@ pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> Result<()> {
     }
     // The lock is not held while events stream: other commands go on.
     let (state, status) = {
-        let dir = store.open(id)?;
+        let dir = store.read(id)?;
         berth::container::lifecycle::loaded(&dir)?
     };
     let (state, cgroups) = berth::container::lifecycle::live_cgroups(state, status, id)?;

@@ -39,7 +39,7 @@ pub fn run(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     for id in store.list()? {
         // A container deleted while we list is simply not listed.
-        let Ok(dir) = store.open(&id) else { continue };
+        let Ok(dir) = store.read(&id) else { continue };
         let (Some(state), status) = berth::container::lifecycle::loaded(&dir)? else {
             continue;
         };

@@ -39,7 +39,7 @@ pub fn parse(line: Line) -> Result<super::Command, Stop> {
 /// runc's `ps`: the container's processes as a JSON list of pids, or the
 /// lines of `ps ARGS` (default `-ef`) for those pids, with its header.
 pub fn run(store: &Store, id: &str, format: PsFormat, ps_args: &[String]) -> Result<()> {
-    let dir = store.open(id)?;
+    let dir = store.read(id)?;
     let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let Some(state) = state else {
         return Err(Error::wrong_state(format!("container {id} is not running")));

@@ -13,9 +13,14 @@ pub fn parse(line: Line) -> Result<Command, Stop> {
 }
 
 pub fn run(store: &Store, id: &str) -> Result<()> {
-    let dir = store.open(id)?;
+    let dir = store.read(id)?;
     let (state, status) = berth::container::lifecycle::loaded(&dir)?;
     let Some(state) = state else {
+        if dir.busy {
+            // A create under way (a hook of it asking): runc has no state
+            // for it yet either.
+            return Err(Error::not_found(format!("container {id} does not exist")));
+        }
         // The create holds the lock until state.json is written: having
         // it, with no state.json, means that create died part-way.
         return Err(Error::wrong_state(format!(

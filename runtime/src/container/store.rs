@@ -37,6 +37,8 @@ pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
     lock: File,
+    /// Opened by [`Store::read`] while another command held the lock.
+    pub busy: bool,
 }
 
 impl Store {
@@ -72,7 +74,7 @@ impl Store {
             }
             Err(e) => return Err(Error::io("mkdir", &path, e)),
         }
-        let dir = lock_dir(id, path.clone());
+        let dir = lock_dir(id, path.clone(), Lock::Exclusive);
         if dir.is_err() {
             let _ = std::fs::remove_dir_all(&path);
         }
@@ -82,7 +84,20 @@ impl Store {
     /// Locks an existing container's directory.
     pub fn open(&self, id: &str) -> Result<ContainerDir> {
         crate::oci::config::validate_id(id)?;
-        lock_dir(id, self.root.join(id))
+        lock_dir(id, self.root.join(id), Lock::Exclusive)
+    }
+
+    /// Opens an existing container's directory to read it (`state`,
+    /// `list`, `ps`, `events`) without waiting for a command that is
+    /// changing it: a hook that runs `berth state` while the create or
+    /// start that runs the hook holds the lock gets its answer, as from
+    /// runc, instead of waiting for its own caller until the hook's
+    /// timeout. state.json is replaced atomically, so what is read is
+    /// whole; [`ContainerDir::busy`] says whether another command held the
+    /// lock (and a missing state.json then means a create under way).
+    pub fn read(&self, id: &str) -> Result<ContainerDir> {
+        crate::oci::config::validate_id(id)?;
+        lock_dir(id, self.root.join(id), Lock::SharedIfFree)
     }
 
     /// IDs of every container under the root, sorted.
@@ -102,7 +117,16 @@ impl Store {
     }
 }
 
-fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
+#[derive(Clone, Copy, PartialEq)]
+enum Lock {
+    /// Wait for the lock, and hold it alone.
+    Exclusive,
+    /// Share it with other readers if no command holds it; else go on
+    /// without it.
+    SharedIfFree,
+}
+
+fn lock_dir(id: &str, path: PathBuf, mode: Lock) -> Result<ContainerDir> {
     let lock = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -112,9 +136,16 @@ fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
     };
     // flock on a directory fd: released by the kernel when the process
     // dies, so a killed berth never leaves a lock behind.
+    let op = match mode {
+        Lock::Exclusive => libc::LOCK_EX,
+        Lock::SharedIfFree => libc::LOCK_SH | libc::LOCK_NB,
+    };
     // SAFETY: flock on a descriptor we own.
-    Errno::result(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) })
-        .sys_path("flock", &path)?;
+    let busy = match Errno::result(unsafe { libc::flock(lock.as_raw_fd(), op) }) {
+        Ok(_) => false,
+        Err(Errno::EWOULDBLOCK) if mode == Lock::SharedIfFree => true,
+        Err(e) => return Err(e).sys_path("flock", &path),
+    };
     // The lock may have been waited for while a delete removed the
     // directory (or a create made a new one of the same name): only the
     // directory that is at the path now is the container.
@@ -127,6 +158,7 @@ fn lock_dir(id: &str, path: PathBuf) -> Result<ContainerDir> {
         id: id.to_string(),
         path,
         lock,
+        busy,
     })
 }
 
