@@ -230,8 +230,11 @@ impl shim::Task for Service {
         let pid = self.tasks.start(&req.id, &req.exec_id)?;
         // The shim now idles for the container's lifetime: hand the heap
         // that create and start used (config, command output) back to the
-        // kernel rather than keep it resident in every shim.
+        // kernel rather than keep it resident in every shim. (musl's
+        // allocator, in the installed build, gives back freed groups of
+        // pages by itself and has no malloc_trim.)
         // SAFETY: malloc_trim only releases free memory of the allocator.
+        #[cfg(target_env = "gnu")]
         unsafe {
             libc::malloc_trim(0);
         }
