@@ -38,6 +38,7 @@ pub mod oom;
 pub mod options;
 pub mod reaper;
 pub mod rootfs;
+pub mod rpc;
 pub mod runtime;
 pub mod serve;
 pub mod service;
