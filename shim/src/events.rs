@@ -14,13 +14,14 @@ use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
-use containerd_shim::protos::shim::events_ttrpc::EventsClient;
 use containerd_shim::protos::topics;
-use containerd_shim::protos::ttrpc;
 use containerd_shim::protos::types::mount::Mount;
-use containerd_shim::Context;
 
+use crate::rpc;
 use crate::task::Event;
+
+/// containerd's ttrpc service for events from shims.
+const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
 
 pub struct Outbox {
     tx: Mutex<Sender<Event>>,
@@ -31,7 +32,8 @@ pub struct Outbox {
 
 impl Outbox {
     /// Starts the publishing thread, which connects to containerd's ttrpc
-    /// address.
+    /// address and calls it itself (rpc::Client: the ttrpc crate's client
+    /// would add two threads, one of them polling every 10 ms).
     pub fn start(address: String, namespace: String) -> &'static Outbox {
         let (tx, rx) = channel::<Event>();
         let outbox: &'static Outbox = Box::leak(Box::new(Outbox {
@@ -90,22 +92,23 @@ impl Outbox {
 /// The envelope is built by hand rather than by the crate's publisher,
 /// which names each event through protobuf reflection: building the
 /// descriptors costs each shim about half a megabyte of heap.
-fn publish(client: &mut Option<EventsClient>, address: &str, envelope: Envelope) {
+fn publish(client: &mut Option<rpc::Client>, address: &str, envelope: Envelope) {
     let topic = envelope.topic.clone();
     let req = ForwardRequest {
         envelope: MessageField::some(envelope),
         ..Default::default()
     };
+    let Ok(payload) = req.write_to_bytes() else {
+        log::error!("event {topic} lost: it does not encode");
+        return;
+    };
     let mut delay = Duration::from_millis(50);
     for attempt in 0..8 {
         if client.is_none() {
-            *client = containerd_shim::util::connect(address)
-                .ok()
-                .and_then(|fd| ttrpc::Client::new(fd).ok())
-                .map(EventsClient::new);
+            *client = rpc::Client::connect(address).ok();
         }
-        if let Some(c) = client.as_ref() {
-            match c.forward(Context::default(), &req) {
+        if let Some(c) = client.as_mut() {
+            match c.call(EVENTS_SERVICE, "Forward", payload.clone()) {
                 Ok(_) => return,
                 Err(e) => {
                     log::warn!("publish {topic} (attempt {}): {e}", attempt + 1);

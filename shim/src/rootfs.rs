@@ -162,6 +162,15 @@ fn unmount_one(target: &Path) -> bool {
 
 /// Takes every mount off `target`, top first, until nothing is mounted
 /// there.
+///
+/// This is often the slowest step of a Delete on a busy machine, and not
+/// for the syscall: when the last mount of an overlay goes, the kernel
+/// tears its superblock down on the way back to user space, and that
+/// syncs the whole upper filesystem (the host's, where the snapshots
+/// live). `perf` of `ctr run --rm` under other builds' writes: 1 to 30 ms
+/// between this umount2's return and the next syscall, once 275 ms. The
+/// Go runc shim pays the same (it unmounts the same way), or the
+/// container's last process does if its mount namespace goes last.
 pub fn unmount(target: &Path) {
     for _ in 0..64 {
         if !unmount_one(target) {

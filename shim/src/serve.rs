@@ -1,22 +1,23 @@
 //! The long-lived shim process: what `containerd_shim::run` does for a
-//! serving shim, done here so that the ttrpc server's threads are ours to
-//! size. The crate still handles the `start` and `delete` actions.
+//! serving shim, done here so that the shim's threads are ours (see
+//! `rpc`). The crate still handles the `start` and `delete` actions.
 //!
 //! In order: become the subreaper of everything the runtime starts; make
 //! SIGTERM and SIGINT harmless (a handler, so the runtime's children get
 //! the default back at exec) and SIGPIPE an error; log to containerd's
 //! fifo; listen on the socket (or, if another shim of the group already
-//! does, record its address and leave); serve until Shutdown.
+//! does, record its address and leave) and tell `start` so; start the
+//! service; serve until Shutdown.
 
-use std::os::fd::IntoRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use containerd_shim::protos::shim::shim_ttrpc::create_task;
-use containerd_shim::protos::ttrpc;
-use containerd_shim::{ExitSignal, Flags, Task};
+use containerd_shim::{Flags, Task};
 
+use crate::rpc;
 use crate::service::Service;
 
 extern "C" fn ignore(_: libc::c_int) {}
@@ -57,24 +58,25 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
         }
         Err(e) => return Err(format!("listen on {path}: {e}")),
     };
-    let exit = Arc::new(ExitSignal::default());
-    let service = Service::start(&flags.namespace, exit.clone());
-    let task: Box<dyn Task + Send + Sync> = Box::new(service);
-    // Few idle workers per connection (ttrpc wants min < default < max;
-    // its defaults are 1, 3 and 5), more only while requests keep them
-    // busy (a Wait holds one for the task's lifetime): every thread costs
-    // resident memory for as long as it lives.
-    let mut server = ttrpc::Server::new()
-        .set_thread_count_default(2)
-        .set_thread_count_min(1)
-        .set_thread_count_max(3)
-        .add_listener(listener.into_raw_fd())
-        .map_err(|e| e.to_string())?
-        .register_service(create_task(Arc::from(task)));
-    server.start().map_err(|e| e.to_string())?;
+    // The socket listens: containerd may connect, and its first request
+    // waits in the socket until the service below is up and accepts it.
+    // Saying so now takes the start of the service's threads off the path
+    // of every shim's first container.
     server_started();
-    exit.wait();
-    server.shutdown();
+    let stop = Arc::new(rpc::Stop::default());
+    let service = {
+        let stop = stop.clone();
+        Service::start(&flags.namespace, Box::new(move || stop.request()))
+    };
+    let task: Box<dyn Task + Send + Sync> = Box::new(service);
+    // This thread accepts containerd's connections until Shutdown; the
+    // requests still running then get two seconds to answer.
+    rpc::serve(
+        listener,
+        create_task(Arc::from(task)),
+        stop,
+        Duration::from_secs(2),
+    );
     let _ = std::fs::remove_file(path);
     Ok(())
 }

@@ -111,7 +111,8 @@ impl shim::Shim for Shim {
     fn create_task_service(&self, publisher: RemotePublisher) -> Service {
         // Events go through a connection of our own (see events::publish).
         drop(publisher);
-        Service::start(&self.namespace, self.exit.clone())
+        let exit = self.exit.clone();
+        Service::start(&self.namespace, Box::new(move || exit.signal()))
     }
 }
 
@@ -131,14 +132,15 @@ pub fn runtime_for(bundle: &Path, o: &task::Options, namespace: &str) -> Runtime
 pub struct Service {
     tasks: Arc<Tasks>,
     outbox: &'static Outbox,
-    exit: Arc<ExitSignal>,
+    shutdown: Box<dyn Fn() + Send + Sync>,
     namespace: String,
 }
 
 impl Service {
     /// Starts the threads a serving shim needs (reaper, exits, events, OOM)
-    /// and returns the task service; `exit` is signalled by Shutdown.
-    pub fn start(namespace: &str, exit: Arc<ExitSignal>) -> Service {
+    /// and returns the task service; Shutdown calls `shutdown` when the
+    /// shim is to exit.
+    pub fn start(namespace: &str, shutdown: Box<dyn Fn() + Send + Sync>) -> Service {
         let (exits_tx, exits_rx) = std::sync::mpsc::channel();
         reaper::start(exits_tx);
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
@@ -164,7 +166,7 @@ impl Service {
         Service {
             tasks,
             outbox,
-            exit,
+            shutdown,
             namespace: namespace.to_string(),
         }
     }
@@ -230,8 +232,11 @@ impl shim::Task for Service {
         let pid = self.tasks.start(&req.id, &req.exec_id)?;
         // The shim now idles for the container's lifetime: hand the heap
         // that create and start used (config, command output) back to the
-        // kernel rather than keep it resident in every shim.
+        // kernel rather than keep it resident in every shim. (musl's
+        // allocator, in the installed build, gives back freed groups of
+        // pages by itself and has no malloc_trim.)
         // SAFETY: malloc_trim only releases free memory of the allocator.
+        #[cfg(target_env = "gnu")]
         unsafe {
             libc::malloc_trim(0);
         }
@@ -403,7 +408,7 @@ impl shim::Task for Service {
             self.tasks.kill_all();
         }
         self.outbox.flush(Duration::from_secs(2));
-        self.exit.signal();
+        (self.shutdown)();
         Ok(Empty::new())
     }
 
