@@ -22,6 +22,15 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Kills the sleeper on the way out, the failing one too.
+struct Kill(nix::unistd::Pid);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 #[test]
 fn the_reaper_never_sees_the_user_namespace_holder() {
     if !nix::unistd::geteuid().is_root() {
@@ -32,6 +41,7 @@ fn the_reaper_never_sees_the_user_namespace_holder() {
     start(tx);
     // A command keeps the reaper blocked in waitpid(-1) meanwhile.
     let sleeper = spawn(Command::new("sleep").arg("30")).unwrap();
+    let kill = Kill(nix::unistd::Pid::from_raw(sleeper.child.id() as i32));
     let dir = std::env::temp_dir().join(format!("berth-idmap-reaper-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     nix::mount::mount(
@@ -62,10 +72,7 @@ fn the_reaper_never_sees_the_user_namespace_holder() {
         owners.push(owner.map(|m| m.uid()));
         unmount(&target);
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sleeper.child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    drop(kill);
     assert_eq!(sleeper.wait().status, 137);
     for o in owners {
         assert_eq!(o.unwrap(), 4_000_000);
