@@ -1,7 +1,7 @@
 //! Pods as kubelet makes them, through containerd's CRI plugin (see
 //! tests/cri.rs): containers sharing a pod's namespaces, one shim per pod,
 //! init and restarted containers, host namespaces, security contexts, a
-//! privileged pod, a pod network, a user namespace.
+//! privileged pod, a pod network, a user namespace, an idmapped rootfs.
 
 use std::time::Duration;
 
@@ -388,12 +388,11 @@ fn a_pod_network_of_its_own() {
 }
 
 /// `hostUsers: false`: the pod's containers join its user namespace by
-/// path with a PID namespace of their own. Ignored until berth passes it on
-/// every containerd (conformance/README.md): it does on 1.7 (1.6 ignores
-/// the options), but under 2.1 the berth shim cannot mount the rootfs with
-/// containerd's `uidmap` overlay options. `cargo test -- --ignored` runs it.
+/// path with a PID namespace of their own (under 2.x the sandbox does
+/// too), on a rootfs containerd 2.x idmaps with `uidmap`/`gidmap` overlay
+/// options (see `a_rootfs_idmapped_for_a_new_user_namespace`). containerd
+/// 1.6 ignores the options.
 #[test]
-#[ignore = "the berth shim cannot mount containerd 2.x's idmapped overlay rootfs yet"]
 fn a_pod_in_its_own_user_namespace() {
     let node = Node::start();
     if node.version < (1, 7) {
@@ -421,9 +420,19 @@ fn a_pod_in_its_own_user_namespace() {
     let linux = config.linux.as_mut().unwrap();
     let sc = linux.security_context.as_mut().unwrap();
     sc.namespace_options.as_mut().unwrap().userns_options = Some(userns);
+    // containerd 2.x sets the I/O owner of a user namespace's task
+    // through runc's options and fails a runtime type whose options are
+    // generic ("can't unmarshal type runtimeoptions.v1.Options"): berth is
+    // then declared as runc's type with its shim as runtime_path (the
+    // README's Kubernetes section says so).
+    let handler = if !handler_is_runc() && node.version.0 >= 2 {
+        "berth-runc".to_string()
+    } else {
+        handler()
+    };
     let req = api::RunPodSandboxRequest {
         config: Some(config.clone()),
-        runtime_handler: handler(),
+        runtime_handler: handler,
     };
     let r = node
         .cri
@@ -473,6 +482,63 @@ fn a_pod_in_its_own_user_namespace() {
     node.remove_pod(&pod);
     let left = node.settled_leftovers(&config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+}
+
+/// containerd 2.x's idmapped rootfs without a pod: `ctr run --uidmap
+/// --gidmap --remap-labels` has the overlay snapshotter pass the maps as
+/// `uidmap=`/`gidmap=` options of the rootfs mount, which the shim turns
+/// into idmapped lower layers, and the container makes a user namespace
+/// of its own (a `hostUsers: false` pod's join the pod's by path, see
+/// above).
+#[test]
+fn a_rootfs_idmapped_for_a_new_user_namespace() {
+    let node = Node::start();
+    if node.version.0 < 2 {
+        eprintln!("before 2.0 the overlay snapshotter passes no id maps");
+        return;
+    }
+    let base = 65536 * (2000 + std::process::id() % 1000);
+    let map = format!("0:{base}:65536");
+    let id = format!("idmapped-{}", std::process::id());
+    // The shim by path: ctr 2.x adds runc's options (the I/O owner) to a
+    // task with --uidmap, which fails with berth's runtimeoptions config
+    // path. berth's shim finds berth on containerd's PATH.
+    let shim = conformance::containerd::shim_dir().join("containerd-shim-berth-v2");
+    let mut args = vec!["run", "--rm"];
+    if !handler_is_runc() {
+        args.extend(["--runtime", shim.to_str().unwrap()]);
+    }
+    args.extend(["--uidmap", &map, "--gidmap", &map, "--remap-labels"]);
+    let script = "id -u; stat -c %u:%g / /bin/busybox; touch /x && stat -c %u:%g /x; \
+                  cat /proc/self/uid_map";
+    args.extend([conformance::cri::BUSYBOX, &id, "sh", "-c", script]);
+    let o = conformance::containerd::run_with_timeout(
+        &mut node.ctr(&args),
+        None,
+        &node.dir,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|o| panic!("ctr run timed out: {}", conformance::stderr(&o)));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "ctr run: {out}{}\n{}",
+        conformance::stderr(&o),
+        node.log_tail(20)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // Root inside owns the image's files and what it makes; outside it
+    // is the mapped id.
+    assert_eq!(lines[..4], ["0", "0:0", "0:0", "0:0"], "{out}");
+    let uid_map: Vec<&str> = lines[4].split_whitespace().collect();
+    assert_eq!(uid_map, ["0", &base.to_string(), "65536"], "{out}");
+    let left: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&id) || l.contains("idmapped-layers"))
+        .map(String::from)
+        .collect();
+    assert!(left.is_empty(), "mounts left: {left:#?}");
 }
 
 /// Mounts a tmpfs at `target` (made shared with `shared`), for the volume

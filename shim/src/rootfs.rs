@@ -1,6 +1,10 @@
 //! The container's root filesystem as containerd hands it over: a list of
 //! mounts (an overlay of snapshot layers, or a bind of one directory) to
 //! stack on `<bundle>/rootfs` before `create`, and to take off at delete.
+//! Mounts with containerd 2.x's `uidmap=`/`gidmap=` options go through
+//! [`idmap`].
+
+mod idmap;
 
 use std::path::Path;
 
@@ -99,6 +103,20 @@ fn shorten_lowerdirs(data: &str) -> Option<(String, String)> {
 }
 
 fn mount_one(m: &Mount, target: &Path) -> std::io::Result<()> {
+    match idmap::take_maps(&m.options)? {
+        (None, _) => mount_plain(m, target),
+        (Some(maps), options) => {
+            let m = Mount {
+                kind: m.kind.clone(),
+                source: m.source.clone(),
+                options,
+            };
+            idmap::mount(&m, &maps, target, mount_plain)
+        }
+    }
+}
+
+fn mount_plain(m: &Mount, target: &Path) -> std::io::Result<()> {
     let (flags, data) = parse_options(&m.options);
     let data = data.join(",");
     let kind = if m.kind.is_empty() || flags.contains(MsFlags::MS_BIND) {

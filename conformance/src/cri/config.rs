@@ -101,6 +101,14 @@ state = "{d}/state"
   path = "{d}/opt"
 "#
     );
+    let berth = runtime();
+    let berth = berth.display();
+    let shim = shim_dir().join("containerd-shim-berth-v2");
+    let shim = shim.display();
+    // Two ways to declare berth: its own runtime type, whose options
+    // containerd hands over as a file (ConfigPath); and runc's type with
+    // berth's shim as `runtime_path`, whose options containerd reads as
+    // runc's (containerd 2.x needs that for a pod in a user namespace).
     let runtimes = |p: &str| {
         format!(
             r#"
@@ -108,6 +116,12 @@ state = "{d}/state"
       runtime_type = "io.containerd.berth.v2"
       [{p}.containerd.runtimes.berth.options]
         ConfigPath = "{d}/berth-runtime.toml"
+    [{p}.containerd.runtimes.berth-runc]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "{shim}"
+      [{p}.containerd.runtimes.berth-runc.options]
+        BinaryName = "{berth}"
+        SystemdCgroup = false
     [{p}.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [{p}.containerd.runtimes.runc.options]
