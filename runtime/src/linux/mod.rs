@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod clone;
 pub mod copy_up;
+pub mod cpus;
 pub mod dbus;
 pub mod keyring;
 pub mod loopback;
