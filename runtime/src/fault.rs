@@ -6,8 +6,7 @@
 //! | step             | where                                                  |
 //! |------------------|--------------------------------------------------------|
 //! | `create:dir`     | state directory and exec fifo made, nothing else       |
-//! | `create:cgroups` | cgroups made and recorded, before clone (on a host    |
-//! |                  | with v1 hierarchies: the v2 one; the v1 ones follow)  |
+//! | `create:cgroups` | cgroups made and recorded, before clone                |
 //! | `create:cloned`  | init cloned, before it is placed and let go            |
 //! | `create:ready`   | init waits for `start`, before state.json is written   |
 //! | `create:saved`   | state.json written, before create returns              |

@@ -178,7 +178,6 @@ fn build(
     // refused) before any directory is made.
     let layout = Layout::read()?;
     let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
-    let mut late = false;
     let (mut cgroups, planned, unit) = if opts.systemd {
         let (unit, cgroups, planned) =
             cgroup_unit::plan(&layout, &bundle.spec, &opts.id, opts.rootless)?;
@@ -189,16 +188,7 @@ fn build(
             rootless_cgroups(&mut cgroups, linux)?
         } else {
             let planned = resources::plan(&cgroups, linux.resources().as_ref())?;
-            // The v1 directories are made after clone, while init builds
-            // its root (see LateV1); the v2 one clone places init in.
-            late = cgroups.dirs.iter().any(|d| !d.v2);
-            if late {
-                cgroups.create_part(true).inspect_err(|_| {
-                    let _ = cgroups.remove();
-                })?;
-            } else {
-                cgroups.create()?;
-            }
+            cgroups.create()?;
             planned
         };
         (cgroups, planned, None)
@@ -218,17 +208,15 @@ fn build(
     crate::fault::point("create:cgroups");
     // A unit's limits are written once systemd has made its cgroup.
     let limits = match unit {
-        None if late => resources::apply_limits_part(&planned, &cgroups, true),
         None => resources::apply_limits(&planned),
         Some(_) => Ok(()),
     };
     let place = Placement {
         layout: &layout,
         own: &own,
-        cgroups: &mut cgroups,
+        cgroups: &cgroups,
         planned: &planned,
         unit,
-        late,
     };
     let result =
         limits.and_then(|()| spawn(bundle, dir, opts, console_socket, state_dir, place, net));
@@ -270,27 +258,11 @@ struct Placement<'a> {
     layout: &'a Layout,
     /// The runtime's /proc/self/cgroup.
     own: &'a str,
-    /// Filled in with the v1 directories made after clone (`late`).
-    cgroups: &'a mut Cgroups,
+    cgroups: &'a Cgroups,
     planned: &'a resources::Planned,
     /// Under the systemd driver: the unit to start once init exists.
     unit: Option<cgroup_unit::UnitPlan>,
-    /// The v1 directories are still to be made (LateV1).
-    late: bool,
 }
-
-// LateV1: on a host with v1 hierarchies, making the container's
-// directories in them is most of create's cgroup work (a mkdir each, the
-// memory one the dearest, and cpuset's CPUs and nodes copied), and none
-// of it is needed before init's first mounts. So only the v2 directory
-// (which clone3 places init in) is made before clone; the v1 ones are made
-// and their limits written while init makes its first mounts, and their
-// `tasks` files go to init (sync.rs, `C`), which writes itself into them
-// before its first cgroup mount, the hooks and pivot_root, then makes its
-// cgroup namespace, rooted there. Everything of the container's own still
-// runs in its cgroups with their limits. On two CPUs this takes the
-// directories off the path to execve; hack/floor.c makes them before its
-// clone, as create did.
 
 /// Steps 3 (the rest) to 5, with the cgroups made.
 fn spawn(
@@ -308,7 +280,6 @@ fn spawn(
         cgroups,
         planned,
         unit,
-        late,
     } = place;
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let process = bundle.spec.process().as_ref().expect("validated");
@@ -324,10 +295,7 @@ fn spawn(
     let in_unit = unit.is_some();
     namespaces.defer_cgroup = (v1 || in_unit) && namespaces.has_new(LinuxNamespaceType::Cgroup);
     let cgroup_fd = if in_unit { None } else { cgroups.unified_fd()? };
-    let (v1_tasks, late_v1) = match late {
-        true => (Default::default(), Some(cgroups.v1_tasks_paths())),
-        false => (cgroups.open_v1_tasks()?, None),
-    };
+    let v1_tasks = cgroups.open_v1_tasks()?;
     let mut state = State::new(bundle, &opts.id, cgroups);
     let idmapped = crate::init::rootfs::idmapped_trees(&bundle.spec, &bundle.dir)?;
     let seccomp = linux.seccomp().as_ref().map(Seccomp::prepare).transpose()?;
@@ -349,7 +317,6 @@ fn spawn(
         wait_for_go: userns || hooks.in_container || notify || in_unit,
         unprivileged_maps,
         v1_tasks,
-        late_v1,
         parent_hooks: hooks.in_parent,
         lock_fd: dir.lock_fd(),
         state_dir,
@@ -399,17 +366,6 @@ fn spawn(
         }
         if userns || hooks.in_container || notify || place_v2 || in_unit {
             sync::send_msg(&parent_sock, Msg::Go { pid: pid.as_raw() })?;
-        }
-        if late {
-            // On another CPU, so that init goes on with its mounts meanwhile.
-            let aside = crate::linux::cpus::step_aside();
-            cgroups.create_part(false)?;
-            dir.save_pending(cgroups)?;
-            resources::apply_limits_part(planned, cgroups, false)?;
-            let tasks = cgroups.open_v1_tasks()?;
-            sync::send_cgroups(&parent_sock, &tasks.raw_fds())?;
-            aside.back();
-            state.cgroups = Some(cgroups.clone());
         }
         if hooks.in_parent {
             sync::expect(&parent_sock, b"H")?;

@@ -6,8 +6,7 @@
 //!
 //!  1. Become non-dumpable, and die with the parent while setup runs.
 //!     Move into the container's v1 cgroups (clone3 has placed us in the
-//!     v2 one), or, where the parent makes them after clone, at step 4
-//!     before the first cgroup mount (with the cgroup namespace).
+//!     v2 one).
 //!  2. With a new user namespace, in-container hooks or a seccomp agent
 //!     (or a kernel without CLONE_INTO_CGROUP): wait for the parent's go
 //!     (maps written, our host pid, the v2 cgroup joined); become root in
@@ -112,10 +111,6 @@ pub struct Init<'a> {
     pub unprivileged_maps: bool,
     /// The container's v1 cgroups, joined first.
     pub v1_tasks: crate::linux::cgroups::V1Tasks,
-    /// Instead: the `tasks` files of v1 cgroups the parent makes while
-    /// init builds its root; their descriptors come with `C` (sync.rs) and
-    /// are joined before the first cgroup mount (see [`setup`]).
-    pub late_v1: Option<Vec<std::path::PathBuf>>,
     /// The parent runs prestart/createRuntime hooks when asked.
     pub parent_hooks: bool,
     /// The parent's locked state directory: closed at once, or its flock
@@ -213,9 +208,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     }
     // 3.
     ns.join_all()?;
-    if init.late_v1.is_none() {
-        ns.unshare_deferred()?;
-    }
+    ns.unshare_deferred()?;
     // One made ahead has its lo up already (linux/netns.rs).
     if ns.has_new(LinuxNamespaceType::Network) && ns.made_net.is_none() {
         crate::linux::loopback::up()?;
@@ -239,19 +232,7 @@ fn setup(init: &Init) -> Result<Prepared> {
         mount_ns: ns.has(LinuxNamespaceType::Mount),
     };
     let rootfs = &init.bundle.rootfs;
-    // The v1 cgroups the parent made meanwhile, and the cgroup namespace
-    // rooted in them: before a cgroup mount shows that root, before the
-    // hooks see the container, and so before anything of the container's
-    // runs (the parent wrote their limits before it sent them).
-    let mut join_late = || match &init.late_v1 {
-        None => Ok(()),
-        Some(paths) => {
-            let fds = sync::recv_cgroups(&init.sync, paths.len())?;
-            crate::linux::cgroups::V1Tasks::received(fds, paths.clone()).join()?;
-            ns.unshare_deferred()
-        }
-    };
-    rootfs::prepare_joining(&sys, spec, &init.bundle.dir, rootfs, &host, &mut join_late)?;
+    rootfs::prepare(&sys, spec, &init.bundle.dir, rootfs, &host)?;
     // 5.
     if init.parent_hooks {
         sync::send_msg(&init.sync, Msg::RunHooks)?;

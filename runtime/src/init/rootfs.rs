@@ -54,7 +54,6 @@ pub struct HostView<'a> {
     pub mount_ns: bool,
 }
 
-#[cfg(test)]
 pub fn prepare(
     sys: &dyn Syscall,
     spec: &Spec,
@@ -62,28 +61,6 @@ pub fn prepare(
     rootfs: &Path,
     host: &HostView,
 ) -> Result<()> {
-    prepare_joining(sys, spec, bundle, rootfs, host, &mut || Ok(()))
-}
-
-/// [`prepare`], calling `cgroups_ready` once, before the first cgroup
-/// mount or else at the end: where init joins v1 cgroups the parent made
-/// after clone (init/mod.rs), and makes its cgroup namespace, which a
-/// cgroup mount shows as its root.
-pub fn prepare_joining(
-    sys: &dyn Syscall,
-    spec: &Spec,
-    bundle: &Path,
-    rootfs: &Path,
-    host: &HostView,
-    cgroups_ready: &mut dyn FnMut() -> Result<()>,
-) -> Result<()> {
-    let mut joined = false;
-    let mut join = |joined: &mut bool| -> Result<()> {
-        if !std::mem::replace(joined, true) {
-            cgroups_ready()?;
-        }
-        Ok(())
-    };
     let linux = spec.linux().as_ref();
     if host.mount_ns {
         isolate(sys, rootfs, root_propagation(spec))?;
@@ -100,14 +77,10 @@ pub fn prepare_joining(
 
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
-            join(&mut joined)?;
-        }
         let tree = host.idmapped.get(i).and_then(Option::as_ref);
         mount_one(sys, bundle, rootfs, m, tree, host)
             .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
     }
-    join(&mut joined)?;
     // With /dev bind-mounted from the host, nodes made here would land on
     // the host: runc skips them too.
     if !dev_from_host(spec) {
@@ -868,60 +841,6 @@ mod tests {
         );
         // /dev bind-mounted from the host: no device nodes are made.
         assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
-    }
-
-    #[test]
-    fn cgroups_are_joined_once_before_the_first_cgroup_mount_or_at_the_end() {
-        let cg = hybrid();
-        let host = HostView {
-            cgroup_mounts: &cg,
-            ..plain_host(true)
-        };
-        let joined_after = |mounts: &str| {
-            let sys = Recorder::default();
-            let calls = std::cell::Cell::new(0);
-            let mut seen = None;
-            prepare_joining(
-                &sys,
-                &spec(mounts),
-                Path::new("/b"),
-                Path::new("/b/r"),
-                &host,
-                &mut || {
-                    calls.set(calls.get() + 1);
-                    seen = Some(
-                        sys.lines()
-                            .iter()
-                            .filter(|l| l.starts_with("mount"))
-                            .count(),
-                    );
-                    Ok(())
-                },
-            )
-            .unwrap();
-            assert_eq!(calls.get(), 1);
-            seen.unwrap()
-        };
-        let proc = r#"{"destination":"/proc","type":"proc","source":"proc"}"#;
-        let cgroup = r#"{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup"}"#;
-        // Propagation and the rootfs bind, then /proc, then the join.
-        assert_eq!(joined_after(&format!("[{proc},{cgroup},{cgroup}]")), 3);
-        assert_eq!(joined_after(&format!("[{cgroup},{proc}]")), 2);
-        // No cgroup mount: once every mount is made.
-        assert_eq!(joined_after(&format!("[{proc},{proc}]")), 4);
-        // A failed join stops the build there.
-        let sys = Recorder::default();
-        let err = prepare_joining(
-            &sys,
-            &spec(&format!("[{proc},{cgroup}]")),
-            Path::new("/b"),
-            Path::new("/b/r"),
-            &host,
-            &mut || Err(Error::sys("join", Errno::EPERM)),
-        )
-        .unwrap_err();
-        assert_eq!(err.errno(), Some(Errno::EPERM));
-        assert!(!sys.lines().iter().any(|l| l.contains("cgroup cgroup")));
     }
 
     /// runc's rule (CVE-2019-16884): /proc takes only a proc filesystem,

@@ -11,10 +11,6 @@
 //! |      |                |                    | a seccomp agent, or a v2 cgroup clone3 could not      |
 //! |      |                |                    | place init in: id maps written, oomScoreAdj set, init |
 //! |      |                |                    | in its v2 cgroup; init's pid as the host sees it      |
-//! | 1    | parent → init  | `C` + descriptors  | only with v1 cgroups made after clone (create.rs):    |
-//! |      |                |                    | they exist with their limits; their `tasks` files,    |
-//! |      |                |                    | which init writes itself into before its first cgroup |
-//! |      |                |                    | mount, hooks and pivot_root                           |
 //! | 2    | init → parent  | `H`                | only with prestart/createRuntime hooks: mounts done,  |
 //! |      |                |                    | run the hooks                                         |
 //! | 2    | parent → init  | `h`                | the hooks succeeded (on failure the parent kills init)|
@@ -30,15 +26,11 @@
 //! because the process that starts the container is not the one that
 //! created it.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::{Error, Result, SysResult};
 
@@ -86,68 +78,6 @@ pub fn send_error(fd: &OwnedFd, err: &Error) {
     msg.extend_from_slice(&err.errno().map_or(0, |e| e as i32).to_ne_bytes());
     msg.extend_from_slice(err.message().as_bytes());
     let _ = send(fd.as_raw_fd(), &msg, MsgFlags::empty());
-}
-
-/// Parent → init: `C` with the container's v1 `tasks` files. If init has
-/// already failed and gone, its error (queued before its end of the socket
-/// closed) is what is returned.
-pub fn send_cgroups(fd: &OwnedFd, tasks: &[RawFd]) -> Result<()> {
-    let iov = [IoSlice::new(b"C")];
-    let sent = sendmsg::<()>(
-        fd.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(tasks)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    );
-    match sent {
-        Ok(_) => Ok(()),
-        // With init's end closed, reading cannot block.
-        Err(e @ (Errno::EPIPE | Errno::ECONNRESET)) => match recv_msg(fd) {
-            Err(from_init) => Err(from_init),
-            Ok(_) => Err(Error::sys("send to the container's init process", e)),
-        },
-        Err(e) => Err(Error::sys("send to the container's init process", e)),
-    }
-}
-
-/// Init: waits for `C` and returns the descriptors it carries.
-pub fn recv_cgroups(fd: &OwnedFd, count: usize) -> Result<Vec<OwnedFd>> {
-    let mut tag = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut tag)];
-    // Room for more than a host has hierarchies: the kernel closes any
-    // that do not fit (MSG_CTRUNC), which the count check below catches.
-    let mut cmsg = nix::cmsg_space!([RawFd; 32]);
-    let msg = loop {
-        match recvmsg::<()>(
-            fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(Errno::EINTR) => continue,
-            r => break r.sys("receive from the other side of create")?,
-        }
-    };
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().sys("read control messages")? {
-        if let ControlMessageOwned::ScmRights(got) = c {
-            // SAFETY: the kernel just installed these descriptors for us.
-            fds.extend(got.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-        }
-    }
-    let bytes = msg.bytes;
-    if bytes == 1 && tag[0] == b'C' && fds.len() == count {
-        return Ok(fds);
-    }
-    Err(Error::sys(
-        format_args!(
-            "create: expected the cgroups' descriptors ({count}), got {} with {} bytes",
-            fds.len(),
-            bytes
-        ),
-        Errno::EPROTO,
-    ))
 }
 
 /// For a child that has just set its parent-death signal: that signal
@@ -240,26 +170,6 @@ mod tests {
         assert!(e.to_string().contains("mount /proc"));
         drop(b);
         assert!(recv_msg(&a).is_err());
-    }
-
-    #[test]
-    fn cgroup_descriptors_arrive_with_their_tag() {
-        let (a, b) = pair().unwrap();
-        let f = std::fs::File::open("/dev/null").unwrap();
-        send_cgroups(&a, &[f.as_raw_fd(), f.as_raw_fd()]).unwrap();
-        let got = recv_cgroups(&b, 2).unwrap();
-        assert_eq!(got.len(), 2);
-        // A count that does not match is a protocol error.
-        send_cgroups(&a, &[f.as_raw_fd()]).unwrap();
-        assert_eq!(
-            recv_cgroups(&b, 2).unwrap_err().errno(),
-            Some(Errno::EPROTO)
-        );
-        // Init already gone: its error, not the failed send, is reported.
-        send_error(&b, &Error::sys("mount /proc", Errno::EPERM));
-        drop(b);
-        let e = send_cgroups(&a, &[f.as_raw_fd()]).unwrap_err();
-        assert_eq!(e.errno(), Some(Errno::EPERM));
     }
 
     #[test]

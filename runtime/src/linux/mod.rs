@@ -6,7 +6,6 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod clone;
 pub mod copy_up;
-pub mod cpus;
 pub mod dbus;
 pub mod keyring;
 pub mod loopback;

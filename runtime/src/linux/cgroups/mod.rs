@@ -225,19 +225,6 @@ impl Cgroups {
         r
     }
 
-    /// Makes the v2 directory only, or the v1 ones only, as [`create`]
-    /// does: a create that makes its v1 directories while init builds its
-    /// root (container/create.rs) does it in two steps. What is made is
-    /// recorded; on failure the caller removes it.
-    ///
-    /// [`create`]: Cgroups::create
-    pub fn create_part(&mut self, v2: bool) -> Result<()> {
-        self.dirs
-            .iter_mut()
-            .filter(|d| d.v2 == v2)
-            .try_for_each(|d| create_dir(d, true))
-    }
-
     /// Rootless: makes the directories the user may make and drops the
     /// others (permission refused: a hierarchy not delegated to the user),
     /// which it returns. Any other failure removes what was made.
@@ -298,16 +285,6 @@ impl Cgroups {
             })
             .collect::<Result<_>>()?;
         Ok(V1Tasks(files))
-    }
-
-    /// The `tasks` files of the v1 directories, in the order
-    /// [`Cgroups::open_v1_tasks`] opens them.
-    pub fn v1_tasks_paths(&self) -> Vec<PathBuf> {
-        self.dirs
-            .iter()
-            .filter(|d| !d.v2)
-            .map(|d| d.file("tasks"))
-            .collect()
     }
 
     /// Moves `pid` into the v2 directory, where clone could not place it.
@@ -460,22 +437,9 @@ impl Cgroups {
 /// forks follows it. v1 checks the opener's credentials (the file's
 /// f_cred), so the descriptors work from a new user namespace too. They
 /// are close-on-exec.
-#[derive(Default)]
 pub struct V1Tasks(Vec<(File, PathBuf)>);
 
 impl V1Tasks {
-    /// The files as init received them from the parent (init/sync.rs, `C`),
-    /// named by `paths` in the same order.
-    pub fn received(fds: Vec<OwnedFd>, paths: Vec<PathBuf>) -> V1Tasks {
-        V1Tasks(fds.into_iter().map(File::from).zip(paths).collect())
-    }
-
-    /// The descriptors, to send to init.
-    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
-        use std::os::fd::AsRawFd;
-        self.0.iter().map(|(f, _)| f.as_raw_fd()).collect()
-    }
-
     pub fn join(&self) -> Result<()> {
         use std::io::Write;
         for (file, path) in &self.0 {

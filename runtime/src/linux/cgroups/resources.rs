@@ -714,26 +714,6 @@ pub fn apply_limits(planned: &Planned) -> Result<()> {
     write_all(&planned.writes)
 }
 
-/// The limits of the v2 directories (`v2`) or of the others, as
-/// [`apply_limits`] writes them: a create that makes its v1 directories
-/// after clone writes the v2 limits before it, the v1 ones once their
-/// directories exist (container/create.rs).
-pub fn apply_limits_part(planned: &Planned, cgroups: &Cgroups, v2: bool) -> Result<()> {
-    let in_v2 = |w: &Write| {
-        cgroups
-            .dirs
-            .iter()
-            .any(|d| d.v2 && w.0.starts_with(&d.path))
-    };
-    let part: Vec<Write> = planned
-        .writes
-        .iter()
-        .filter(|w| in_v2(w) == v2)
-        .cloned()
-        .collect();
-    write_all(&part)
-}
-
 /// The device policy, in a cgroup that has none of the container's yet.
 pub fn apply_devices(planned: &Planned) -> Result<()> {
     match &planned.devices {
