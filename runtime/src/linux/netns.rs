@@ -55,16 +55,22 @@ pub fn ahead(spec: &Spec) -> Result<Option<Ahead>> {
     if !wanted {
         return Ok(None);
     }
-    let mut stack = vec![0u128; STACK / 16];
+    // Not zeroed: the helper uses the top few hundred bytes, and zeroing
+    // would touch (and fault in) all four pages.
+    let mut stack: Vec<u128> = Vec::with_capacity(STACK / 16);
     let out = Box::new(AtomicI32::new(0));
-    // SAFETY: the stack is ours, 16-byte aligned, and outlives the helper
+    // SAFETY: the stack is ours (its capacity, written only by the
+    // helper), 16-byte aligned, and outlives the helper
     // (Ahead keeps it until waitpid). The helper runs `make` with the
     // parent's memory (CLONE_VM) and descriptor table (CLONE_FILES); it
     // touches only `out` and makes raw syscalls, never the C library's
     // per-thread state (errno, which the parent's thread owns). No exit
     // signal: nothing but waitpid(__WALL) notices its end.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().add(stack.len()).cast::<libc::c_void>();
+        let top = stack
+            .as_mut_ptr()
+            .add(stack.capacity())
+            .cast::<libc::c_void>();
         libc::clone(
             make,
             top,
