@@ -36,20 +36,22 @@ pub struct Mount {
 
 /// Every mount in mountinfo text, in its order; malformed lines are skipped.
 pub fn mounts(mountinfo: &str) -> impl Iterator<Item = Mount> + '_ {
-    mountinfo.lines().filter_map(|line| {
-        // id parent major:minor root mount_point options [optional…] - type source super_options
-        let (left, right) = line.split_once(" - ")?;
-        let f: Vec<&str> = left.split(' ').collect();
-        let (root, mount_point) = (f.get(3)?, f.get(4)?);
-        let mut r = right.split(' ');
-        let (fstype, _source) = (r.next()?, r.next()?);
-        Some(Mount {
-            root: unescape(root),
-            mount_point: unescape(mount_point),
-            shared: f.iter().skip(6).any(|o| o.starts_with("shared:")),
-            fstype: fstype.to_string(),
-            super_options: r.next().unwrap_or("").to_string(),
-        })
+    mountinfo.lines().filter_map(parse_line)
+}
+
+fn parse_line(line: &str) -> Option<Mount> {
+    // id parent major:minor root mount_point options [optional…] - type source super_options
+    let (left, right) = line.split_once(" - ")?;
+    let f: Vec<&str> = left.split(' ').collect();
+    let (root, mount_point) = (f.get(3)?, f.get(4)?);
+    let mut r = right.split(' ');
+    let (fstype, _source) = (r.next()?, r.next()?);
+    Some(Mount {
+        root: unescape(root),
+        mount_point: unescape(mount_point),
+        shared: f.iter().skip(6).any(|o| o.starts_with("shared:")),
+        fstype: fstype.to_string(),
+        super_options: r.next().unwrap_or("").to_string(),
     })
 }
 
@@ -70,7 +72,14 @@ pub fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
 
 /// The cgroup (v1 and v2) mounts below /sys/fs/cgroup.
 pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
-    mounts(mountinfo)
+    // Only cgroup lines are parsed: a host with containers has hundreds
+    // of other mounts, and create reads this on every run.
+    let cgroup_lines = mountinfo.lines().filter(|line| {
+        line.split_once(" - ")
+            .is_some_and(|(_, r)| r.starts_with("cgroup ") || r.starts_with("cgroup2 "))
+    });
+    cgroup_lines
+        .filter_map(parse_line)
         .filter(|m| {
             matches!(m.fstype.as_str(), "cgroup" | "cgroup2")
                 && m.mount_point.starts_with("/sys/fs/cgroup")
@@ -165,6 +174,11 @@ mod tests {
 50 23 0:40 / /mnt/with\\040space rw - ext4 /dev/vda rw\n";
         let m = cgroup_mounts(text);
         assert_eq!(m.len(), 3);
+        // The type decides, not a look-alike: a type that only starts
+        // with "cgroup", a cgroup source of another type.
+        let other = "60 31 0:41 / /sys/fs/cgroup/x rw - cgroupx cgroup rw\n\
+61 31 0:42 / /sys/fs/cgroup/y rw - tmpfs cgroup2 rw\n";
+        assert_eq!(cgroup_mounts(&format!("{text}{other}")), m);
         assert_eq!(m[0].controllers, vec!["cpu"]);
         assert_eq!(m[1].controllers, vec!["name=systemd"]);
         assert_eq!(m[2].fstype, "cgroup2");

@@ -179,7 +179,8 @@ fn build(
     // Every cgroup write is planned (and a resource the host cannot honour
     // refused) before any directory is made.
     let layout = Layout::read()?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").sys("read /proc/self/cgroup")?;
+    let own =
+        berth_proc::read_text(Path::new("/proc/self/cgroup")).sys("read /proc/self/cgroup")?;
     let (mut cgroups, planned, unit) = if opts.systemd {
         let (unit, cgroups, planned) =
             cgroup_unit::plan(&layout, &bundle.spec, &opts.id, opts.rootless)?;

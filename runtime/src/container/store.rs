@@ -280,7 +280,7 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 /// Start time (field 22 of /proc/PID/stat) and whether the process is a
 /// zombie. None when there is no such process.
 pub fn proc_stat(pid: i32) -> Option<(u64, bool)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = berth_proc::read_text(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name (field 2) may contain spaces and parentheses; the
     // fields after it start after its last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];

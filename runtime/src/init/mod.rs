@@ -220,7 +220,8 @@ fn setup(init: &Init) -> Result<Prepared> {
         ns.join_all()?;
     }
     ns.unshare_deferred()?;
-    if ns.has_new(LinuxNamespaceType::Network) {
+    // One made ahead has its lo up already (linux/netns.rs).
+    if ns.has_new(LinuxNamespaceType::Network) && ns.made_net.is_none() {
         crate::linux::loopback::up()?;
     }
     if !init.no_new_keyring {

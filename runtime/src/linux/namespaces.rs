@@ -343,7 +343,7 @@ fn map_with_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping], field: &str)
 /// Whether this process runs in a user namespace other than the initial
 /// one, whose uid map is the identity of every id.
 pub fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| {
+    berth_proc::read_text(std::path::Path::new("/proc/self/uid_map")).is_ok_and(|m| {
         let fields: Vec<&str> = m.split_whitespace().collect();
         fields != ["0", "0", "4294967295"]
     })

@@ -10,7 +10,9 @@
 //! unshares a network namespace and opens it while the parent goes on;
 //! init enters it with setns, first thing, where clone would have made it.
 //! The namespace is the same as clone's: new, owned by the runtime's user
-//! namespace, its loopback brought up by init.
+//! namespace. The helper also brings its loopback up, which init would
+//! otherwise do on its way to execve (tens of microseconds: the device's
+//! state change is announced to every listener in the namespace).
 //!
 //! Only without a user namespace of the container's own (a namespace is
 //! owned by the user namespace of its creator, which must be the
@@ -53,16 +55,22 @@ pub fn ahead(spec: &Spec) -> Result<Option<Ahead>> {
     if !wanted {
         return Ok(None);
     }
-    let mut stack = vec![0u128; STACK / 16];
+    // Not zeroed: the helper uses the top few hundred bytes, and zeroing
+    // would touch (and fault in) all four pages.
+    let mut stack: Vec<u128> = Vec::with_capacity(STACK / 16);
     let out = Box::new(AtomicI32::new(0));
-    // SAFETY: the stack is ours, 16-byte aligned, and outlives the helper
+    // SAFETY: the stack is ours (its capacity, written only by the
+    // helper), 16-byte aligned, and outlives the helper
     // (Ahead keeps it until waitpid). The helper runs `make` with the
     // parent's memory (CLONE_VM) and descriptor table (CLONE_FILES); it
     // touches only `out` and makes raw syscalls, never the C library's
     // per-thread state (errno, which the parent's thread owns). No exit
     // signal: nothing but waitpid(__WALL) notices its end.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().add(stack.len()).cast::<libc::c_void>();
+        let top = stack
+            .as_mut_ptr()
+            .add(stack.capacity())
+            .cast::<libc::c_void>();
         libc::clone(
             make,
             top,
@@ -104,22 +112,24 @@ fn spread(pid: libc::pid_t) {
     }
 }
 
-/// The helper: unshare, open the namespace in the shared descriptor table,
-/// say which descriptor (or the errno), exit.
+/// The helper: unshare, bring lo up, open the namespace in the shared
+/// descriptor table, say which descriptor (or the errno), exit.
 extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the AtomicI32 in Ahead's box, alive until waitpid.
     let out = unsafe { &*arg.cast::<AtomicI32>() };
     let path = c"/proc/self/ns/net";
     // SAFETY: raw syscalls with valid arguments; they set no errno.
     let r = unsafe {
-        syscalls::syscall!(syscalls::Sysno::unshare, libc::CLONE_NEWNET).and_then(|_| {
-            syscalls::syscall!(
-                syscalls::Sysno::openat,
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC
-            )
-        })
+        syscalls::syscall!(syscalls::Sysno::unshare, libc::CLONE_NEWNET)
+            .and_then(|_| loopback_up())
+            .and_then(|_| {
+                syscalls::syscall!(
+                    syscalls::Sysno::openat,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    libc::O_RDONLY | libc::O_CLOEXEC
+                )
+            })
     };
     match r {
         Ok(fd) => {
@@ -130,6 +140,45 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
             out.store(-e.into_raw(), Ordering::Release);
             1
         }
+    }
+}
+
+/// The new namespace's lo up, as linux/loopback.rs brings it up, in raw
+/// syscalls (see `make`). A new namespace's lo is down.
+fn loopback_up() -> std::result::Result<usize, syscalls::Errno> {
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: socket(2) with constant arguments; SIOCGIFFLAGS and
+    // SIOCSIFFLAGS write and read only `req`, which outlives both calls
+    // (ifru_flags is the member they use); the socket is closed here, in
+    // the descriptor table shared with the parent.
+    unsafe {
+        let sock = syscalls::syscall!(
+            syscalls::Sysno::socket,
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0
+        )?;
+        let r = syscalls::syscall!(
+            syscalls::Sysno::ioctl,
+            sock,
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut libc::ifreq
+        )
+        .and_then(|_| {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            syscalls::syscall!(
+                syscalls::Sysno::ioctl,
+                sock,
+                libc::SIOCSIFFLAGS,
+                &req as *const libc::ifreq
+            )
+        });
+        let _ = syscalls::syscall!(syscalls::Sysno::close, sock);
+        r
     }
 }
 
@@ -217,6 +266,31 @@ mod tests {
         let made = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
         let ours = std::fs::metadata("/proc/self/ns/net").unwrap();
         assert_ne!(made.ino(), ours.ino(), "not a new namespace");
+        // Its lo is up: seen from a thread that enters it.
+        let lo = std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                let sock = nix::sys::socket::socket(
+                    nix::sys::socket::AddressFamily::Inet,
+                    nix::sys::socket::SockType::Datagram,
+                    nix::sys::socket::SockFlag::empty(),
+                    None,
+                )
+                .unwrap();
+                let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+                for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+                    *dst = *src as libc::c_char;
+                }
+                // SAFETY: SIOCGIFFLAGS writes only `req`.
+                let r = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
+                assert_eq!(r, 0);
+                // SAFETY: the member SIOCGIFFLAGS filled in.
+                unsafe { req.ifr_ifru.ifru_flags }
+            })
+            .join()
+            .unwrap()
+        });
+        assert_ne!(lo & libc::IFF_UP as libc::c_short, 0, "lo is down");
         // Dropped unfinished: the helper is waited for and its descriptor
         // closed.
         drop(ahead(&spec(&[Network])).unwrap());

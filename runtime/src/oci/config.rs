@@ -18,7 +18,10 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct Bundle {
     pub dir: PathBuf,
-    pub spec: Spec,
+    /// Boxed: 3000 bytes, and every frame that held a Bundle by value
+    /// (create, run, exec, restore) grew by as much, each page of it
+    /// touched by a stack probe.
+    pub spec: Box<Spec>,
     pub rootfs: PathBuf,
 }
 
@@ -65,7 +68,11 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let rootfs = dir.join(root.path());
     let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io("rootfs", &rootfs, e))?;
     check_rootfs(&rootfs, root.path())?;
-    Ok(Bundle { dir, spec, rootfs })
+    Ok(Bundle {
+        dir,
+        spec: Box::new(spec),
+        rootfs,
+    })
 }
 
 /// A config from memory, parsed, validated and normalized as [`load`] does

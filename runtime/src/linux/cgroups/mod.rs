@@ -50,8 +50,8 @@ impl Layout {
     }
 
     pub fn read() -> Result<Layout> {
-        let mi =
-            std::fs::read_to_string("/proc/self/mountinfo").sys("read /proc/self/mountinfo")?;
+        let mi = berth_proc::read_text(Path::new("/proc/self/mountinfo"))
+            .sys("read /proc/self/mountinfo")?;
         Ok(Layout::from_mountinfo(&mi))
     }
 
@@ -590,8 +590,8 @@ fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
     let parent = dir.parent().expect("below a mount point");
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(f);
-        if fresh || std::fs::read_to_string(&mine).is_ok_and(|v| v.trim().is_empty()) {
-            let read = || std::fs::read_to_string(parent.join(f)).sys_path("read", &parent.join(f));
+        if fresh || berth_proc::read_text(&mine).is_ok_and(|v| v.trim().is_empty()) {
+            let read = || berth_proc::read_text(&parent.join(f)).sys_path("read", &parent.join(f));
             let mut value = read()?;
             if value.trim().is_empty() {
                 // A parent that a concurrent create has just made may not
@@ -640,7 +640,7 @@ fn delegate_controllers(d: &Dir) -> Result<()> {
     for a in parents {
         let read = |name: &str| {
             let f = a.join(name);
-            std::fs::read_to_string(&f).sys_path("read", &f)
+            berth_proc::read_text(&f).sys_path("read", &f)
         };
         let (available, enabled) = (read("cgroup.controllers")?, read("cgroup.subtree_control")?);
         // Only what is not passed on yet: the write is skipped entirely
