@@ -24,7 +24,9 @@
 //! mounts below the temp dir and the dir, also when a test failed.
 //!
 //! `BERTH_CRI_HANDLER` picks the handler under test (default `berth`, or
-//! `runc` when `BERTH_TEST_SHIM` is containerd's runc shim).
+//! `runc` when `BERTH_TEST_SHIM` is containerd's runc shim; `berth-runc`
+//! is berth declared as runc's runtime type with its shim as
+//! `runtime_path`, see config.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
