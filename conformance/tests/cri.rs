@@ -626,11 +626,36 @@ fn oom_killed_container_and_clean_removal() {
     res.memory_swap_limit_in_bytes = 16 << 20;
     let c = node.start_container(&pod, &config, cc);
     let st = node.wait_exited(&c, Duration::from_secs(30));
-    assert_eq!(
-        (st.exit_code, st.reason.as_str()),
-        (137, "OOMKilled"),
-        "{st:?}"
-    );
+    if driver::is_systemd() {
+        // With the systemd driver the reason is a race, for runc's shim
+        // as for berth's (runc#5071, cri-o#7035; containerd's own CI skips
+        // critest's OOMKilled test there): systemd removes the scope's
+        // cgroup once it is empty, which can be before the shim has read
+        // the oom_kill count in its memory.events. The kill itself must
+        // show: SIGKILL, and the count in the pod's slice, which counts
+        // its scopes' kills and stays.
+        assert_eq!(st.exit_code, 137, "{st:?}");
+        assert!(
+            ["OOMKilled", "Error"].contains(&st.reason.as_str()),
+            "{st:?}"
+        );
+        let events = node.cgroup_dir(&config, "memory", "").join("memory.events");
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        let kills = text
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert!(kills >= Some(1), "{}: {text:?}", events.display());
+        if st.reason != "OOMKilled" {
+            eprintln!("OOM kill seen in the pod's slice, reason {:?}", st.reason);
+        }
+    } else {
+        assert_eq!(
+            (st.exit_code, st.reason.as_str()),
+            (137, "OOMKilled"),
+            "{st:?}"
+        );
+    }
     node.remove_pod(&pod);
     let left = node.settled_leftovers(&config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");

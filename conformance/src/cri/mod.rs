@@ -580,7 +580,9 @@ impl Node {
                 left.push(format!("mount {l}"));
             }
         }
-        if driver::is_systemd() {
+        // Last, and only once all else is clean: under emulation each
+        // systemctl costs, and a caller polls until this is empty.
+        if driver::is_systemd() && left.is_empty() {
             for id in ids {
                 let unit = driver::scope(id);
                 if driver::unit_known(&unit) {
