@@ -4,9 +4,9 @@
 //! /usr/bin; `hack/containerd 1.6|1.7|2.1` prints the others) with the CRI
 //! plugin configured as a node's: runtime handler `berth`
 //! (`io.containerd.berth.v2`, its options file naming the berth under test)
-//! and `runc` (`io.containerd.runc.v2`, the system's runc) beside it, the
-//! cgroupfs driver, a sandbox image of our own (`hack/image OUT pause`) and
-//! busybox imported into `k8s.io`, and everything (root, state, sockets,
+//! and `runc` (`io.containerd.runc.v2`, the system's runc) beside it,
+//! kubelet's cgroupfs or systemd cgroup driver (driver.rs), a sandbox image
+//! of our own (`hack/image OUT pause`) and busybox imported into `k8s.io`, and everything (root, state, sockets,
 //! CNI directories, pod logs) under a fresh temp dir. Its PATH starts with
 //! that bin dir, so containerd's own runc shim is the one of its version,
 //! then the berth shim's dir. No registry is reachable and no network may
@@ -19,8 +19,8 @@
 //!
 //! Drop removes every pod through the CRI, stops containerd, kills what is
 //! left of its shims and containers, and removes the pods' cgroups (the
-//! harness makes `kubepods/burstable/pod<UID>` in every hierarchy, as
-//! kubelet's cgroupfs driver does), the runtimes' state of its containers,
+//! harness makes them as kubelet's driver does: `kubepods/burstable/pod<UID>`
+//! in every hierarchy, or a slice it stops), the runtimes' state of its containers,
 //! mounts below the temp dir and the dir, also when a test failed.
 //!
 //! `BERTH_CRI_HANDLER` picks the handler under test (default `berth`, or
