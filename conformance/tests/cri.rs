@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use conformance::cri::{api, container_config, handler, handler_is_runc, Node, EXITED, RUNNING};
+use conformance::cri::{
+    api, container_config, driver, handler, handler_is_runc, Node, EXITED, RUNNING,
+};
 
 #[test]
 fn version_status_and_a_pod_that_leaves_nothing() {
@@ -73,6 +75,7 @@ fn version_status_and_a_pod_that_leaves_nothing() {
         "no process in {}",
         pod_procs.display()
     );
+    node.assert_placed(&config, &pod, node.pid(&pod, true));
 
     node.remove_pod(&pod);
     let list = node.ok(
@@ -85,6 +88,8 @@ fn version_status_and_a_pod_that_leaves_nothing() {
     assert!(list.items.is_empty(), "pods left: {:?}", list.items);
     let left = node.settled_leftovers(&config, &[&pod]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
+    // kubelet's part once the pod is gone: its cgroup (or slice) goes.
+    node.remove_pod_cgroup(&config);
 }
 
 #[test]
@@ -128,6 +133,7 @@ fn containers_exit_codes_reasons_stop_timeout_and_removal() {
     let st = node.wait_exited(&fail, Duration::from_secs(20));
     assert_eq!((st.exit_code, st.reason.as_str()), (3, "Error"), "{st:?}");
     assert_eq!(node.container_status(&stubborn).state, RUNNING);
+    node.assert_placed(&config, &stubborn, node.pid(&stubborn, false));
 
     let mut listed: Vec<(String, i32)> = node
         .list_containers(&pod)
@@ -398,6 +404,70 @@ fn cgroup_value(
         .to_string()
 }
 
+/// The limits of a container's cgroup as (cpu weight or shares, CFS quota
+/// in µs, memory limit in bytes): cgroup v1's files, or v2's with the
+/// runtimes' conversion of shares to a weight (1 + (shares - 2) * 9999 /
+/// 262142); with the systemd driver also the scope's properties, which
+/// must agree (systemd would otherwise put its own back).
+fn limits(node: &Node, config: &api::PodSandboxConfig, id: &str) -> (u64, u64, u64) {
+    let num = |v: String| -> u64 { v.parse().unwrap_or_else(|_| panic!("not a number: {v:?}")) };
+    if !v2() {
+        return (
+            num(cgroup_value(node, config, "cpu", id, "cpu.shares")),
+            num(cgroup_value(node, config, "cpu", id, "cpu.cfs_quota_us")),
+            num(cgroup_value(
+                node,
+                config,
+                "memory",
+                id,
+                "memory.limit_in_bytes",
+            )),
+        );
+    }
+    let max = cgroup_value(node, config, "cpu", id, "cpu.max");
+    let (quota, period) = max.split_once(' ').expect("cpu.max: QUOTA PERIOD");
+    assert_eq!(period, "100000", "cpu.max {max}");
+    let got = (
+        num(cgroup_value(node, config, "cpu", id, "cpu.weight")),
+        num(quota.to_string()),
+        num(cgroup_value(node, config, "memory", id, "memory.max")),
+    );
+    if driver::is_systemd() {
+        let unit = driver::scope(id);
+        let p = driver::unit_props(&unit, &["CPUWeight", "CPUQuotaPerSecUSec", "MemoryMax"]);
+        // CPUQuotaPerSecUSec: the quota per second of time, e.g. "200ms".
+        let per_sec = format!("{}ms", got.1 * 1_000_000 / 100_000 / 1000);
+        assert_eq!(
+            (
+                p["CPUWeight"].as_str(),
+                p["CPUQuotaPerSecUSec"].as_str(),
+                p["MemoryMax"].as_str()
+            ),
+            (
+                got.0.to_string().as_str(),
+                per_sec.as_str(),
+                got.2.to_string().as_str()
+            ),
+            "{unit}'s properties against its cgroup {got:?}"
+        );
+    }
+    got
+}
+
+/// Pure cgroup v2 (the container's limits are v2's files).
+fn v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// cpu shares as the cgroup has them: v1 as they are, v2 as a weight.
+fn shares(s: u64) -> u64 {
+    if v2() {
+        1 + (s - 2) * 9999 / 262142
+    } else {
+        s
+    }
+}
+
 #[test]
 fn update_container_resources_changes_the_cgroup() {
     let node = Node::start();
@@ -409,15 +479,8 @@ fn update_container_resources_changes_the_cgroup() {
     res.cpu_period = 100_000;
     res.cpu_quota = 20_000;
     let c = node.start_container(&pod, &config, cc);
-    assert_eq!(cgroup_value(&node, &config, "cpu", &c, "cpu.shares"), "2");
-    assert_eq!(
-        cgroup_value(&node, &config, "cpu", &c, "cpu.cfs_quota_us"),
-        "20000"
-    );
-    assert_eq!(
-        cgroup_value(&node, &config, "memory", &c, "memory.limit_in_bytes"),
-        (64u64 << 20).to_string()
-    );
+    node.assert_placed(&config, &c, node.pid(&c, false));
+    assert_eq!(limits(&node, &config, &c), (shares(2), 20_000, 64 << 20));
 
     // What kubelet sends for an in-place resize: the whole block.
     let linux = api::LinuxContainerResources {
@@ -437,21 +500,31 @@ fn update_container_resources_changes_the_cgroup() {
         .await
     });
     node.ok(r, "UpdateContainerResources");
-    assert_eq!(cgroup_value(&node, &config, "cpu", &c, "cpu.shares"), "512");
-    assert_eq!(
-        cgroup_value(&node, &config, "cpu", &c, "cpu.cfs_quota_us"),
-        "50000"
-    );
-    assert_eq!(
-        cgroup_value(&node, &config, "memory", &c, "memory.limit_in_bytes"),
-        (128u64 << 20).to_string()
-    );
+    assert_eq!(limits(&node, &config, &c), (shares(512), 50_000, 128 << 20));
     // The device rules containerd sends along are still in force: no
-    // container may read the host's disks.
-    let list = cgroup_value(&node, &config, "devices", &c, "devices.list");
-    assert!(!list.contains("a *:* rwm"), "devices opened up: {list}");
-    // The container went on running.
+    // container may read the host's disks, even through a node it makes
+    // itself (it has CAP_MKNOD). On cgroup v2 the rules are an eBPF
+    // program with nothing to read back, so only the open tells.
+    if !v2() {
+        let list = cgroup_value(&node, &config, "devices", &c, "devices.list");
+        assert!(!list.contains("a *:* rwm"), "devices opened up: {list}");
+    }
+    let disk = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .expect("a block device");
+    let (major, minor) = disk.trim().split_once(':').unwrap();
+    let script = format!("mknod /tmp/disk b {major} {minor} && head -c 1 /tmp/disk >/dev/null");
+    let r = node.exec_sync(&c, &["sh", "-c", &script], 10);
+    assert_ne!(r.exit_code, 0, "block device {disk} could be read: {r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("not permitted"),
+        "mknod and open of {disk}: {r:?}"
+    );
+    // The container went on running, still in its cgroup.
     assert_eq!(node.container_status(&c).state, RUNNING);
+    node.assert_placed(&config, &c, node.pid(&c, false));
     node.remove_pod(&pod);
     let left = node.settled_leftovers(&config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");
@@ -511,6 +584,7 @@ fn container_and_pod_stats() {
         .filter_map(|s| s.attributes.as_ref().map(|a| a.id.as_str()))
         .collect();
     assert_eq!(ids, [c.as_str()]);
+    node.assert_placed(&config, &c, node.pid(&c, false));
 
     let id = pod.clone();
     let ps = node.ok(
@@ -552,11 +626,36 @@ fn oom_killed_container_and_clean_removal() {
     res.memory_swap_limit_in_bytes = 16 << 20;
     let c = node.start_container(&pod, &config, cc);
     let st = node.wait_exited(&c, Duration::from_secs(30));
-    assert_eq!(
-        (st.exit_code, st.reason.as_str()),
-        (137, "OOMKilled"),
-        "{st:?}"
-    );
+    if driver::is_systemd() {
+        // With the systemd driver the reason is a race, for runc's shim
+        // as for berth's (runc#5071, cri-o#7035; containerd's own CI skips
+        // critest's OOMKilled test there): systemd removes the scope's
+        // cgroup once it is empty, which can be before the shim has read
+        // the oom_kill count in its memory.events. The kill itself must
+        // show: SIGKILL, and the count in the pod's slice, which counts
+        // its scopes' kills and stays.
+        assert_eq!(st.exit_code, 137, "{st:?}");
+        assert!(
+            ["OOMKilled", "Error"].contains(&st.reason.as_str()),
+            "{st:?}"
+        );
+        let events = node.cgroup_dir(&config, "memory", "").join("memory.events");
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        let kills = text
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert!(kills >= Some(1), "{}: {text:?}", events.display());
+        if st.reason != "OOMKilled" {
+            eprintln!("OOM kill seen in the pod's slice, reason {:?}", st.reason);
+        }
+    } else {
+        assert_eq!(
+            (st.exit_code, st.reason.as_str()),
+            (137, "OOMKilled"),
+            "{st:?}"
+        );
+    }
     node.remove_pod(&pod);
     let left = node.settled_leftovers(&config, &[&pod, &c]);
     assert!(left.is_empty(), "left after RemovePodSandbox: {left:#?}");

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::{handler, PAUSE_IMAGE};
+use super::{driver::is_systemd, handler, PAUSE_IMAGE};
 use crate::containerd::{runc, shim_dir};
 use crate::runtime;
 
@@ -52,10 +52,15 @@ fn has_cap_sys_resource() -> bool {
 
 /// The pods' network: the loopback plugin containerd runs for every pod
 /// (Debian's containernetworking-plugins) and conformance/cni/pod-net, an
-/// interface and address inside the pod's namespace and nothing outside.
+/// interface and address inside the pod's namespace and nothing outside
+/// (`BERTH_CNI_POD_NET` names it where there is no checkout, as in
+/// hack/vm's guest).
 pub(super) fn cni(dir: &Path) {
     let bin = dir.join("cni/bin");
-    let plugin = crate::workspace().join("conformance/cni/pod-net");
+    let plugin = std::env::var_os("BERTH_CNI_POD_NET")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::workspace().join("conformance/cni/pod-net"));
+    assert!(plugin.is_file(), "no CNI plugin {}", plugin.display());
     std::os::unix::fs::symlink(plugin, bin.join("pod-net")).unwrap();
     let loopback = ["/usr/lib/cni/loopback", "/opt/cni/bin/loopback"]
         .iter()
@@ -80,6 +85,7 @@ pub(super) fn config(dir: &Path, version: (u32, u32)) -> String {
     let runc = runc();
     let runc = runc.display();
     let handler = handler();
+    let systemd_cgroup = is_systemd();
     // containerd gives sandboxes oom_score_adj -998, which needs
     // CAP_SYS_RESOURCE; where the tests lack it (a container of a test
     // machine), it keeps scores at or above its own, as for rootless.
@@ -121,12 +127,12 @@ state = "{d}/state"
       runtime_path = "{shim}"
       [{p}.containerd.runtimes.berth-runc.options]
         BinaryName = "{berth}"
-        SystemdCgroup = false
+        SystemdCgroup = {systemd_cgroup}
     [{p}.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [{p}.containerd.runtimes.runc.options]
         BinaryName = "{runc}"
-        SystemdCgroup = false
+        SystemdCgroup = {systemd_cgroup}
 "#
         )
     };

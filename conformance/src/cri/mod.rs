@@ -4,9 +4,9 @@
 //! /usr/bin; `hack/containerd 1.6|1.7|2.1` prints the others) with the CRI
 //! plugin configured as a node's: runtime handler `berth`
 //! (`io.containerd.berth.v2`, its options file naming the berth under test)
-//! and `runc` (`io.containerd.runc.v2`, the system's runc) beside it, the
-//! cgroupfs driver, a sandbox image of our own (`hack/image OUT pause`) and
-//! busybox imported into `k8s.io`, and everything (root, state, sockets,
+//! and `runc` (`io.containerd.runc.v2`, the system's runc) beside it,
+//! kubelet's cgroupfs or systemd cgroup driver (driver.rs), a sandbox image
+//! of our own (`hack/image OUT pause`) and busybox imported into `k8s.io`, and everything (root, state, sockets,
 //! CNI directories, pod logs) under a fresh temp dir. Its PATH starts with
 //! that bin dir, so containerd's own runc shim is the one of its version,
 //! then the berth shim's dir. No registry is reachable and no network may
@@ -19,8 +19,8 @@
 //!
 //! Drop removes every pod through the CRI, stops containerd, kills what is
 //! left of its shims and containers, and removes the pods' cgroups (the
-//! harness makes `kubepods/burstable/pod<UID>` in every hierarchy, as
-//! kubelet's cgroupfs driver does), the runtimes' state of its containers,
+//! harness makes them as kubelet's driver does: `kubepods/burstable/pod<UID>`
+//! in every hierarchy, or a slice it stops), the runtimes' state of its containers,
 //! mounts below the temp dir and the dir, also when a test failed.
 //!
 //! `BERTH_CRI_HANDLER` picks the handler under test (default `berth`, or
@@ -43,6 +43,7 @@ use crate::{runtime, workspace};
 
 mod client;
 mod config;
+pub mod driver;
 mod pod;
 pub mod stream;
 
@@ -101,9 +102,21 @@ pub fn containerd_version(bin: &Path) -> (u32, u32) {
     }
 }
 
-/// The sandbox image archive, built once per test process into a temp
-/// file that is removed when the process exits.
-pub fn pause_image() -> &'static Path {
+/// The busybox image archive: `BERTH_IMAGE_TAR` where there is no
+/// checkout to build it in (hack/vm's guest), else built by hack/image.
+fn busybox_tar() -> PathBuf {
+    std::env::var_os("BERTH_IMAGE_TAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| busybox_image().to_path_buf())
+}
+
+/// The sandbox image archive: `BERTH_PAUSE_IMAGE_TAR` (as
+/// `BERTH_IMAGE_TAR`), else built once per test process into a temp file
+/// that is removed when the process exits.
+pub fn pause_image() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_PAUSE_IMAGE_TAR") {
+        return PathBuf::from(p);
+    }
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     extern "C" fn remove() {
         if let Some(p) = TAR.get() {
@@ -128,6 +141,7 @@ pub fn pause_image() -> &'static Path {
         unsafe { libc::atexit(remove) };
         out
     })
+    .clone()
 }
 
 /// Live nodes: the last removes the parents that runtimes and the harness
@@ -154,6 +168,8 @@ pub struct Node {
     /// Pod UIDs whose cgroups the harness made.
     pods: Mutex<Vec<String>>,
     _parents: crate::SharedParents,
+    /// The QoS slices, with the systemd driver (dropped after the pods').
+    _qos: Option<driver::QosSlices>,
 }
 
 impl Node {
@@ -170,24 +186,33 @@ impl Node {
         let berth_options = dir.join("berth-runtime.toml");
         std::fs::write(
             &berth_options,
-            format!("BinaryName = \"{}\"\n", runtime().display()),
+            format!(
+                "BinaryName = \"{}\"\nSystemdCgroup = {}\n",
+                runtime().display(),
+                driver::is_systemd()
+            ),
         )
         .unwrap();
         std::fs::write(dir.join("config.toml"), config::config(&dir, version)).unwrap();
         config::cni(&dir);
         let parents = crate::SharedParents::lease(&LIVE, shared_parents);
+        let qos = driver::is_systemd().then(driver::QosSlices::lease);
         let log = dir.join("containerd.log");
         let child = config::spawn(&bin, &dir, &log);
         let mut child = Some(child);
         let socket = dir.join("containerd.sock");
+        // The socket exists from bind(2) on, but takes connections only
+        // after listen(2): a connection is the sign.
+        let mut connected = None;
         let ready = crate::poll_until(Duration::from_secs(30), || {
             if let Some(Ok(Some(_))) = child.as_mut().map(Child::try_wait) {
                 return true;
             }
-            socket.exists()
+            connected = socket.exists().then(|| Client::connect(&socket));
+            matches!(connected, Some(Ok(_)))
         });
-        let cri = match (ready, Client::connect(&socket)) {
-            (true, Ok(c)) => c,
+        let cri = match (ready, connected) {
+            (true, Some(Ok(c))) => c,
             (_, e) => {
                 if let Some(mut c) = child.take() {
                     let _ = c.kill();
@@ -196,7 +221,10 @@ impl Node {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 kill_processes_of(&dir);
                 let _ = std::fs::remove_dir_all(&dir);
-                panic!("containerd did not come up ({:?}):\n{text}", e.err());
+                panic!(
+                    "containerd did not come up ({:?}):\n{text}",
+                    e.map(|r| r.err())
+                );
             }
         };
         let node = Node {
@@ -208,6 +236,7 @@ impl Node {
             child,
             pods: Mutex::new(Vec::new()),
             _parents: parents,
+            _qos: qos,
         };
         // The CRI answers once its plugin is loaded.
         let up = crate::poll_until(Duration::from_secs(30), || {
@@ -216,8 +245,8 @@ impl Node {
                 .is_ok()
         });
         assert!(up, "the CRI never answered:\n{}", node.log_tail(60));
-        node.import(pause_image(), PAUSE_IMAGE);
-        node.import(busybox_image(), BUSYBOX);
+        node.import(&pause_image(), PAUSE_IMAGE);
+        node.import(&busybox_tar(), BUSYBOX);
         node
     }
 
@@ -456,8 +485,10 @@ impl Node {
         })
     }
 
-    /// The cgroup directory of a pod's container (or the pod's, `id` "")
-    /// in the v1 hierarchy `controller`, or unified on cgroup v2.
+    /// The cgroup directory of a pod's container or sandbox (or the
+    /// pod's, `id` "") in the v1 hierarchy `controller`, or unified on
+    /// cgroup v2; with the systemd driver, the unit's (the pod's slice, the
+    /// container's scope in it).
     pub fn cgroup_dir(
         &self,
         config: &api::PodSandboxConfig,
@@ -465,6 +496,14 @@ impl Node {
         id: &str,
     ) -> PathBuf {
         let parent = &config.linux.as_ref().unwrap().cgroup_parent;
+        if driver::is_systemd() {
+            let slice = Path::new("/sys/fs/cgroup").join(parent.trim_start_matches('/'));
+            return if id.is_empty() {
+                slice
+            } else {
+                slice.join(driver::scope(id))
+            };
+        }
         let base = Path::new("/sys/fs/cgroup").join(controller);
         let base = if base.is_dir() {
             base
@@ -474,9 +513,38 @@ impl Node {
         base.join(parent.trim_start_matches('/')).join(id)
     }
 
+    /// Asserts that `pid` is in the cgroup of container (or sandbox) `id`
+    /// of the pod; with the systemd driver, also that the cgroup is the
+    /// scope's, an active unit in the pod's slice (what kubelet and
+    /// systemd rely on: systemd knows the container's cgroup).
+    pub fn assert_placed(&self, config: &api::PodSandboxConfig, id: &str, pid: i32) {
+        let dir = self.cgroup_dir(config, "memory", id);
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        assert!(
+            procs.lines().any(|l| l.trim() == pid.to_string()),
+            "{pid} is not in {}: {procs:?}; its cgroups:\n{}",
+            dir.display(),
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+        );
+        if driver::is_systemd() {
+            let uid = &config.metadata.as_ref().unwrap().uid;
+            let unit = driver::scope(id);
+            let p = driver::unit_props(&unit, &["ActiveState", "Slice", "ControlGroup"]);
+            let cgroup = dir.strip_prefix("/sys/fs/cgroup").unwrap();
+            assert_eq!(p["ActiveState"], "active", "{unit}: {p:?}");
+            assert_eq!(p["Slice"], driver::pod_slice(uid), "{unit}: {p:?}");
+            assert_eq!(
+                Path::new(&p["ControlGroup"]),
+                Path::new("/").join(cgroup),
+                "{unit}: {p:?}"
+            );
+        }
+    }
+
     /// What a removed pod may have left: processes of this containerd
     /// besides itself (shims, containers), runtime state of `ids`, cgroups
-    /// below the pod's, mounts naming `ids`. Empty when all is clean.
+    /// below the pod's, mounts naming `ids`, and with the systemd driver
+    /// the scope units of `ids`. Empty when all is clean.
     pub fn leftovers(&self, config: &api::PodSandboxConfig, ids: &[&str]) -> Vec<String> {
         let mut left = Vec::new();
         let me = self.child.as_ref().map(|c| c.id() as i32);
@@ -514,7 +582,34 @@ impl Node {
                 left.push(format!("mount {l}"));
             }
         }
+        // Last, and only once all else is clean: under emulation each
+        // systemctl costs, and a caller polls until this is empty.
+        if driver::is_systemd() && left.is_empty() {
+            for id in ids {
+                let unit = driver::scope(id);
+                if driver::unit_known(&unit) {
+                    left.push(format!(
+                        "unit {unit}: {:?}",
+                        driver::unit_props(&unit, &["LoadState", "ActiveState", "SubState"])
+                    ));
+                }
+            }
+        }
         left
+    }
+
+    /// Removes the pod's cgroup as kubelet does once the pod is gone
+    /// (rmdir, or stopping its slice), and checks that it went.
+    pub fn remove_pod_cgroup(&self, config: &api::PodSandboxConfig) {
+        let uid = &config.metadata.as_ref().unwrap().uid;
+        if driver::is_systemd() {
+            let slice = driver::pod_slice(uid);
+            assert!(driver::stop_slice(&slice), "{slice} is still there");
+        }
+        for d in pod_cgroups(uid) {
+            let _ = std::fs::remove_dir(&d);
+            assert!(!d.exists(), "{} is left", d.display());
+        }
     }
 
     /// [`Node::leftovers`] once they had a moment to go: a shim exits
@@ -604,7 +699,13 @@ impl Drop for Node {
         for d in &pods {
             for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
                 if e.path().is_dir() {
-                    ids.push(e.file_name().to_string_lossy().into_owned());
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    // A scope's name is cri-containerd-<ID>.scope.
+                    let id = name
+                        .strip_prefix("cri-containerd-")
+                        .and_then(|n| n.strip_suffix(".scope"))
+                        .unwrap_or(&name);
+                    ids.push(id.to_string());
                     containers.push(e.path());
                 }
             }
@@ -624,6 +725,16 @@ impl Drop for Node {
             }
             left.is_empty()
         });
+        // systemd removes a slice's cgroups (its scopes' too) as it
+        // stops it; what a killed shim left would stay a unit otherwise.
+        if driver::is_systemd() {
+            for uid in self.pods.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let slice = driver::pod_slice(uid);
+                if !driver::stop_slice(&slice) {
+                    eprintln!("{slice} is still there");
+                }
+            }
+        }
         for c in containers {
             let _ = std::fs::remove_dir(c);
         }

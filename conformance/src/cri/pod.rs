@@ -2,19 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
+use super::driver::{self, is_systemd, pod_slice, slice_dir};
 use super::{api, Node, BUSYBOX};
 
 impl Node {
     /// A pod as kubelet asks for one: a unique UID, its cgroup parent
-    /// `/kubepods/burstable/pod<UID>` (made here, in every hierarchy, as
-    /// kubelet's cgroupfs driver does before RunPodSandbox), logs under
-    /// the node's dir, the node's network and a pod IPC namespace.
+    /// made here before RunPodSandbox as kubelet's driver makes it (the
+    /// directory `/kubepods/burstable/pod<UID>` in every hierarchy, or the
+    /// slice `kubepods-burstable-pod<UID>.slice`, passed as its path: see
+    /// driver.rs), logs
+    /// under the node's dir, the node's network and a pod IPC namespace.
     pub fn pod_config(&self, name: &str) -> api::PodSandboxConfig {
         let uid = format!("{:08x}-{}", std::process::id(), crate::containerd::unique());
-        for d in pod_cgroups(&uid) {
-            std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
-        }
+        // Recorded first: Drop removes what a failed start left.
         self.pods.lock().unwrap().push(uid.clone());
+        let cgroup_parent = if is_systemd() {
+            driver::start_slice(&pod_slice(&uid), "kubepods-burstable.slice");
+            driver::slice_path(&pod_slice(&uid))
+        } else {
+            for d in pod_cgroups(&uid) {
+                std::fs::create_dir_all(&d)
+                    .unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+            }
+            format!("/kubepods/burstable/pod{uid}")
+        };
         let log_dir = self.dir.join("logs").join(&uid);
         std::fs::create_dir_all(&log_dir).unwrap();
         api::PodSandboxConfig {
@@ -30,7 +41,7 @@ impl Node {
             hostname: String::new(),
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(api::LinuxPodSandboxConfig {
-                cgroup_parent: format!("/kubepods/burstable/pod{uid}"),
+                cgroup_parent,
                 security_context: Some(api::LinuxSandboxSecurityContext {
                     namespace_options: Some(pod_namespaces()),
                     ..Default::default()
@@ -60,8 +71,12 @@ impl Node {
 }
 
 /// A pod's cgroup in every mounted hierarchy (v1 controllers, and the
-/// unified one), as kubelet's cgroupfs driver makes it.
+/// unified one), as kubelet's cgroupfs driver makes it; its slice's with
+/// the systemd driver (cgroup v2 alone).
 pub(super) fn pod_cgroups(uid: &str) -> Vec<PathBuf> {
+    if is_systemd() {
+        return vec![slice_dir(&pod_slice(uid))];
+    }
     let mut dirs: Vec<PathBuf> = Vec::new();
     let root = Path::new("/sys/fs/cgroup");
     let hierarchies = std::iter::once(root.to_path_buf()).chain(
