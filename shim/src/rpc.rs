@@ -399,10 +399,18 @@ mod tests {
 
     #[test]
     fn requests_on_one_connection_run_concurrently_and_stop_ends_serve() {
+        /// The socket's directory, removed also when an assertion fails.
+        struct TempDir(std::path::PathBuf);
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
         let dir = std::env::temp_dir().join(format!("berth-shim-rpc-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("s");
+        let dir = TempDir(dir);
+        let path = dir.0.join("s");
         let listener = UnixListener::bind(&path).unwrap();
         let stop = Arc::new(Stop::default());
         let release = Arc::new((Mutex::new(false), Condvar::new()));
@@ -471,7 +479,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         let finished = server.is_finished();
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         assert!(finished, "serve still running after Stop");
         server.join().unwrap();
     }
