@@ -274,7 +274,8 @@ fn checkpoint_and_restore(rw: bool, attempt: u32) {
         "RUNNING",
         "the checkpoint stopped the task"
     );
-    let at_checkpoint = s.count(&id).unwrap();
+    // A read between the shell's truncate and its write sees nothing: poll.
+    let at_checkpoint = s.wait_count(&id, 1, secs(10));
     s.wait_count(&id, at_checkpoint + 5, secs(10));
     s.remove(&id);
 
@@ -468,7 +469,8 @@ fn a_failing_checkpoint_reports_the_runtimes_error() {
         "{id} is {:?} after a failed checkpoint",
         cd.task_status(&id)
     );
-    let now = s.count(&id).unwrap();
+    // A read between the shell's truncate and its write sees nothing: poll.
+    let now = s.wait_count(&id, 1, secs(10));
     s.wait_count(&id, now + 5, secs(10));
     s.remove(&id);
 }
