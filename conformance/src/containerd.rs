@@ -436,14 +436,7 @@ disabled_plugins = [
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        // containerd dies with the test (shims are found by Drop).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        crate::dies_with_test(&mut cmd);
         let mut child = cmd.spawn().expect("spawn containerd");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

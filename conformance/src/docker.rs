@@ -36,7 +36,6 @@
 //! whose end failure messages show) say more.
 
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -192,15 +191,7 @@ impl Docker {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        // dockerd goes with the test's thread if the test process dies
-        // (its containerd follows it; shims are found by Drop).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        crate::dies_with_test(&mut cmd);
         let mut child = cmd.spawn().expect("spawn dockerd");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

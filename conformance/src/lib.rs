@@ -28,6 +28,21 @@ pub fn runtime() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target/debug/berth"))
 }
 
+/// Makes the daemon `cmd` starts (containerd, dockerd) get SIGTERM when
+/// the thread that started it ends, so a test process that dies does not
+/// leave it running (its shims and containers are found by the harness's
+/// Drop).
+pub fn dies_with_test(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
 /// True when the runtime under test is runc (for documented deviations).
 pub fn is_runc() -> bool {
     runtime().file_name().is_some_and(|n| n == "runc")

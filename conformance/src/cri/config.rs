@@ -9,7 +9,6 @@ use crate::containerd::{runc, shim_dir};
 use crate::runtime;
 
 pub(super) fn spawn(bin: &Path, dir: &Path, log: &Path) -> Child {
-    use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(log).unwrap();
     // This containerd's runc shim first, then berth's shim and berth.
     let mut path = vec![bin.to_path_buf(), shim_dir()];
@@ -29,14 +28,7 @@ pub(super) fn spawn(bin: &Path, dir: &Path, log: &Path) -> Child {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec; containerd
-    // dies with the test (its shims are found by Drop).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
+    crate::dies_with_test(&mut cmd);
     cmd.spawn().expect("spawn containerd")
 }
 
