@@ -40,17 +40,7 @@ fn version_status_and_a_pod_that_leaves_nothing() {
 
     let config = node.pod_config("lifecycle");
     let pod = node.run_pod(&config);
-    let id = pod.clone();
-    let status = node.ok(
-        node.cri.rt(|mut s| async move {
-            s.pod_sandbox_status(api::PodSandboxStatusRequest {
-                pod_sandbox_id: id,
-                verbose: false,
-            })
-            .await
-        }),
-        "PodSandboxStatus",
-    );
+    let status = node.pod_status(&pod, false);
     let status = status.status.expect("no pod status");
     assert_eq!(status.state, api::PodSandboxState::SandboxReady as i32);
     assert_eq!(status.runtime_handler, handler());
@@ -207,7 +197,6 @@ fn exec_sync_output_exit_code_and_timeout() {
 
 #[test]
 fn exec_and_attach_through_the_streaming_server() {
-    use conformance::cri::stream::Session;
     let node = Node::start();
     let config = node.pod_config("stream");
     let pod = node.run_pod(&config);
@@ -229,13 +218,7 @@ fn exec_and_attach_through_the_streaming_server() {
         stderr: true,
         ..Default::default()
     };
-    let url = node
-        .ok(
-            node.cri.rt(|mut s| async move { s.exec(req).await }),
-            "Exec",
-        )
-        .url;
-    let mut exec = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    let mut exec = node.exec_session(req);
     exec.stdin(b"abc\n");
     let ended = exec.read_until(Duration::from_secs(20), |s| s.status.is_some());
     assert!(
@@ -263,13 +246,7 @@ fn exec_and_attach_through_the_streaming_server() {
         stdout: true,
         ..Default::default()
     };
-    let url = node
-        .ok(
-            node.cri.rt(|mut s| async move { s.exec(req).await }),
-            "Exec",
-        )
-        .url;
-    let mut term = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    let mut term = node.exec_session(req);
     term.resize(91, 27);
     // The resize travels apart from stdin: ask for the size until it shows.
     let sized = (0..40).any(|_| {
@@ -301,13 +278,7 @@ fn exec_and_attach_through_the_streaming_server() {
         stderr: true,
         ..Default::default()
     };
-    let url = node
-        .ok(
-            node.cri.rt(|mut s| async move { s.attach(req).await }),
-            "Attach",
-        )
-        .url;
-    let mut attach = Session::open(&url).unwrap_or_else(|e| panic!("{e}\n{}", node.log_tail(30)));
+    let mut attach = node.attach_session(req);
     attach.stdin(b"hello\n");
     let got = attach.read_until(Duration::from_secs(20), |s| {
         String::from_utf8_lossy(&s.stdout).contains("got:hello")

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use conformance::cri::{
-    api, container_config, handler, handler_is_runc, in_pod, ns, Node, EXITED, RUNNING,
+    api, container_config, handler, handler_is_runc, in_pod, ns, security_of, Node, EXITED, RUNNING,
 };
 
 #[test]
@@ -60,13 +60,7 @@ fn share_process_namespace() {
     let pod = node.run_pod(&config);
     let with_pod_pid = |name: &str, cmd: &[&str]| {
         let mut cc = container_config(name, cmd);
-        let sc = cc
-            .linux
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap();
+        let sc = security_of(&mut cc);
         sc.namespace_options = Some(pod_pid.clone());
         cc
     };
@@ -152,13 +146,7 @@ fn host_pid_and_host_ipc_pod() {
     linux.security_context.as_mut().unwrap().namespace_options = Some(host.clone());
     let pod = node.run_pod(&config);
     let mut cc = container_config("c", &["sleep", "1004"]);
-    let sc = cc
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_of(&mut cc);
     sc.namespace_options = Some(host);
     let c = node.start_container(&pod, &config, cc);
     let me = std::process::id() as i32;
@@ -200,13 +188,7 @@ fn security_context() {
     let pod = node.run_pod(&config);
 
     let mut cc = container_config("user", &["sleep", "1005"]);
-    let sc = cc
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_of(&mut cc);
     sc.run_as_user = Some(api::Int64Value { value: 1000 });
     sc.run_as_group = Some(api::Int64Value { value: 3000 });
     sc.supplemental_groups = vec![4000];
@@ -227,13 +209,7 @@ fn security_context() {
     );
 
     let mut cc = container_config("locked", &["sleep", "1006"]);
-    let sc = cc
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_of(&mut cc);
     sc.readonly_rootfs = true;
     sc.capabilities = Some(api::Capability {
         add_capabilities: vec!["NET_ADMIN".into()],
@@ -267,13 +243,7 @@ fn privileged_pod() {
     linux.security_context.as_mut().unwrap().privileged = true;
     let pod = node.run_pod(&config);
     let mut cc = container_config("c", &["sleep", "1007"]);
-    let sc = cc
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_of(&mut cc);
     sc.privileged = true;
     let c = node.start_container(&pod, &config, cc);
     let mine = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -305,17 +275,7 @@ fn a_pod_network_of_its_own() {
     let node = Node::start();
     let config = node.pod_config_networked("net");
     let pod = node.run_pod(&config);
-    let id = pod.clone();
-    let status = node.ok(
-        node.cri.rt(|mut s| async move {
-            s.pod_sandbox_status(api::PodSandboxStatusRequest {
-                pod_sandbox_id: id,
-                verbose: false,
-            })
-            .await
-        }),
-        "PodSandboxStatus",
-    );
+    let status = node.pod_status(&pod, false);
     let ip = status
         .status
         .and_then(|s| s.network)
@@ -605,13 +565,7 @@ fn volumes_devices_and_a_localhost_seccomp_profile() {
         host_path: "/dev/null".into(),
         permissions: "rw".into(),
     }];
-    let sc = cc
-        .linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap();
+    let sc = security_of(&mut cc);
     sc.seccomp = Some(api::SecurityProfile {
         profile_type: api::security_profile::ProfileType::Localhost as i32,
         localhost_ref: path(&profile),

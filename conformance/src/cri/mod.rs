@@ -49,7 +49,7 @@ pub mod stream;
 
 pub use client::{Client, CALL_TIMEOUT};
 use pod::pod_cgroups;
-pub use pod::{container_config, in_pod, pod_namespaces};
+pub use pod::{container_config, in_pod, pod_namespaces, security_of};
 
 pub const EXITED: i32 = api::ContainerState::ContainerExited as i32;
 pub const RUNNING: i32 = api::ContainerState::ContainerRunning as i32;
@@ -425,19 +425,42 @@ impl Node {
         self.ok(r, "ListContainers").containers
     }
 
+    /// PodSandboxStatus of `pod`.
+    pub fn pod_status(&self, pod: &str, verbose: bool) -> api::PodSandboxStatusResponse {
+        let pod_sandbox_id = pod.to_string();
+        let r = self.cri.rt(|mut s| async move {
+            s.pod_sandbox_status(api::PodSandboxStatusRequest {
+                pod_sandbox_id,
+                verbose,
+            })
+            .await
+        });
+        self.ok(r, "PodSandboxStatus")
+    }
+
+    /// A streamed Exec session: the URL the CRI returns for `req`, opened
+    /// on containerd's streaming server.
+    pub fn exec_session(&self, req: api::ExecRequest) -> stream::Session {
+        let r = self.cri.rt(|mut s| async move { s.exec(req).await });
+        self.session(&self.ok(r, "Exec").url)
+    }
+
+    /// A streamed Attach session, as [`Node::exec_session`].
+    pub fn attach_session(&self, req: api::AttachRequest) -> stream::Session {
+        let r = self.cri.rt(|mut s| async move { s.attach(req).await });
+        self.session(&self.ok(r, "Attach").url)
+    }
+
+    fn session(&self, url: &str) -> stream::Session {
+        stream::Session::open(url).unwrap_or_else(|e| panic!("{e}\n{}", self.log_tail(30)))
+    }
+
     /// The host PID of a container's init, or of a pod's sandbox with
     /// `pod` (the `pid` of the verbose status' `info`).
     pub fn pid(&self, id: &str, pod: bool) -> i32 {
         let id = id.to_string();
         let info = if pod {
-            let r = self.cri.rt(|mut s| async move {
-                s.pod_sandbox_status(api::PodSandboxStatusRequest {
-                    pod_sandbox_id: id,
-                    verbose: true,
-                })
-                .await
-            });
-            self.ok(r, "PodSandboxStatus").info
+            self.pod_status(&id, true).info
         } else {
             let r = self.cri.rt(|mut s| async move {
                 s.container_status(api::ContainerStatusRequest {

@@ -129,6 +129,15 @@ pub fn in_pod(
     config
 }
 
+/// The security context of a container (made, if need be) of [`container_config`].
+pub fn security_of(config: &mut api::ContainerConfig) -> &mut api::LinuxContainerSecurityContext {
+    config
+        .linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+}
+
 /// A busybox container running `cmd`, logging to NAME/0.log in the pod's
 /// log directory, with the pod's namespaces as kubelet passes them.
 pub fn container_config(name: &str, cmd: &[&str]) -> api::ContainerConfig {
