@@ -287,6 +287,53 @@ fn relative_symlinks_in_mount_destinations_do_not_escape() {
     });
 }
 
+/// A mount whose destination is the rootfs itself (here a link in the
+/// image that resolves to `/`) covers the root: the mounts after it,
+/// berth's default ones included, land on what it mounted, not on the
+/// rootfs below it (berth keeps the rootfs open from one mount to the next
+/// and must reopen it after such a mount).
+#[test]
+fn mounts_after_one_on_the_root_itself_land_on_it() {
+    // runc 1.1 fails the mount itself: it reopens the destination by its
+    // path after mounting ("open o_path procfd: .../rootfs/up: no such
+    // file or directory"), which the mount has hidden.
+    if is_runc() {
+        return;
+    }
+    let mut f = Fixture::new("onroot");
+    let newroot = f.dir.join("newroot");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(rootfs(&f))
+        .arg(&newroot)
+        .output()
+        .unwrap();
+    assert!(cp.status.success(), "cp: {}", stderr(&cp));
+    std::fs::write(newroot.join("marker"), "").unwrap();
+    std::os::unix::fs::symlink("/", rootfs(&f).join("up")).unwrap();
+    let mounts = f.config["mounts"].as_array_mut().unwrap();
+    mounts.insert(
+        0,
+        json!({"destination": "/up", "type": "bind", "source": newroot, "options": ["rbind"]}),
+    );
+    mounts.insert(
+        1,
+        json!({"destination": "/after", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    f.args(&["sh", "-c", "test -e /marker && exec /bin/probe"]);
+    let out = f.run();
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (at, fstype) in [("/after", "tmpfs"), ("/proc", "proc"), ("/dev", "tmpfs")] {
+        let m = mount_at(&r, at).unwrap_or_else(|| panic!("no mount at {at}: {}", r["mounts"]));
+        assert_eq!(m["fstype"], fstype, "{at}");
+    }
+    assert!(
+        !rootfs(&f).join("after").exists(),
+        "/after was made in the rootfs under the mount"
+    );
+}
+
 /// Creates the container, runs `between` on the host, starts it and returns
 /// the report `/bin/probe` wrote to the container's stdout.
 fn report_after_start(f: &mut Fixture, between: impl FnOnce()) -> Value {

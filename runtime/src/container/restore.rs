@@ -216,7 +216,7 @@ fn make_mountpoints(bundle: &Bundle) -> Result<()> {
             && m.source().as_ref().is_some_and(|src| {
                 std::fs::metadata(bundle.dir.join(src)).is_ok_and(|m| !m.is_dir())
             });
-        crate::linux::syscall::Linux
+        crate::linux::syscall::Linux::default()
             .target_in_root(&bundle.rootfs, dest, file)
             .with_context(|| format!("mount point {}", dest.display()))?;
     }

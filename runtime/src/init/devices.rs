@@ -16,7 +16,7 @@ use nix::sys::stat::{makedev, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use crate::error::{Context, Error, Result, SysResult};
-use crate::linux::syscall::Syscall;
+use crate::linux::syscall::{Syscall, Target};
 
 /// name, major, minor: all character devices, mode 0666, owned by root.
 pub const DEFAULT: [(&str, u64, u64); 6] = [
@@ -47,6 +47,8 @@ struct Node<'a> {
 }
 
 pub fn create_default(sys: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    // /dev is resolved once for all of them.
+    let dev = sys.target_in_root(rootfs, Path::new("/dev"), false)?;
     for (name, major, minor) in DEFAULT {
         let path = Path::new("/dev").join(name);
         let node = Node {
@@ -57,9 +59,8 @@ pub fn create_default(sys: &dyn Syscall, rootfs: &Path) -> Result<()> {
             uid: 0,
             gid: 0,
         };
-        make_node(sys, rootfs, &node).context("default devices")?;
+        make_node_in(sys, rootfs, &dev, &node).context("default devices")?;
     }
-    let dev = sys.target_in_root(rootfs, Path::new("/dev"), false)?;
     for (name, target) in LINKS {
         let link = dev.path.join(name);
         if name == "ptmx" {
@@ -160,16 +161,29 @@ fn open_own_null() -> Result<OwnedFd> {
 
 fn make_node(sys: &dyn Syscall, rootfs: &Path, n: &Node) -> Result<()> {
     let parent = n.path.parent().expect("checked by the caller");
-    let name = n.path.file_name().expect("checked by the caller");
     let dir = sys.target_in_root(rootfs, parent, false)?;
+    make_node_in(sys, rootfs, &dir, n)
+}
+
+/// The node in `dir`, its parent resolved in the rootfs. What is there
+/// already (an image's /dev, or a default node an entry replaces) is
+/// removed first; on the fresh tmpfs of a usual /dev there is nothing, so
+/// the removal is tried only when mknod finds the name taken.
+fn make_node_in(sys: &dyn Syscall, rootfs: &Path, dir: &Target, n: &Node) -> Result<()> {
+    let name = n.path.file_name().expect("checked by the caller");
     let path = dir.path.join(name);
-    let _ = std::fs::remove_file(&path);
-    match sys.mknod(&path, n.kind, n.mode, n.dev) {
+    let made = match sys.mknod(&path, n.kind, n.mode, n.dev) {
+        Err(e) if e.errno() == Some(Errno::EEXIST) => {
+            let _ = std::fs::remove_file(&path);
+            sys.mknod(&path, n.kind, n.mode, n.dev)
+        }
+        r => r,
+    };
+    match made {
         Ok(()) => sys.chown(&path, n.uid, n.gid),
         // Where mknod is not allowed (a user namespace), the host's node
         // at the same path is bind-mounted instead, as runc does.
         Err(e) if e.errno() == Some(Errno::EPERM) => {
-            drop(dir);
             let t = sys.target_in_root(rootfs, n.path, true)?;
             sys.mount(Some(n.path), &t.path, None, MsFlags::MS_BIND, None)
         }

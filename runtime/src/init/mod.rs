@@ -231,7 +231,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     nix::sys::stat::umask(Mode::empty());
 
     // 4.
-    let sys = Linux;
+    let sys = Linux::default();
     let host = HostView {
         cgroup_mounts: &init.cgroup_mounts,
         own_cgroups: &init.own_cgroups,

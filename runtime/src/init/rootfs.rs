@@ -28,7 +28,7 @@ use oci_spec::runtime::{Mount, Spec};
 
 use crate::error::{Context, Error, Result, SysResult};
 use crate::init::devices;
-use crate::linux::syscall::Syscall;
+use crate::linux::syscall::{Syscall, Target};
 use crate::linux::{lsm, mount_attr};
 use crate::oci::mount_options::{self, MountOptions};
 use berth_proc::mountinfo::CgroupMount;
@@ -442,7 +442,7 @@ fn mount_cgroup(
         .iter()
         .find(|c| c.mount_point == Path::new("/sys/fs/cgroup") && c.fstype == "cgroup2");
     if let Some(c) = unified {
-        return mount_hierarchy(sys, rootfs, dest, c, flags, host);
+        return mount_hierarchy(sys, At::Dest(rootfs, dest), c, flags, host);
     }
     let t = sys.target_in_root(rootfs, dest, false)?;
     sys.mount(
@@ -453,17 +453,21 @@ fn mount_cgroup(
         Some("mode=755"),
     )?;
     drop(t);
+    // The new tmpfs, resolved once: its mount points are made and mounted
+    // through it by name (nothing else can have put a link there).
+    let tmpfs = sys.target_in_root(rootfs, dest, false)?;
     for c in host.cgroup_mounts {
         let Some(name) = c.mount_point.file_name() else {
             continue;
         };
-        mount_hierarchy(sys, rootfs, &dest.join(name), c, flags, host)?;
+        let at = tmpfs.path.join(name);
+        sys.mkdir(&at)?;
+        mount_hierarchy(sys, At::Made(&at), c, flags, host)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let t = sys.target_in_root(rootfs, dest, false)?;
         sys.mount(
             None,
-            &t.path,
+            &tmpfs.path,
             None,
             MsFlags::MS_REMOUNT | flags,
             Some("mode=755"),
@@ -472,15 +476,33 @@ fn mount_cgroup(
     Ok(())
 }
 
+/// Where a hierarchy goes.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    /// A destination in the rootfs, resolved for each mount on it.
+    Dest(&'a Path, &'a Path),
+    /// A path through a resolved directory: it names whatever is mounted
+    /// on it last, so it serves for a bind and its remount alike.
+    Made(&'a Path),
+}
+
+impl At<'_> {
+    fn resolve(self, sys: &dyn Syscall) -> Result<Target> {
+        match self {
+            At::Dest(rootfs, dest) => sys.target_in_root(rootfs, dest, false),
+            At::Made(p) => Ok(Target::named(p)),
+        }
+    }
+}
+
 fn mount_hierarchy(
     sys: &dyn Syscall,
-    rootfs: &Path,
-    dest: &Path,
+    at: At,
     c: &CgroupMount,
     flags: MsFlags,
     host: &HostView,
 ) -> Result<()> {
-    let t = sys.target_in_root(rootfs, dest, false)?;
+    let t = at.resolve(sys)?;
     if host.cgroup_ns {
         let data = c.controllers.join(",");
         let data = (!data.is_empty()).then_some(data.as_str());
@@ -510,7 +532,7 @@ fn mount_hierarchy(
         None,
     )?;
     drop(t);
-    let t = sys.target_in_root(rootfs, dest, false)?;
+    let t = at.resolve(sys)?;
     sys.mount(
         None,
         &t.path,
@@ -869,6 +891,20 @@ mod tests {
             mounts[5],
             "mount - /b/r/sys/fs/cgroup - MS_RDONLY | MS_NOSUID | MS_REMOUNT mode=755"
         );
+        // The hierarchies' mount points are made in the new tmpfs, through
+        // it, each before its mount.
+        let lines = sys.lines();
+        let at = |l: &str| lines.iter().position(|x| x == l).unwrap();
+        for h in ["cpu", "unified"] {
+            assert!(
+                at(&format!("mkdir /b/r/sys/fs/cgroup/{h}"))
+                    < lines
+                        .iter()
+                        .position(|x| x.starts_with("mount cgroup")
+                            && x.contains(&format!("/sys/fs/cgroup/{h} ")))
+                        .unwrap()
+            );
+        }
         // /dev bind-mounted from the host: no device nodes are made.
         assert!(!sys.lines().iter().any(|l| l.starts_with("mknod")));
     }

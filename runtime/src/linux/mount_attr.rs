@@ -438,7 +438,7 @@ mod tests {
             let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
             mount(Some(&sub), &b.0, None::<&str>, rbind, None::<&str>)
                 .map_err(|e| format!("rbind: {e}"))?;
-            let t = Linux
+            let t = Linux::default()
                 .target_in_root(&b.0, Path::new("/"), false)
                 .map_err(|e| e.to_string())?;
             let attr = MountAttr {
@@ -468,7 +468,7 @@ mod tests {
                 Err(Errno::ECHILD) => {}
                 r => return Err(format!("user namespace child left behind: {r:?}")),
             }
-            let t = Linux
+            let t = Linux::default()
                 .target_in_root(&b.0, Path::new("/"), false)
                 .map_err(|e| e.to_string())?;
             bind_idmapped(&a.0, &t.path, ns.as_fd(), false).map_err(|e| e.to_string())?;

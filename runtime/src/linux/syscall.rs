@@ -25,6 +25,17 @@ pub struct Target {
     _fd: Option<OwnedFd>,
 }
 
+impl Target {
+    /// A path below a resolved target, which holds that target's
+    /// descriptor open itself (see [`Syscall::mkdir`]).
+    pub fn named(path: &Path) -> Target {
+        Target {
+            path: path.to_path_buf(),
+            _fd: None,
+        }
+    }
+}
+
 /// `path` made relative and clean, as a mount destination or cgroup path
 /// is read: `..` never climbs above the root it is taken from.
 pub fn lexical(path: &Path) -> PathBuf {
@@ -59,6 +70,10 @@ pub trait Syscall {
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()>;
     fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    /// A directory at `path`, which must not exist yet: a mount point in a
+    /// tmpfs init has just mounted, which nothing else can see yet, so the
+    /// path (below a resolved [`Target`]) needs no resolving in the root.
+    fn mkdir(&self, path: &Path) -> Result<()>;
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()>;
     /// mount_setattr(2) with AT_RECURSIVE (the `r*` mount options).
     fn set_recursive(&self, target: &Path, attr: &MountAttr) -> Result<()>;
@@ -74,7 +89,65 @@ pub trait Syscall {
     fn is_procfs(&self, path: &Path) -> bool;
 }
 
-pub struct Linux;
+/// The real system. It keeps the rootfs it resolves targets in open from
+/// one call to the next: reopening it by path for every mount target cost
+/// an openat2 of the whole bundle path and a close each time, about 30 per
+/// container. The descriptor goes stale when something is mounted on the
+/// rootfs directory itself (a destination of `/`, a link in the image that
+/// resolves to it, or the rootfs's own bind): then it is dropped and the
+/// next target reopens the root by path, which sees the new mount.
+#[derive(Default)]
+pub struct Linux {
+    root: std::cell::RefCell<Option<OpenRoot>>,
+}
+
+struct OpenRoot {
+    path: PathBuf,
+    fd: OwnedFd,
+    /// The directory's identity, to recognise a target that resolved to it.
+    id: (u64, u64),
+}
+
+impl Linux {
+    /// `root` opened, or the copy kept from the last call for that path.
+    fn root_fd(&self, root: &Path) -> Result<BorrowedFd<'_>> {
+        let mut kept = self.root.borrow_mut();
+        if kept.as_ref().is_none_or(|k| k.path != root) {
+            let fd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+                .sys_path("open", root)?;
+            let id = file_id(fd.as_fd()).sys_path("fstat", root)?;
+            *kept = Some(OpenRoot {
+                path: root.to_path_buf(),
+                fd,
+                id,
+            });
+        }
+        let raw = kept.as_ref().expect("set above").fd.as_raw_fd();
+        // SAFETY: the kept descriptor is closed only by `forget_if_root`,
+        // by `mount` on the root's path, or by this function for another
+        // root. Its two callers, target_in_root and find_in_root, mount
+        // nothing and call nothing else of `self` while they use the
+        // borrow, and call `forget_if_root` only after their last use of it.
+        Ok(unsafe { BorrowedFd::borrow_raw(raw) })
+    }
+
+    /// Drops the kept root if `fd` is that very directory: a mount on it
+    /// is about to hide what the kept descriptor sees.
+    fn forget_if_root(&self, fd: BorrowedFd) {
+        let mut kept = self.root.borrow_mut();
+        if let Some(k) = kept.as_ref() {
+            if file_id(fd).is_ok_and(|id| id == k.id) {
+                *kept = None;
+            }
+        }
+    }
+}
+
+/// (st_dev, st_ino) of an open file.
+fn file_id(fd: BorrowedFd) -> nix::Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
 
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
@@ -114,21 +187,21 @@ const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 impl Syscall for Linux {
     fn target_in_root(&self, root: &Path, path: &Path, file: bool) -> Result<Target> {
         let what = || format!("{} in {}", path.display(), root.display());
-        let rootfd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
-            .sys_path("open", root)?;
+        let rootfd = self.root_fd(root)?;
         // Lexically, as a mount destination is read: `..` never climbs
         // above the root.
         let rel = lexical(path);
         let found = if rel.as_os_str().is_empty() {
-            Ok(rootfd.try_clone().sys("dup")?)
+            Ok(rootfd.try_clone_to_owned().sys("dup")?)
         } else {
             openat2(rootfd.as_raw_fd(), &rel, OFlag::O_PATH, IN_ROOT)
         };
         let fd = match found {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) => create_in_root(&rootfd, &rel, file, 0).with_ctx(what)?,
+            Err(Errno::ENOENT) => create_in_root(rootfd, &rel, file, 0).with_ctx(what)?,
             Err(e) => return Err(Error::sys(format_args!("resolve {}", what()), e)),
         };
+        self.forget_if_root(fd.as_fd());
         Ok(Target {
             path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
             _fd: Some(fd),
@@ -148,13 +221,17 @@ impl Syscall for Linux {
                 libc::RESOLVE_NO_MAGICLINKS,
             )
         } else {
-            let rootfd = openat2(libc::AT_FDCWD, root, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
-                .sys_path("open", root)?;
+            let rootfd = self.root_fd(root)?;
             match rel.as_os_str().is_empty() {
-                true => Ok(rootfd),
+                true => rootfd
+                    .try_clone_to_owned()
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF))),
                 false => openat2(rootfd.as_raw_fd(), &rel, OFlag::O_PATH, IN_ROOT),
             }
         };
+        if let Ok(fd) = &found {
+            self.forget_if_root(fd.as_fd());
+        }
         match found {
             Ok(fd) => Ok(Some(Target {
                 path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
@@ -176,6 +253,14 @@ impl Syscall for Linux {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<()> {
+        if self
+            .root
+            .borrow()
+            .as_ref()
+            .is_some_and(|k| k.path == target)
+        {
+            *self.root.borrow_mut() = None;
+        }
         nix::mount::mount(source, target, fstype, flags, data).map_err(|e| {
             Error::sys(
                 format_args!(
@@ -235,6 +320,10 @@ impl Syscall for Linux {
         std::os::unix::fs::symlink(target, link).sys_path("symlink", link)
     }
 
+    fn mkdir(&self, path: &Path) -> Result<()> {
+        nix::unistd::mkdir(path, Mode::from_bits_truncate(0o755)).sys_path("mkdir", path)
+    }
+
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()> {
         let c = cpath(path);
         // SAFETY: a valid NUL-terminated path; lchown does not follow links.
@@ -261,17 +350,17 @@ impl<T> WithCtx<T> for Result<T> {
 /// Mostly only the last component is missing (a mount point such as
 /// `dev/pts`, `sys/fs/cgroup/cpu`), so the parent is tried first, and the
 /// walk from the top only when it is missing too.
-fn create_in_root(rootfd: &OwnedFd, rel: &Path, file: bool, links: u32) -> Result<OwnedFd> {
+fn create_in_root(rootfd: BorrowedFd, rel: &Path, file: bool, links: u32) -> Result<OwnedFd> {
     let comps: Vec<_> = rel.components().collect();
     let Some(last_comp) = comps.len().checked_sub(1) else {
-        return rootfd.try_clone().sys("dup");
+        return rootfd.try_clone_to_owned().sys("dup");
     };
     let above = rel.parent().filter(|p| !p.as_os_str().is_empty());
     let (mut parent, first) = match above {
-        None => (rootfd.try_clone().sys("dup")?, 0),
+        None => (rootfd.try_clone_to_owned().sys("dup")?, 0),
         Some(dir) => match openat2(rootfd.as_raw_fd(), dir, OFlag::O_PATH, IN_ROOT) {
             Ok(fd) => (fd, last_comp),
-            Err(Errno::ENOENT) => (rootfd.try_clone().sys("dup")?, 0),
+            Err(Errno::ENOENT) => (rootfd.try_clone_to_owned().sys("dup")?, 0),
             Err(e) => return Err(Error::path("resolve", dir, e)),
         },
     };
@@ -422,6 +511,10 @@ pub mod fake {
             ));
             Ok(())
         }
+        fn mkdir(&self, path: &Path) -> Result<()> {
+            self.push(format!("mkdir {}", path.display()));
+            Ok(())
+        }
         fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()> {
             self.push(format!("chown {} {uid}:{gid}", path.display()));
             Ok(())
@@ -464,6 +557,40 @@ pub mod fake {
 mod tests {
     use super::*;
 
+    /// The rootfs stays open from one target to the next, and is dropped
+    /// when a target is the rootfs directory itself (a destination of `/`,
+    /// or a link in the image that leads there): a mount on it would hide
+    /// what the kept descriptor sees.
+    #[test]
+    fn the_kept_root_is_dropped_for_a_target_that_is_the_root() {
+        let root = std::env::temp_dir().join(format!("berth-keptroot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("a/..", root.join("back")).unwrap();
+        let sys = Linux::default();
+        let kept = |sys: &Linux| sys.root.borrow().as_ref().map(|k| k.fd.as_raw_fd());
+        drop(sys.target_in_root(&root, Path::new("/a"), false).unwrap());
+        let first = kept(&sys).expect("kept after a target");
+        drop(sys.target_in_root(&root, Path::new("/b/c"), false).unwrap());
+        assert_eq!(kept(&sys), Some(first), "reused for the next target");
+        for to_root in ["/", "/up", "/back", "/a/.."] {
+            drop(sys.target_in_root(&root, Path::new("/a"), false).unwrap());
+            assert!(kept(&sys).is_some());
+            drop(
+                sys.target_in_root(&root, Path::new(to_root), false)
+                    .unwrap(),
+            );
+            assert_eq!(kept(&sys), None, "{to_root} is the root");
+        }
+        // A mount on the root's own path (the rootfs's bind) drops it too;
+        // the mount itself fails here, without privilege or not.
+        drop(sys.target_in_root(&root, Path::new("/a"), false).unwrap());
+        let _ = sys.mount(None, &root, None, MsFlags::MS_REMOUNT, None);
+        assert_eq!(kept(&sys), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// Missing mount targets are made inside the root: only the last
     /// component, a whole missing path, and through symlinks (absolute,
     /// relative, dangling), which never lead out of it.
@@ -475,7 +602,9 @@ mod tests {
         std::os::unix::fs::symlink("/etc/elsewhere", root.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../up", root.join("dev/rel")).unwrap();
         let made = |path: &str, file: bool| {
-            let t = Linux.target_in_root(&root, Path::new(path), file).unwrap();
+            let t = Linux::default()
+                .target_in_root(&root, Path::new(path), file)
+                .unwrap();
             std::fs::canonicalize(&t.path).unwrap()
         };
         let root_real = std::fs::canonicalize(&root).unwrap();
@@ -504,17 +633,19 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/file"), "x").unwrap();
         std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
-        let t = Linux.find_in_root(&root, Path::new("/abs/file")).unwrap();
+        let t = Linux::default()
+            .find_in_root(&root, Path::new("/abs/file"))
+            .unwrap();
         let found = std::fs::canonicalize(t.unwrap().path).unwrap();
         assert_eq!(found, std::fs::canonicalize(root.join("etc/file")).unwrap());
-        assert!(Linux
+        assert!(Linux::default()
             .find_in_root(&root, Path::new("/missing/x"))
             .unwrap()
             .is_none());
         assert!(!root.join("missing").exists());
-        let magic = Linux.find_in_root(Path::new("/"), Path::new("/proc/self/root/etc"));
+        let magic = Linux::default().find_in_root(Path::new("/"), Path::new("/proc/self/root/etc"));
         assert_eq!(magic.err().and_then(|e| e.errno()), Some(Errno::ELOOP));
-        assert!(Linux
+        assert!(Linux::default()
             .find_in_root(Path::new("/"), Path::new("/proc/self/status"))
             .unwrap()
             .is_some());
