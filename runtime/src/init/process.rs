@@ -111,7 +111,7 @@ pub fn switch_user(user: &User) -> Result<()> {
     gids.sort_unstable();
     gids.dedup();
     let groups: Vec<Gid> = gids.into_iter().map(Gid::from_raw).collect();
-    match nix::unistd::setgroups(&groups) {
+    match single_thread::setgroups(&groups) {
         // A user namespace whose gid map an unprivileged user wrote has
         // setgroups denied: with no additional groups asked for, the
         // process keeps the ones it has (none that the namespace maps).
@@ -125,9 +125,39 @@ pub fn switch_user(user: &User) -> Result<()> {
         r => r.sys("setgroups (process.user.additionalGids)")?,
     }
     let gid = Gid::from_raw(user.gid());
-    nix::unistd::setresgid(gid, gid, gid).sys(format_args!("setresgid {gid}"))?;
+    single_thread::setresgid(gid).sys(format_args!("setresgid {gid}"))?;
     let uid = Uid::from_raw(user.uid());
-    nix::unistd::setresuid(uid, uid, uid).sys(format_args!("setresuid {uid}"))
+    single_thread::setresuid(uid).sys(format_args!("setresuid {uid}"))
+}
+
+/// The credential calls as plain system calls. musl's setgroups, setresgid
+/// and setresuid apply the change to every thread of the process
+/// (`__synccall`), which costs three signal-mask changes around each call
+/// even with one thread. Init has one thread (clone3 copies only the
+/// caller), and the kernel sets credentials per thread, so the plain call
+/// does the whole process's.
+mod single_thread {
+    use nix::errno::Errno;
+    use nix::unistd::{Gid, Uid};
+
+    pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
+        let raw: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
+        // SAFETY: the kernel reads raw.len() gid_t values from the pointer.
+        let r = unsafe { libc::syscall(libc::SYS_setgroups, raw.len(), raw.as_ptr()) };
+        Errno::result(r).map(drop)
+    }
+
+    pub fn setresgid(gid: Gid) -> nix::Result<()> {
+        let g = gid.as_raw();
+        // SAFETY: plain integer arguments.
+        Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, g, g, g) }).map(drop)
+    }
+
+    pub fn setresuid(uid: Uid) -> nix::Result<()> {
+        let u = uid.as_raw();
+        // SAFETY: plain integer arguments.
+        Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, u, u, u) }).map(drop)
+    }
 }
 
 fn setgroups_denied() -> bool {
