@@ -26,7 +26,9 @@
 //!    start the systemd unit with init in it and write its limits, write
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
 //!    done, stage the state, wait for "ready", apply the device rules,
-//!    commit the state and the pid file, and tell init it is saved.
+//!    commit the state and the pid file, and tell init it is saved (or,
+//!    for `run`, leave that to the caller, which starts the container
+//!    itself: [`Release::ByCaller`]).
 //!
 //! A failure at any step kills the child, unmounts what it mounted in the
 //! caller's mount namespace and removes the state directory: nothing is
@@ -74,6 +76,7 @@ pub struct CreateOptions {
     pub rootless: bool,
     /// `--systemd-cgroup`: the cgroup is a systemd unit's.
     pub systemd: bool,
+    pub release: Release,
 }
 
 /// Where the pty master goes when the process has a terminal.
@@ -85,6 +88,19 @@ pub enum Console {
     Keep,
 }
 
+/// Who lets init go on once the state is saved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// `create`: init is told it is saved and waits on the exec fifo for
+    /// `start`.
+    #[default]
+    OnStart,
+    /// `run`: create returns with init still waiting for `S` on
+    /// [`Created::sync`]; the caller starts the container with
+    /// [`crate::container::lifecycle::start_created`].
+    ByCaller,
+}
+
 pub struct Created {
     pub pid: Pid,
     pub dir: ContainerDir,
@@ -92,6 +108,9 @@ pub struct Created {
     pub state: State,
     /// With [`Console::Keep`] and a terminal: where the master arrives.
     pub console: Option<UnixStream>,
+    /// With [`Release::ByCaller`]: the sync socket (init/sync.rs), init
+    /// waiting for `S`. Dropped without it, init exits.
+    pub sync: Option<OwnedFd>,
 }
 
 pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<Created> {
@@ -121,11 +140,12 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
     // 2.
     let dir = store.create(id)?;
     match build(&bundle, &dir, opts, console_socket, net) {
-        Ok(state) => Ok(Created {
+        Ok((state, sync)) => Ok(Created {
             pid: Pid::from_raw(state.pid),
             dir,
             state,
             console: kept,
+            sync,
         }),
         Err(e) => {
             // Kept when the mounts stay: delete tries again.
@@ -161,7 +181,7 @@ fn build(
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
     net: Option<crate::linux::netns::Ahead>,
-) -> Result<State> {
+) -> Result<(State, Option<OwnedFd>)> {
     make_fifo(dir)?;
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let own_mount_ns = linux
@@ -267,7 +287,8 @@ struct Placement<'a> {
     unit: Option<cgroup_unit::UnitPlan>,
 }
 
-/// Steps 3 (the rest) to 5, with the cgroups made.
+/// Steps 3 (the rest) to 5, with the cgroups made. Returns the state and,
+/// with [`Release::ByCaller`], the sync socket.
 fn spawn(
     bundle: &Bundle,
     dir: &ContainerDir,
@@ -276,7 +297,7 @@ fn spawn(
     state_dir: File,
     place: Placement,
     net: Option<crate::linux::netns::Ahead>,
-) -> Result<State> {
+) -> Result<(State, Option<OwnedFd>)> {
     let Placement {
         layout,
         own,
@@ -408,7 +429,9 @@ fn spawn(
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid).context("--pid-file")?;
         }
-        sync::send_msg(&parent_sock, Msg::Saved)?;
+        if opts.release == Release::OnStart {
+            sync::send_msg(&parent_sock, Msg::Saved { go: false })?;
+        }
         crate::fault::point("create:saved");
         Ok(())
     })();
@@ -424,7 +447,8 @@ fn spawn(
         );
         return Err(e);
     }
-    Ok(state)
+    let sync = (opts.release == Release::ByCaller).then_some(parent_sock);
+    Ok((state, sync))
 }
 
 /// Which hook lists make init stop and talk to the parent.

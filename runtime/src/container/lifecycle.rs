@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 use crate::container::store::{process_alive, ContainerDir, Store};
 use crate::error::{Context, Error, Result, SysResult};
 use crate::init::hooks;
+use crate::init::sync::{self, Msg};
 use crate::linux::pidfd;
 use crate::oci::config::Bundle;
 use crate::oci::state::{State, Status};
@@ -66,12 +67,29 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
     release(dir, &state, &pfd)
 }
 
-/// `run`'s start: the container this process just created, whose state it
-/// holds and whose init is its own child (so the pid cannot have been
-/// reused). Saves reading back state.json and /proc for what create knows.
-pub fn start_created(dir: &ContainerDir, state: &State) -> Result<()> {
-    let pfd = pidfd::open_or_err(state.pid)?;
-    release(dir, state, &pfd)
+/// `run`'s start of the container this process has just created
+/// (create.rs, [`Release::ByCaller`]): its init, our child, waits for `S`
+/// on `sync`. The fifo goes first, so that `state` says running from here
+/// on, as after `start`; then `S` with go (init/sync.rs): init goes on to
+/// execve without the exec fifo's rendezvous. Saves reading back
+/// state.json and /proc for what create knows.
+///
+/// With poststart hooks, or `wait` (`run --detach`, which reports a failed
+/// execve as `start` does), this waits for execve as `start` does, on the
+/// socket instead of the fifo; the hooks then run. Otherwise the caller
+/// asks [`sync::exec_result`] once the container has exited.
+///
+/// [`Release::ByCaller`]: crate::container::create::Release::ByCaller
+pub fn start_created(dir: &ContainerDir, state: &State, sync: &OwnedFd, wait: bool) -> Result<()> {
+    let fifo = dir.fifo_path();
+    std::fs::remove_file(&fifo).sys_path("remove", &fifo)?;
+    sync::send_msg(sync, Msg::Saved { go: true })?;
+    let poststart = !hooks::Kind::Poststart.list(state.hooks.as_ref()).is_empty();
+    if wait || poststart {
+        sync::exec_result(sync, true).with_context(|| format!("container {}", dir.id))?;
+        run_hooks_after(state, hooks::Kind::Poststart, Status::Running);
+    }
+    Ok(())
 }
 
 /// Lets init go on: one byte read from the exec fifo, unless init (pinned
