@@ -84,8 +84,9 @@ pub fn run(
         lifecycle::start_created(&dir, &state, &sync, false)?;
         Ok(master)
     })();
-    // Let other commands (state, kill) lock the container while it runs.
-    drop(dir);
+    // Other commands (state, kill) may lock the container while it runs;
+    // the directory stays open for the delete below.
+    let dir = dir.unlock();
     let mut reaped = false;
     let result = started.and_then(|master| {
         let code = foreground::wait(pid, master)?;
@@ -102,7 +103,7 @@ pub fn run(
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
         }
-        lifecycle::delete(store, &opts.id, true)?;
+        lifecycle::delete_exited(dir, &state)?;
     }
     result
 }

@@ -12,7 +12,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use crate::container::store::{process_alive, ContainerDir, Store};
+use crate::container::store::{process_alive, ContainerDir, Store, Unlocked};
 use crate::error::{Context, Error, Result, SysResult};
 use crate::init::hooks;
 use crate::init::sync::{self, Msg};
@@ -307,13 +307,38 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
             }
         }
     }
+    remove(dir, state.as_ref(), status)
+}
+
+/// `run`'s delete of the container it created and waited for: stopped, its
+/// init reaped, and `state` what create returned (nothing after create
+/// changes what delete uses: `update` rewrites only device rules). Saves
+/// reading back state.json and /proc. Gone meanwhile (a `delete` by another
+/// command) is fine, as with `delete --force`.
+pub fn delete_exited(dir: Unlocked, state: &State) -> Result<()> {
+    let dir = match dir.relock() {
+        Err(e) if e.kind() == crate::error::Kind::NotFound => return Ok(()),
+        r => r?,
+    };
+    remove(dir, Some(state), Status::Stopped)
+}
+
+/// What every delete does once init is gone: the processes left in the
+/// container's cgroups, its cgroups, its mounts in the caller's namespace,
+/// the poststop hooks, the directory.
+fn remove(dir: ContainerDir, state: Option<&State>, status: Status) -> Result<()> {
+    let id = &dir.id.clone();
     // A create killed before it wrote state.json left only its record of
     // the cgroups (and maybe an init in them, waiting for `start`).
-    let cgroups = match &state {
-        Some(s) => s.cgroups.clone(),
-        None => dir.load_pending(),
+    let pending;
+    let cgroups = match state {
+        Some(s) => s.cgroups.as_ref(),
+        None => {
+            pending = dir.load_pending();
+            pending.as_ref()
+        }
     };
-    if let Some(c) = &cgroups {
+    if let Some(c) = cgroups {
         // Processes that outlived init (a forked daemon) die with it; only
         // from cgroups berth made for this container: in one that was
         // already there (cgroupsPath naming a shared slice), they are not
@@ -330,7 +355,7 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
     // Without a mount namespace: what create mounted in the caller's, once
     // the cgroups are empty (no process of the container mounts any more).
     crate::container::host_mounts::undo(&dir.path).with_context(|| format!("container {id}"))?;
-    if let Some(state) = &state {
+    if let Some(state) = state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }
     // A restore killed while criu ran leaves the rootfs bound in the
