@@ -192,7 +192,11 @@ fn build(
     if !own_mount_ns {
         crate::container::host_mounts::record(&dir.path, &bundle.rootfs)?;
     }
-    let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
+    // Only for init's wait on the exec fifo, which `run` spares it.
+    let state_dir = match opts.release {
+        Release::OnStart => Some(File::open(&dir.path).sys_path("open", &dir.path)?),
+        Release::ByCaller => None,
+    };
     crate::fault::point("create:dir");
 
     // 3.
@@ -294,7 +298,7 @@ fn spawn(
     dir: &ContainerDir,
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
-    state_dir: File,
+    state_dir: Option<File>,
     place: Placement,
     net: Option<crate::linux::netns::Ahead>,
 ) -> Result<(State, Option<OwnedFd>)> {

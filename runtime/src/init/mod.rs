@@ -127,8 +127,9 @@ pub struct Init<'a> {
     /// The parent's locked state directory: closed at once, or its flock
     /// would outlive the parent.
     pub lock_fd: RawFd,
-    /// The state directory, to open the exec fifo relative to it.
-    pub state_dir: File,
+    /// The state directory, to open the exec fifo relative to it; none
+    /// when the parent starts the container itself (sync.rs, `S` go 1).
+    pub state_dir: Option<File>,
     pub console_socket: Option<OwnedFd>,
     pub caps: Sets,
     pub cgroup_mounts: Vec<CgroupMount>,
@@ -384,7 +385,11 @@ fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::con
     let filter = init.seccomp.as_ref().filter(|s| !s.has_agent());
     // 12.
     if !p.go {
-        *fifo = Some(wait_for_start(&init.state_dir)?);
+        let dir = init
+            .state_dir
+            .as_ref()
+            .ok_or_else(|| Error::invalid("told to wait for start without an exec fifo"))?;
+        *fifo = Some(wait_for_start(dir)?);
     }
     let confine = filter.map(|s| s.for_hooks(&p.held, &init.caps));
     run_own_hooks(
