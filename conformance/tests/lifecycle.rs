@@ -255,6 +255,53 @@ fn run_of_a_program_execve_refuses_fails_with_its_reason() {
     f.assert_clean(&f.id);
 }
 
+/// --pidfd-socket on create and run: a pidfd of the container's init
+/// arrives (before `run -d` returns); a socket path nobody listens on
+/// fails them and leaves nothing behind.
+#[test]
+fn create_and_run_send_a_pidfd_of_init() {
+    use std::os::fd::AsRawFd;
+    for cmd in ["create", "run"] {
+        let mut f = Fixture::new(&format!("pidfd{cmd}"));
+        f.args(&["sleep", "1000"]);
+        f.write_config();
+        let bundle = f.bundle.to_str().unwrap().to_string();
+        let sock = f.dir.join("pidfd.sock");
+        let receiver = conformance::console_socket(&sock);
+        let mut args = vec![cmd, "--pidfd-socket", sock.to_str().unwrap()];
+        if cmd == "run" {
+            args.push("-d");
+        }
+        args.extend(["--bundle", &bundle, &f.id]);
+        let o = f.rt(&args);
+        if is_runc() && !o.status.success() {
+            return; // --pidfd-socket came with runc 1.2
+        }
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let pidfd = receiver.join().unwrap();
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+        let st = f.state();
+        assert!(info.contains(&format!("Pid:\t{}\n", st["pid"])), "{info}");
+        let want = if cmd == "run" { "running" } else { "created" };
+        assert_eq!(st["status"], want, "{cmd}");
+
+        let nobody = f.dir.join("nobody.sock");
+        let id = format!("{}-nobody", f.id);
+        let mut args = vec![cmd, "--pidfd-socket", nobody.to_str().unwrap()];
+        if cmd == "run" {
+            args.push("-d");
+        }
+        args.extend(["--bundle", &bundle, &id]);
+        let o = f.rt(&args);
+        let left = f.root.join(&id).exists();
+        let _ = f.rt(&["delete", "--force", &id]);
+        assert!(!o.status.success(), "{cmd} without a listener succeeded");
+        assert!(stderr(&o).contains("pidfd socket"), "{}", stderr(&o));
+        assert!(!left, "{cmd} left {id} behind");
+    }
+}
+
 #[test]
 fn run_forwards_signals_to_the_container() {
     let mut f = Fixture::new("fwd");

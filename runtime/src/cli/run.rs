@@ -1,10 +1,9 @@
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 
 use berth::container::create::{create, Console, Created, Release};
 use berth::container::store::Store;
 use berth::container::{foreground, lifecycle};
-use berth::error::{Context, SysResult};
+use berth::error::Context;
 use berth::init::{sync, terminal};
 use berth::linux::pidfd;
 use berth::Result;
@@ -48,16 +47,15 @@ pub fn run(
     g: &super::global::Global,
 ) -> Result<i32> {
     let mut opts = a.options(g);
-    // This process starts the container itself: init is told to go on as
-    // soon as it is saved, without the exec fifo (container/lifecycle.rs).
-    opts.release = Release::ByCaller;
+    // This process starts the container itself: init goes on as soon as
+    // it is saved, without the exec fifo (container/lifecycle.rs).
+    opts.release = Release::Now;
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
-        let sync = created.sync.expect("released by the caller");
-        send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;
+        let sync = created.sync.expect("released at once");
         // Waits for execve: a program that could not be executed fails
         // `run -d` as it fails `start`.
-        lifecycle::start_created(&created.dir, &created.state, &sync, true)?;
+        lifecycle::started(&created.state, &sync, true)?;
         return Ok(0);
     }
     foreground::block_signals()?;
@@ -74,14 +72,14 @@ pub fn run(
         console: ours,
         sync,
     } = create(store, &opts, console)?;
-    let sync = sync.expect("released by the caller");
+    let sync = sync.expect("released at once");
     let started = (|| {
+        // Init sent it before it said it was ready.
         let master = match &ours {
             Some(s) => Some(terminal::recv_master(s.as_raw_fd())?),
             None => None,
         };
-        send_pidfd(a.pidfd_socket.as_deref(), pid)?;
-        lifecycle::start_created(&dir, &state, &sync, false)?;
+        lifecycle::started(&state, &sync, false)?;
         Ok(master)
     })();
     // Other commands (state, kill) may lock the container while it runs;
@@ -108,24 +106,11 @@ pub fn run(
     result
 }
 
-/// `--pidfd-socket`: a pidfd of the container's process, sent as runc 1.2
-/// sends it (SCM_RIGHTS over a connected unix socket).
+/// `--pidfd-socket`: a pidfd of the container's process (see
+/// [`pidfd::send_to_socket`]).
 pub fn send_pidfd(socket: Option<&std::path::Path>, pid: Pid) -> Result<()> {
-    let Some(path) = socket else {
-        return Ok(());
-    };
-    let sock = UnixStream::connect(path).sys_path("connect to the pidfd socket", path)?;
-    // Our unreaped child: the pid cannot have been reused.
-    let fd = pidfd::open_or_err(pid.as_raw())?;
-    let fds = [fd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"pidfd")];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .sys("send the pidfd")?;
-    Ok(())
+    match socket {
+        Some(path) => pidfd::send_to_socket(path, pid.as_raw()),
+        None => Ok(()),
+    }
 }

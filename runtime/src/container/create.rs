@@ -26,9 +26,9 @@
 //!    start the systemd unit with init in it and write its limits, write
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
 //!    done, stage the state, wait for "ready", apply the device rules,
-//!    commit the state and the pid file, and tell init it is saved (or,
-//!    for `run`, leave that to the caller, which starts the container
-//!    itself: [`Release::ByCaller`]).
+//!    commit the state, the pid file and the pidfd, and tell init it is
+//!    saved (and for `run`, which starts the container itself, to go on at
+//!    once: [`Release::Now`]).
 //!
 //! A failure at any step kills the child, unmounts what it mounted in the
 //! caller's mount namespace and removes the state directory: nothing is
@@ -76,6 +76,9 @@ pub struct CreateOptions {
     pub rootless: bool,
     /// `--systemd-cgroup`: the cgroup is a systemd unit's.
     pub systemd: bool,
+    /// `--pidfd-socket`: where a pidfd of init goes once the state is
+    /// saved, before init is told so.
+    pub pidfd_socket: Option<PathBuf>,
     pub release: Release,
 }
 
@@ -95,10 +98,12 @@ pub enum Release {
     /// `start`.
     #[default]
     OnStart,
-    /// `run`: create returns with init still waiting for `S` on
-    /// [`Created::sync`]; the caller starts the container with
-    /// [`crate::container::lifecycle::start_created`].
-    ByCaller,
+    /// `run`, which starts the container itself: once the state is saved
+    /// the exec fifo goes and init is told to go on at once
+    /// ([`crate::container::lifecycle::release_now`]); [`Created::sync`]
+    /// then says when it has executed the program
+    /// ([`crate::container::lifecycle::started`]).
+    Now,
 }
 
 pub struct Created {
@@ -108,8 +113,8 @@ pub struct Created {
     pub state: State,
     /// With [`Console::Keep`] and a terminal: where the master arrives.
     pub console: Option<UnixStream>,
-    /// With [`Release::ByCaller`]: the sync socket (init/sync.rs), init
-    /// waiting for `S`. Dropped without it, init exits.
+    /// With [`Release::Now`]: the sync socket (init/sync.rs), which init
+    /// holds until its execve.
     pub sync: Option<OwnedFd>,
 }
 
@@ -195,7 +200,7 @@ fn build(
     // Only for init's wait on the exec fifo, which `run` spares it.
     let state_dir = match opts.release {
         Release::OnStart => Some(File::open(&dir.path).sys_path("open", &dir.path)?),
-        Release::ByCaller => None,
+        Release::Now => None,
     };
     crate::fault::point("create:dir");
 
@@ -292,7 +297,7 @@ struct Placement<'a> {
 }
 
 /// Steps 3 (the rest) to 5, with the cgroups made. Returns the state and,
-/// with [`Release::ByCaller`], the sync socket.
+/// with [`Release::Now`], the sync socket.
 fn spawn(
     bundle: &Bundle,
     dir: &ContainerDir,
@@ -433,8 +438,12 @@ fn spawn(
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid).context("--pid-file")?;
         }
-        if opts.release == Release::OnStart {
-            sync::send_msg(&parent_sock, Msg::Saved { go: false })?;
+        if let Some(p) = &opts.pidfd_socket {
+            crate::linux::pidfd::send_to_socket(p, pid.as_raw())?;
+        }
+        match opts.release {
+            Release::OnStart => sync::send_msg(&parent_sock, Msg::Saved { go: false })?,
+            Release::Now => crate::container::lifecycle::release_now(dir, &parent_sock)?,
         }
         crate::fault::point("create:saved");
         Ok(())
@@ -451,7 +460,7 @@ fn spawn(
         );
         return Err(e);
     }
-    let sync = (opts.release == Release::ByCaller).then_some(parent_sock);
+    let sync = (opts.release == Release::Now).then_some(parent_sock);
     Ok((state, sync))
 }
 

@@ -67,26 +67,27 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
     release(dir, &state, &pfd)
 }
 
-/// `run`'s start of the container this process has just created
-/// (create.rs, [`Release::ByCaller`]): its init, our child, waits for `S`
-/// on `sync`. The fifo goes first, so that `state` says running from here
-/// on, as after `start`; then `S` with go (init/sync.rs): init goes on to
-/// execve without the exec fifo's rendezvous. Saves reading back
-/// state.json and /proc for what create knows.
+/// `run`'s start, by create once the state is saved ([`Release::Now`]):
+/// the exec fifo goes first, so that `state` says running from here on, as
+/// after `start`; then `S` with go (init/sync.rs): init, which waits for it
+/// on `sync`, goes on to execve without the fifo's rendezvous.
 ///
-/// With poststart hooks, or `wait` (`run --detach`, which reports a failed
-/// execve as `start` does), this waits for execve as `start` does, on the
-/// socket instead of the fifo; the hooks then run. Otherwise the caller
-/// asks [`sync::exec_result`] once the container has exited.
-///
-/// [`Release::ByCaller`]: crate::container::create::Release::ByCaller
-pub fn start_created(dir: &ContainerDir, state: &State, sync: &OwnedFd, wait: bool) -> Result<()> {
+/// [`Release::Now`]: crate::container::create::Release::Now
+pub fn release_now(dir: &ContainerDir, sync: &OwnedFd) -> Result<()> {
     let fifo = dir.fifo_path();
     std::fs::remove_file(&fifo).sys_path("remove", &fifo)?;
-    sync::send_msg(sync, Msg::Saved { go: true })?;
+    sync::send_msg(sync, Msg::Saved { go: true })
+}
+
+/// The rest of `run`'s start: with poststart hooks, or `wait` (`run
+/// --detach`, which reports a program that could not be executed as
+/// `start` does), waits for execve as `start` does, on the sync socket
+/// instead of the fifo, then runs the hooks. Otherwise the caller asks
+/// [`sync::exec_result`] once the container has exited.
+pub fn started(state: &State, sync: &OwnedFd, wait: bool) -> Result<()> {
     let poststart = !hooks::Kind::Poststart.list(state.hooks.as_ref()).is_empty();
     if wait || poststart {
-        sync::exec_result(sync, true).with_context(|| format!("container {}", dir.id))?;
+        sync::exec_result(sync, true).with_context(|| format!("container {}", state.id))?;
         run_hooks_after(state, hooks::Kind::Poststart, Status::Running);
     }
     Ok(())
