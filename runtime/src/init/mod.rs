@@ -60,10 +60,10 @@
 //! labels and the signals run under it, as they do under runc's.
 //!
 //! Errors up to step 11 reach the parent over the sync socket; after it the
-//! parent may be gone, so they go to the container's stderr, and also to
-//! whoever started the container: `start` through the exec fifo, `run`
-//! through the sync socket (exit status 126, 127 for a missing file, or 1
-//! for an error without errno).
+//! parent may be gone, so they go to the container's stderr (init then
+//! exits 126, 127 for a missing file, 1 for an error without errno), and
+//! also to whoever started the container: `start` through the exec fifo,
+//! `run` through the sync socket.
 
 use std::fs::File;
 use std::io::Write;

@@ -60,22 +60,16 @@ use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag
 
 use crate::error::{Error, Result, SysResult};
 
+/// The messages of the tables above (`go`: see step 4).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
     MapsWanted,
-    Go {
-        pid: i32,
-    },
-    Cloned {
-        pid: i32,
-    },
+    Go { pid: i32 },
+    Cloned { pid: i32 },
     RunHooks,
     HooksDone,
     Ready,
-    /// `go`: see step 4 above.
-    Saved {
-        go: bool,
-    },
+    Saved { go: bool },
 }
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
