@@ -413,6 +413,76 @@ fn a_create_hook_past_its_timeout_is_killed_and_fails_create() {
     assert!(eventually(|| gone(pid)), "the hook {pid} still runs");
 }
 
+/// `run` runs the hooks at the same steps as create, start and delete:
+/// poststart once the program is executed (before a detached `run`
+/// returns), poststop once `run` has seen it exit and deletes it.
+#[test]
+fn run_runs_poststart_once_the_program_is_executed_and_poststop_at_the_end() {
+    for detach in [false, true] {
+        let mut f = Fixture::new(if detach { "hookrund" } else { "hookrun" });
+        let d = f.dir.display().to_string();
+        // The pid from the state on stdin; the name the process has then
+        // (the program's once it is executed).
+        let poststart = format!(
+            "s=$(/bin/cat); p=${{s#*pid?:}}; p=$((${{p%%,*}})); \
+             /bin/cat /proc/$p/comm > {d}/poststart.tmp; /bin/mv {d}/poststart.tmp {d}/poststart"
+        );
+        f.config["hooks"] = json!({
+            // Holds init back from execve for a while: a poststart hook
+            // that did not wait for it would find init still there.
+            "startContainer": [sh("sleep 0.3")],
+            "poststart": [sh(poststart)],
+            "poststop": [sh(format!("echo poststop > {d}/poststop"))],
+        });
+        f.args(&["sleep", "1000"]);
+        f.write_config();
+        let bundle = f.bundle.to_str().unwrap().to_string();
+        let after_poststart = if detach {
+            let o = f.rt(&["run", "-d", "--bundle", &bundle, &f.id]);
+            assert!(o.status.success(), "run -d: {}", stderr(&o));
+            assert!(
+                f.dir.join("poststart").exists(),
+                "run -d returned before the poststart hook ran"
+            );
+            None
+        } else {
+            let mut c = f.runtime_cmd(&["run", "--bundle", &bundle, &f.id]);
+            c.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let child = c.spawn().unwrap();
+            assert!(
+                eventually(|| f.dir.join("poststart").exists()),
+                "the poststart hook did not run"
+            );
+            Some(child)
+        };
+        let comm = std::fs::read_to_string(f.dir.join("poststart")).unwrap();
+        // runc 1.1 runs poststart hooks before the program is executed
+        // (see hooks_run_in_lifecycle_order), so while it is created.
+        if is_runc() {
+            assert!(f.wait_status("running"), "detach {detach}");
+        } else {
+            assert_eq!(comm.trim(), "sleep", "detach {detach}");
+            assert_eq!(f.status(), "running", "detach {detach}");
+        }
+        assert!(!f.dir.join("poststop").exists(), "detach {detach}");
+        match after_poststart {
+            Some(child) => {
+                assert!(f.rt(&["kill", &f.id, "KILL"]).status.success());
+                let o = conformance::wait_output(child, Duration::from_secs(10));
+                assert_eq!(o.status.code(), Some(137));
+            }
+            None => {
+                let o = f.rt(&["delete", "--force", &f.id]);
+                assert!(o.status.success(), "delete: {}", stderr(&o));
+            }
+        }
+        assert!(f.dir.join("poststop").exists(), "detach {detach}");
+        f.assert_clean(&f.id);
+    }
+}
+
 /// Failing poststart and poststop hooks are warnings: the rest carries on.
 #[test]
 fn failing_poststart_and_poststop_hooks_are_only_warnings() {

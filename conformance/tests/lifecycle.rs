@@ -208,6 +208,100 @@ fn run_exits_with_the_containers_code_or_128_plus_signal() {
     );
 }
 
+/// While a foreground `run` waits for its container, the container is
+/// running for every other command: `state` says so the moment the
+/// program runs, `start` refuses it, `kill` reaches it; `run` then
+/// deletes it.
+#[test]
+fn a_foreground_run_is_running_for_other_commands() {
+    let mut f = Fixture::new("runstate");
+    f.args(&["sh", "-c", "echo ready; exec sleep 1000"]);
+    f.write_config();
+    let mut c = f.runtime_cmd(&["run", "--bundle", f.bundle.to_str().unwrap(), &f.id]);
+    c.stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(first.trim(), "ready");
+    let st = f.state();
+    assert_eq!(st["status"], "running", "{st}");
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0, "{st}");
+    assert!(!f.rt(&["start", &f.id]).status.success(), "start succeeded");
+    assert!(f.rt(&["kill", &f.id, "KILL"]).status.success());
+    let o = conformance::wait_output(child, std::time::Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    f.assert_clean(&f.id);
+}
+
+/// A program that execve refuses (found and executable at create, in no
+/// format the kernel runs) fails a foreground `run` after the container
+/// has started: status 1 as from runc 1.1, the reason on stderr, nothing
+/// left behind.
+#[test]
+fn run_of_a_program_execve_refuses_fails_with_its_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = Fixture::new("runenoexec");
+    // Written by the fixture long before: a file written just now could
+    // still be open in a concurrent test's fork (ETXTBSY).
+    let file = f.bundle.join("rootfs/etc/group");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.args(&["/etc/group"]);
+    let o = f.run();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("exec format error"), "{}", stderr(&o));
+    f.assert_clean(&f.id);
+}
+
+/// --pidfd-socket on create and run: a pidfd of the container's init
+/// arrives (before `run -d` returns); a socket path nobody listens on
+/// fails them and leaves nothing behind.
+#[test]
+fn create_and_run_send_a_pidfd_of_init() {
+    use std::os::fd::AsRawFd;
+    for cmd in ["create", "run"] {
+        let mut f = Fixture::new(&format!("pidfd{cmd}"));
+        f.args(&["sleep", "1000"]);
+        f.write_config();
+        let bundle = f.bundle.to_str().unwrap().to_string();
+        let sock = f.dir.join("pidfd.sock");
+        let receiver = conformance::console_socket(&sock);
+        let mut args = vec![cmd, "--pidfd-socket", sock.to_str().unwrap()];
+        if cmd == "run" {
+            args.push("-d");
+        }
+        args.extend(["--bundle", &bundle, &f.id]);
+        let o = f.rt(&args);
+        if is_runc() && !o.status.success() {
+            return; // --pidfd-socket came with runc 1.2
+        }
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let pidfd = receiver.join().unwrap();
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+        let st = f.state();
+        assert!(info.contains(&format!("Pid:\t{}\n", st["pid"])), "{info}");
+        let want = if cmd == "run" { "running" } else { "created" };
+        assert_eq!(st["status"], want, "{cmd}");
+
+        let nobody = f.dir.join("nobody.sock");
+        let id = format!("{}-nobody", f.id);
+        let mut args = vec![cmd, "--pidfd-socket", nobody.to_str().unwrap()];
+        if cmd == "run" {
+            args.push("-d");
+        }
+        args.extend(["--bundle", &bundle, &id]);
+        let o = f.rt(&args);
+        let left = f.root.join(&id).exists();
+        let _ = f.rt(&["delete", "--force", &id]);
+        assert!(!o.status.success(), "{cmd} without a listener succeeded");
+        assert!(stderr(&o).contains("pidfd socket"), "{}", stderr(&o));
+        assert!(!left, "{cmd} left {id} behind");
+    }
+}
+
 #[test]
 fn run_forwards_signals_to_the_container() {
     let mut f = Fixture::new("fwd");

@@ -72,6 +72,8 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            pidfd_socket: self.pidfd_socket.clone(),
+            release: berth::container::create::Release::OnStart,
         }
     }
 }
@@ -83,10 +85,10 @@ pub fn parse(line: Line) -> Result<Command, Stop> {
 }
 
 pub fn run(store: &Store, a: &CreateArgs, g: &super::global::Global) -> Result<()> {
-    let created = create(
+    create(
         store,
         &a.options(g),
         Console::Socket(a.console_socket.clone()),
-    )?;
-    super::run::send_pidfd(a.pidfd_socket.as_deref(), created.pid)
+    )
+    .map(drop)
 }

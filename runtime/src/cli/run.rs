@@ -1,11 +1,10 @@
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 
-use berth::container::create::{create, Console};
+use berth::container::create::{create, Console, Created, Release};
 use berth::container::store::Store;
 use berth::container::{foreground, lifecycle};
-use berth::error::SysResult;
-use berth::init::terminal;
+use berth::error::Context;
+use berth::init::{sync, terminal};
 use berth::linux::pidfd;
 use berth::Result;
 use nix::unistd::Pid;
@@ -47,11 +46,16 @@ pub fn run(
     keep: bool,
     g: &super::global::Global,
 ) -> Result<i32> {
-    let opts = a.options(g);
+    let mut opts = a.options(g);
+    // This process starts the container itself: init goes on as soon as
+    // it is saved, without the exec fifo (container/lifecycle.rs).
+    opts.release = Release::Now;
     if detach {
         let created = create(store, &opts, Console::Socket(a.console_socket.clone()))?;
-        send_pidfd(a.pidfd_socket.as_deref(), created.pid)?;
-        lifecycle::start_created(&created.dir, &created.state)?;
+        let sync = created.sync.expect("released at once");
+        // Waits for execve: a program that could not be executed fails
+        // `run -d` as it fails `start`.
+        lifecycle::started(&created.state, &sync, true)?;
         return Ok(0);
     }
     foreground::block_signals()?;
@@ -61,48 +65,52 @@ pub fn run(
         Some(p) => Console::Socket(Some(p.clone())),
         None => Console::Keep,
     };
-    let created = create(store, &opts, console)?;
-    let pid = created.pid;
-    let ours = created.console;
-    let result = (|| {
+    let Created {
+        pid,
+        dir,
+        state,
+        console: ours,
+        sync,
+    } = create(store, &opts, console)?;
+    let sync = sync.expect("released at once");
+    let started = (|| {
+        // Init sent it before it said it was ready.
         let master = match &ours {
             Some(s) => Some(terminal::recv_master(s.as_raw_fd())?),
             None => None,
         };
-        send_pidfd(a.pidfd_socket.as_deref(), pid)?;
-        lifecycle::start_created(&created.dir, &created.state)?;
-        // Let other commands (state, kill) lock the container while it runs.
-        drop(created.dir);
-        foreground::wait(pid, master)
+        lifecycle::started(&state, &sync, false)?;
+        Ok(master)
     })();
+    // Other commands (state, kill) may lock the container while it runs;
+    // the directory stays open for the delete below.
+    let dir = dir.unlock();
+    let mut reaped = false;
+    let result = started.and_then(|master| {
+        let code = foreground::wait(pid, master)?;
+        reaped = true;
+        // What failed between `S` and execve, if anything did: init said
+        // so before it exited (and on the container's stderr). An error,
+        // as from `start`, rather than init's exit status: runc 1.1's
+        // `run` exits 1 then too.
+        sync::exec_result(&sync, false).with_context(|| format!("container {}", state.id))?;
+        Ok(code)
+    });
     if !keep || result.is_err() {
-        if result.is_err() {
+        if result.is_err() && !reaped {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
         }
-        lifecycle::delete(store, &opts.id, true)?;
+        lifecycle::delete_exited(dir, &state)?;
     }
     result
 }
 
-/// `--pidfd-socket`: a pidfd of the container's process, sent as runc 1.2
-/// sends it (SCM_RIGHTS over a connected unix socket).
+/// `--pidfd-socket`: a pidfd of the container's process (see
+/// [`pidfd::send_to_socket`]).
 pub fn send_pidfd(socket: Option<&std::path::Path>, pid: Pid) -> Result<()> {
-    let Some(path) = socket else {
-        return Ok(());
-    };
-    let sock = UnixStream::connect(path).sys_path("connect to the pidfd socket", path)?;
-    // Our unreaped child: the pid cannot have been reused.
-    let fd = pidfd::open_or_err(pid.as_raw())?;
-    let fds = [fd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"pidfd")];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .sys("send the pidfd")?;
-    Ok(())
+    match socket {
+        Some(path) => pidfd::send_to_socket(path, pid.as_raw()),
+        None => Ok(()),
+    }
 }

@@ -26,7 +26,9 @@
 //!    start the systemd unit with init in it and write its limits, write
 //!    oomScoreAdj, run prestart and createRuntime hooks when its mounts are
 //!    done, stage the state, wait for "ready", apply the device rules,
-//!    commit the state and the pid file, and tell init it is saved.
+//!    commit the state, the pid file and the pidfd, and tell init it is
+//!    saved (and for `run`, which starts the container itself, to go on at
+//!    once: [`Release::Now`]).
 //!
 //! A failure at any step kills the child, unmounts what it mounted in the
 //! caller's mount namespace and removes the state directory: nothing is
@@ -74,6 +76,10 @@ pub struct CreateOptions {
     pub rootless: bool,
     /// `--systemd-cgroup`: the cgroup is a systemd unit's.
     pub systemd: bool,
+    /// `--pidfd-socket`: where a pidfd of init goes once the state is
+    /// saved, before init is told so.
+    pub pidfd_socket: Option<PathBuf>,
+    pub release: Release,
 }
 
 /// Where the pty master goes when the process has a terminal.
@@ -85,6 +91,21 @@ pub enum Console {
     Keep,
 }
 
+/// Who lets init go on once the state is saved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// `create`: init is told it is saved and waits on the exec fifo for
+    /// `start`.
+    #[default]
+    OnStart,
+    /// `run`, which starts the container itself: once the state is saved
+    /// the exec fifo goes and init is told to go on at once
+    /// ([`crate::container::lifecycle::release_now`]); [`Created::sync`]
+    /// then says when it has executed the program
+    /// ([`crate::container::lifecycle::started`]).
+    Now,
+}
+
 pub struct Created {
     pub pid: Pid,
     pub dir: ContainerDir,
@@ -92,6 +113,9 @@ pub struct Created {
     pub state: State,
     /// With [`Console::Keep`] and a terminal: where the master arrives.
     pub console: Option<UnixStream>,
+    /// With [`Release::Now`]: the sync socket (init/sync.rs), which init
+    /// holds until its execve.
+    pub sync: Option<OwnedFd>,
 }
 
 pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<Created> {
@@ -121,11 +145,12 @@ pub fn create(store: &Store, opts: &CreateOptions, console: Console) -> Result<C
     // 2.
     let dir = store.create(id)?;
     match build(&bundle, &dir, opts, console_socket, net) {
-        Ok(state) => Ok(Created {
+        Ok((state, sync)) => Ok(Created {
             pid: Pid::from_raw(state.pid),
             dir,
             state,
             console: kept,
+            sync,
         }),
         Err(e) => {
             // Kept when the mounts stay: delete tries again.
@@ -161,7 +186,7 @@ fn build(
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
     net: Option<crate::linux::netns::Ahead>,
-) -> Result<State> {
+) -> Result<(State, Option<OwnedFd>)> {
     make_fifo(dir)?;
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let own_mount_ns = linux
@@ -172,7 +197,11 @@ fn build(
     if !own_mount_ns {
         crate::container::host_mounts::record(&dir.path, &bundle.rootfs)?;
     }
-    let state_dir = File::open(&dir.path).sys_path("open", &dir.path)?;
+    // Only for init's wait on the exec fifo, which `run` spares it.
+    let state_dir = match opts.release {
+        Release::OnStart => Some(File::open(&dir.path).sys_path("open", &dir.path)?),
+        Release::Now => None,
+    };
     crate::fault::point("create:dir");
 
     // 3.
@@ -267,16 +296,17 @@ struct Placement<'a> {
     unit: Option<cgroup_unit::UnitPlan>,
 }
 
-/// Steps 3 (the rest) to 5, with the cgroups made.
+/// Steps 3 (the rest) to 5, with the cgroups made. Returns the state and,
+/// with [`Release::Now`], the sync socket.
 fn spawn(
     bundle: &Bundle,
     dir: &ContainerDir,
     opts: &CreateOptions,
     console_socket: Option<OwnedFd>,
-    state_dir: File,
+    state_dir: Option<File>,
     place: Placement,
     net: Option<crate::linux::netns::Ahead>,
-) -> Result<State> {
+) -> Result<(State, Option<OwnedFd>)> {
     let Placement {
         layout,
         own,
@@ -408,7 +438,13 @@ fn spawn(
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid).context("--pid-file")?;
         }
-        sync::send_msg(&parent_sock, Msg::Saved)?;
+        if let Some(p) = &opts.pidfd_socket {
+            crate::linux::pidfd::send_to_socket(p, pid.as_raw())?;
+        }
+        match opts.release {
+            Release::OnStart => sync::send_msg(&parent_sock, Msg::Saved { go: false })?,
+            Release::Now => crate::container::lifecycle::release_now(dir, &parent_sock)?,
+        }
         crate::fault::point("create:saved");
         Ok(())
     })();
@@ -424,7 +460,8 @@ fn spawn(
         );
         return Err(e);
     }
-    Ok(state)
+    let sync = (opts.release == Release::Now).then_some(parent_sock);
+    Ok((state, sync))
 }
 
 /// Which hook lists make init stop and talk to the parent.

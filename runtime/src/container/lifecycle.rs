@@ -12,9 +12,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use crate::container::store::{process_alive, ContainerDir, Store};
+use crate::container::store::{process_alive, ContainerDir, Store, Unlocked};
 use crate::error::{Context, Error, Result, SysResult};
 use crate::init::hooks;
+use crate::init::sync::{self, Msg};
 use crate::linux::pidfd;
 use crate::oci::config::Bundle;
 use crate::oci::state::{State, Status};
@@ -66,12 +67,30 @@ pub fn start(dir: &ContainerDir) -> Result<()> {
     release(dir, &state, &pfd)
 }
 
-/// `run`'s start: the container this process just created, whose state it
-/// holds and whose init is its own child (so the pid cannot have been
-/// reused). Saves reading back state.json and /proc for what create knows.
-pub fn start_created(dir: &ContainerDir, state: &State) -> Result<()> {
-    let pfd = pidfd::open_or_err(state.pid)?;
-    release(dir, state, &pfd)
+/// `run`'s start, by create once the state is saved ([`Release::Now`]):
+/// the exec fifo goes first, so that `state` says running from here on, as
+/// after `start`; then `S` with go (init/sync.rs): init, which waits for it
+/// on `sync`, goes on to execve without the fifo's rendezvous.
+///
+/// [`Release::Now`]: crate::container::create::Release::Now
+pub fn release_now(dir: &ContainerDir, sync: &OwnedFd) -> Result<()> {
+    let fifo = dir.fifo_path();
+    std::fs::remove_file(&fifo).sys_path("remove", &fifo)?;
+    sync::send_msg(sync, Msg::Saved { go: true })
+}
+
+/// The rest of `run`'s start: with poststart hooks, or `wait` (`run
+/// --detach`, which reports a program that could not be executed as
+/// `start` does), waits for execve as `start` does, on the sync socket
+/// instead of the fifo, then runs the hooks. Otherwise the caller asks
+/// [`sync::exec_result`] once the container has exited.
+pub fn started(state: &State, sync: &OwnedFd, wait: bool) -> Result<()> {
+    let poststart = !hooks::Kind::Poststart.list(state.hooks.as_ref()).is_empty();
+    if wait || poststart {
+        sync::exec_result(sync, true).with_context(|| format!("container {}", state.id))?;
+        run_hooks_after(state, hooks::Kind::Poststart, Status::Running);
+    }
+    Ok(())
 }
 
 /// Lets init go on: one byte read from the exec fifo, unless init (pinned
@@ -289,13 +308,38 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
             }
         }
     }
+    remove(dir, state.as_ref(), status)
+}
+
+/// `run`'s delete of the container it created and waited for: stopped, its
+/// init reaped, and `state` what create returned (nothing after create
+/// changes what delete uses: `update` rewrites only device rules). Saves
+/// reading back state.json and /proc. Gone meanwhile (a `delete` by another
+/// command) is fine, as with `delete --force`.
+pub fn delete_exited(dir: Unlocked, state: &State) -> Result<()> {
+    let dir = match dir.relock() {
+        Err(e) if e.kind() == crate::error::Kind::NotFound => return Ok(()),
+        r => r?,
+    };
+    remove(dir, Some(state), Status::Stopped)
+}
+
+/// What every delete does once init is gone: the processes left in the
+/// container's cgroups, its cgroups, its mounts in the caller's namespace,
+/// the poststop hooks, the directory.
+fn remove(dir: ContainerDir, state: Option<&State>, status: Status) -> Result<()> {
+    let id = &dir.id.clone();
     // A create killed before it wrote state.json left only its record of
     // the cgroups (and maybe an init in them, waiting for `start`).
-    let cgroups = match &state {
-        Some(s) => s.cgroups.clone(),
-        None => dir.load_pending(),
+    let pending;
+    let cgroups = match state {
+        Some(s) => s.cgroups.as_ref(),
+        None => {
+            pending = dir.load_pending();
+            pending.as_ref()
+        }
     };
-    if let Some(c) = &cgroups {
+    if let Some(c) = cgroups {
         // Processes that outlived init (a forked daemon) die with it; only
         // from cgroups berth made for this container: in one that was
         // already there (cgroupsPath naming a shared slice), they are not
@@ -312,7 +356,7 @@ pub fn delete_locked(dir: ContainerDir, force: bool) -> Result<()> {
     // Without a mount namespace: what create mounted in the caller's, once
     // the cgroups are empty (no process of the container mounts any more).
     crate::container::host_mounts::undo(&dir.path).with_context(|| format!("container {id}"))?;
-    if let Some(state) = &state {
+    if let Some(state) = state {
         run_hooks_after(state, hooks::Kind::Poststop, Status::Stopped);
     }
     // A restore killed while criu ran leaves the rootfs bound in the

@@ -39,6 +39,18 @@ pub struct ContainerDir {
     lock: File,
     /// Opened by [`Store::read`] while another command held the lock.
     pub busy: bool,
+    /// The directory's device and inode, as locked.
+    dev_ino: (u64, u64),
+}
+
+/// A container's directory that this process made or locked before, open
+/// but unlocked ([`ContainerDir::unlock`]).
+#[derive(Debug)]
+pub struct Unlocked {
+    id: String,
+    path: PathBuf,
+    lock: File,
+    dev_ino: (u64, u64),
 }
 
 impl Store {
@@ -134,6 +146,17 @@ fn lock_dir(id: &str, path: PathBuf, mode: Lock) -> Result<ContainerDir> {
         }
         Err(e) => return Err(Error::io("open", &path, e)),
     };
+    lock_held(id, path, lock, mode, None)
+}
+
+/// Locks the open directory `lock`; `dev_ino` when it was locked before.
+fn lock_held(
+    id: &str,
+    path: PathBuf,
+    lock: File,
+    mode: Lock,
+    dev_ino: Option<(u64, u64)>,
+) -> Result<ContainerDir> {
     // flock on a directory fd: released by the kernel when the process
     // dies, so a killed berth never leaves a lock behind.
     let op = match mode {
@@ -150,8 +173,14 @@ fn lock_dir(id: &str, path: PathBuf, mode: Lock) -> Result<ContainerDir> {
     // directory (or a create made a new one of the same name): only the
     // directory that is at the path now is the container.
     use std::os::unix::fs::MetadataExt;
-    let held = lock.metadata().sys_path("stat", &path)?;
-    if !std::fs::metadata(&path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+    let dev_ino = match dev_ino {
+        Some(d) => d,
+        None => {
+            let held = lock.metadata().sys_path("stat", &path)?;
+            (held.dev(), held.ino())
+        }
+    };
+    if !std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == dev_ino) {
         return Err(Error::not_found(format!("container {id} does not exist")));
     }
     Ok(ContainerDir {
@@ -159,7 +188,23 @@ fn lock_dir(id: &str, path: PathBuf, mode: Lock) -> Result<ContainerDir> {
         path,
         lock,
         busy,
+        dev_ino,
     })
+}
+
+impl Unlocked {
+    /// Waits for the lock again. Not found when the directory was removed
+    /// meanwhile (`delete` by another command), or another container of
+    /// the same ID has taken its place.
+    pub fn relock(self) -> Result<ContainerDir> {
+        lock_held(
+            &self.id,
+            self.path,
+            self.lock,
+            Lock::Exclusive,
+            Some(self.dev_ino),
+        )
+    }
 }
 
 /// A state written under a temporary name ([`ContainerDir::stage`]).
@@ -253,6 +298,21 @@ impl ContainerDir {
         }
     }
 
+    /// Lets other commands lock the container, keeping the directory open:
+    /// `run` while its container runs, which deletes it afterwards.
+    pub fn unlock(self) -> Unlocked {
+        // SAFETY: flock on a descriptor we own. Releasing a lock on an open
+        // descriptor has no way to fail (flock(2)'s errors are a bad
+        // descriptor, a bad operation, and no memory for a new lock).
+        unsafe { libc::flock(self.lock.as_raw_fd(), libc::LOCK_UN) };
+        Unlocked {
+            id: self.id,
+            path: self.path,
+            lock: self.lock,
+            dev_ino: self.dev_ino,
+        }
+    }
+
     /// Removes the directory; the lock goes with it.
     pub fn remove(self) -> Result<()> {
         std::fs::remove_dir_all(&self.path).sys_path("remove", &self.path)
@@ -321,6 +381,35 @@ mod tests {
         assert!(process_alive(pid, start));
         assert!(!process_alive(pid, start + 1));
         assert!(!process_alive(0, 0));
+    }
+
+    #[test]
+    fn an_unlocked_directory_is_relocked_only_while_it_is_the_container() {
+        let tmp = std::env::temp_dir().join(format!("berth-relock-test-{}", std::process::id()));
+        let store = Store::new(&tmp);
+        let dir = store.create("c1").unwrap();
+        // A second descriptor's flock conflicts with this process's own.
+        assert!(store.read("c1").unwrap().busy);
+        let unlocked = dir.unlock();
+        assert!(!store.read("c1").unwrap().busy);
+        let dir = unlocked.relock().unwrap();
+        assert!(store.read("c1").unwrap().busy);
+        // Removed meanwhile, and removed then made again under its ID.
+        let unlocked = dir.unlock();
+        store.open("c1").unwrap().remove().unwrap();
+        assert_eq!(
+            unlocked.relock().unwrap_err().kind(),
+            crate::error::Kind::NotFound
+        );
+        let unlocked = store.create("c1").unwrap().unlock();
+        store.open("c1").unwrap().remove().unwrap();
+        let again = store.create("c1").unwrap().unlock();
+        assert_eq!(
+            unlocked.relock().unwrap_err().kind(),
+            crate::error::Kind::NotFound
+        );
+        again.relock().unwrap().remove().unwrap();
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -37,8 +37,9 @@
 //! 11. Stop dying with the parent; with a seccomp agent, the filter (below).
 //!     Tell the parent "ready" (sync.rs) and wait until it has recorded the
 //!     state; exit if it dies first.
-//! 12. Block on the exec fifo until `start` opens it; startContainer hooks,
-//!     each under the container's seccomp filter.
+//! 12. Block on the exec fifo until `start` opens it, unless the parent is
+//!     `run` and said go on at once (sync.rs, `S` go 1); startContainer
+//!     hooks, each under the container's seccomp filter.
 //! 13. LSM labels, signals back to their defaults; the seccomp filter; execve.
 //!
 //! The seccomp filter is the container's, not berth's: nothing of berth's
@@ -59,7 +60,10 @@
 //! labels and the signals run under it, as they do under runc's.
 //!
 //! Errors up to step 11 reach the parent over the sync socket; after it the
-//! parent may be gone, so they go to the container's stderr.
+//! parent may be gone, so they go to the container's stderr (init then
+//! exits 126, 127 for a missing file, 1 for an error without errno), and
+//! also to whoever started the container: `start` through the exec fifo,
+//! `run` through the sync socket.
 
 use std::fs::File;
 use std::io::Write;
@@ -123,8 +127,9 @@ pub struct Init<'a> {
     /// The parent's locked state directory: closed at once, or its flock
     /// would outlive the parent.
     pub lock_fd: RawFd,
-    /// The state directory, to open the exec fifo relative to it.
-    pub state_dir: File,
+    /// The state directory, to open the exec fifo relative to it; none
+    /// when the parent starts the container itself (sync.rs, `S` go 1).
+    pub state_dir: Option<File>,
     pub console_socket: Option<OwnedFd>,
     pub caps: Sets,
     pub cgroup_mounts: Vec<CgroupMount>,
@@ -175,6 +180,9 @@ struct Prepared {
     state: State,
     /// The capabilities until the filter is on (seccomp::holding).
     held: Sets,
+    /// `S` go 1: the parent (`run`) has started the container; no exec
+    /// fifo, errors back on the sync socket, which execve closes.
+    go: bool,
 }
 
 fn setup(init: &Init) -> Result<Prepared> {
@@ -338,19 +346,26 @@ fn setup(init: &Init) -> Result<Prepared> {
         s.load(&state, Status::Creating, &held, &init.caps)?;
     }
     sync::send_msg(&init.sync, Msg::Ready)?;
-    sync::expect(&init.sync, b"S")?;
-    let _ = nix::unistd::close(init.sync.as_raw_fd());
+    let go = match sync::expect(&init.sync, b"S")? {
+        Msg::Saved { go } => go,
+        _ => unreachable!("expect checked the tag"),
+    };
+    if !go {
+        let _ = nix::unistd::close(init.sync.as_raw_fd());
+    }
     Ok(Prepared {
         program,
         state,
         held,
+        go,
     })
 }
 
 /// Errors after `start` opened the fifo also go back to `start` through it
-/// (see [`wait_for_start`]).
+/// (see [`wait_for_start`]); after `S` go 1, to `run` on the sync socket.
 fn finish(init: &Init, p: Prepared) -> Error {
     let mut fifo = None;
+    let go = p.go;
     let err = match exec(init, p, &mut fifo) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -358,6 +373,8 @@ fn finish(init: &Init, p: Prepared) -> Error {
     if let Some(fd) = fifo {
         let msg = format!("E{}", err.message());
         let _ = nix::unistd::write(&fd, &msg.as_bytes()[..msg.len().min(libc::PIPE_BUF)]);
+    } else if go {
+        sync::send_error(&init.sync, &err);
     }
     err
 }
@@ -367,7 +384,13 @@ fn exec(init: &Init, p: Prepared, fifo: &mut Option<OwnedFd>) -> Result<std::con
     // Not loaded yet: none, or no agent (see the top of this file).
     let filter = init.seccomp.as_ref().filter(|s| !s.has_agent());
     // 12.
-    *fifo = Some(wait_for_start(&init.state_dir)?);
+    if !p.go {
+        let dir = init
+            .state_dir
+            .as_ref()
+            .ok_or_else(|| Error::invalid("told to wait for start without an exec fifo"))?;
+        *fifo = Some(wait_for_start(dir)?);
+    }
     let confine = filter.map(|s| s.for_hooks(&p.held, &init.caps));
     run_own_hooks(
         hooks::Kind::StartContainer,

@@ -621,7 +621,13 @@ fn devices(p: &mut Plan, rules: Option<&[LinuxDeviceCgroup]>) -> Result<()> {
                 ));
             }
         }
-        list.push((r.allow(), device_rule(r)));
+        let rule = (r.allow(), device_rule(r));
+        // A rule the same as the one before it changes nothing, and would
+        // cost create a write after init is ready: configs start with the
+        // deny-all that berth puts first anyway.
+        if list.last() != Some(&rule) {
+            list.push(rule);
+        }
     }
     list.extend(DEFAULT_ALLOWED.iter().map(|r| (true, r.to_string())));
     p.devices = Some(DevicePolicy {
@@ -811,7 +817,6 @@ mod tests {
             "/nonexistent/pids/ctr/pids.max = 20",
             "/nonexistent/blkio/ctr/blkio.weight = 300",
             "/nonexistent/blkio/ctr/blkio.throttle.read_bps_device = 8:0 1000",
-            "/nonexistent/devices/ctr/devices.deny = a *:* rwm",
             "/nonexistent/devices/ctr/devices.deny = a *:* rwm",
             "/nonexistent/devices/ctr/devices.allow = c 1:3 rw",
         ];
