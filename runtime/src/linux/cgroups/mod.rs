@@ -26,8 +26,10 @@ pub mod device_update;
 pub mod resources;
 pub mod stats;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -99,41 +101,121 @@ pub struct Cgroups {
     pub devices: Option<Vec<String>>,
 }
 
-/// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
-/// relative to what the mount shows as its top.
-fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
-    let path = proc_self_cgroup
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            let matches = if m.fstype == "cgroup2" {
-                ctrls.is_empty()
-            } else {
-                !ctrls.is_empty() && ctrls.split(',').collect::<Vec<_>>() == m.controllers
-            };
-            matches.then_some(path)
-        })
-        .unwrap_or("/");
-    let rel = Path::new(path)
-        .strip_prefix(&m.root)
-        .unwrap_or(Path::new(path));
-    rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
+/// The runtime's own cgroups: /proc/self/cgroup's lines, split once
+/// (`controllers`, `path`), for every hierarchy to look itself up in.
+struct OwnCgroups<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> OwnCgroups<'a> {
+    fn parse(proc_self_cgroup: &'a str) -> OwnCgroups<'a> {
+        OwnCgroups(
+            proc_self_cgroup
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.splitn(3, ':');
+                    let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                    Some((ctrls, path))
+                })
+                .collect(),
+        )
+    }
+
+    /// The runtime's own path in hierarchy `m`, relative to what the
+    /// mount shows as its top.
+    fn path(&self, m: &CgroupMount) -> PathBuf {
+        let v2 = m.fstype == "cgroup2";
+        let path = self
+            .0
+            .iter()
+            .find(|(ctrls, _)| {
+                if v2 {
+                    ctrls.is_empty()
+                } else {
+                    !ctrls.is_empty()
+                        && ctrls
+                            .split(',')
+                            .eq(m.controllers.iter().map(String::as_str))
+                }
+            })
+            .map_or("/", |(_, path)| path);
+        let path = Path::new(path);
+        let rel = strip_dir(path, Path::new(&m.root)).unwrap_or(path);
+        strip_dir(rel, Path::new("/")).unwrap_or(rel).to_path_buf()
+    }
 }
 
-/// What an empty or relative cgroupsPath is below in hierarchy `m` (see
-/// the table above).
-fn relative_base(proc_self_cgroup: &str, m: &CgroupMount, layout: &Layout) -> PathBuf {
-    let own = own_path(proc_self_cgroup, m);
-    match own.parent() {
-        Some(parent) if layout.is_unified() => parent.to_path_buf(),
-        _ => own,
+/// `path.strip_prefix(base)`, compared as bytes where both paths are
+/// clean (see [`is_clean`]): for those a prefix of components is a byte
+/// prefix that ends at a separator, and the answer is the same. Path's
+/// component walk cost create ~900 instructions a call, and planning the
+/// cgroups and their /proc/self/cgroup text made ~70 of them.
+fn strip_dir<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
+    strip_checked(checked(path), checked(base))
+}
+
+/// A path and whether it is clean, for [`strip_checked`].
+fn checked(p: &Path) -> (&Path, bool) {
+    (p, is_clean(p.as_os_str().as_bytes()))
+}
+
+/// [`strip_dir`] of paths whose cleanness is known.
+fn strip_checked<'a>(
+    (path, path_clean): (&'a Path, bool),
+    (base, base_clean): (&Path, bool),
+) -> Option<&'a Path> {
+    if !(path_clean && base_clean) {
+        return path.strip_prefix(base).ok();
     }
+    let (p, b) = (path.as_os_str().as_bytes(), base.as_os_str().as_bytes());
+    let rest = match p.strip_prefix(b)? {
+        [] => &[][..],
+        [b'/', rest @ ..] => rest,
+        rest if b == b"/" => rest,
+        _ => return None,
+    };
+    Some(Path::new(OsStr::from_bytes(rest)))
+}
+
+/// Absolute, without an empty or `.` component (`//`, `/./`, a trailing
+/// `/`): how the kernel writes paths in /proc and how [`Cgroups::plan`]
+/// joins them.
+fn is_clean(p: &[u8]) -> bool {
+    let [b'/', rest @ ..] = p else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    // One pass, no slices compared: split() and windows() cost several
+    // times as much in berth's size-optimised build.
+    let (mut len, mut dot) = (0usize, false);
+    for &c in rest {
+        if c == b'/' {
+            if len == 0 || (len == 1 && dot) {
+                return false;
+            }
+            len = 0;
+        } else {
+            dot = len == 0 && c == b'.';
+            len += 1;
+        }
+    }
+    !(len == 0 || (len == 1 && dot))
 }
 
 impl Cgroups {
     /// Where the container's cgroups go (nothing is made yet).
     pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
+        let own = OwnCgroups::parse(own);
+        let unified = layout.is_unified();
+        // What an empty or relative cgroupsPath is below in hierarchy `m`
+        // (see the table above).
+        let relative_base = |m: &CgroupMount| {
+            let own = own.path(m);
+            match own.parent() {
+                Some(parent) if unified => parent.to_path_buf(),
+                _ => own,
+            }
+        };
         let dirs = layout
             .mounts
             .iter()
@@ -142,10 +224,8 @@ impl Cgroups {
                     Some(p) if p.is_absolute() => {
                         crate::linux::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
                     }
-                    Some(p) => {
-                        relative_base(own, m, layout).join(crate::linux::syscall::lexical(p))
-                    }
-                    None => relative_base(own, m, layout).join(id),
+                    Some(p) => relative_base(m).join(crate::linux::syscall::lexical(p)),
+                    None => relative_base(m).join(id),
                 };
                 Dir {
                     path: m.mount_point.join(rel),
@@ -407,19 +487,20 @@ impl Cgroups {
     /// The container's cgroups as /proc/self/cgroup would show them, for
     /// bind-mounting them into a container without a cgroup namespace.
     pub fn proc_self_text(&self, layout: &Layout, own: &str) -> String {
-        layout
-            .mounts
-            .iter()
-            .map(|m| {
-                // A hierarchy rootless mode skipped keeps the runtime's own.
-                let rel = self
-                    .dirs
-                    .iter()
-                    .find_map(|d| d.path.strip_prefix(&m.mount_point).ok())
-                    .map_or_else(|| own_path(own, m), Path::to_path_buf);
-                format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
-            })
-            .collect()
+        use std::fmt::Write;
+        let own = OwnCgroups::parse(own);
+        let dirs: Vec<_> = self.dirs.iter().map(|d| checked(&d.path)).collect();
+        let mut text = String::new();
+        for m in &layout.mounts {
+            let mount_point = checked(&m.mount_point);
+            // A hierarchy rootless mode skipped keeps the runtime's own.
+            let rel = dirs
+                .iter()
+                .find_map(|&d| strip_checked(d, mount_point))
+                .map_or_else(|| own.path(m), Path::to_path_buf);
+            let _ = writeln!(text, "0:{}:/{}", m.controllers.join(","), rel.display());
+        }
+        text
     }
 }
 
@@ -783,6 +864,60 @@ mod tests {
         };
         let text = serde_json::to_string(&none).unwrap();
         assert_eq!(serde_json::from_str::<Cgroups>(&text).unwrap(), none);
+    }
+
+    #[test]
+    fn strip_dir_answers_as_path_strip_prefix() {
+        let paths = [
+            "/",
+            "/a",
+            "/a/b",
+            "/ab",
+            "/a/b/c",
+            "/a/",
+            "/a//b",
+            "/a/./b",
+            "/a/.",
+            "/a/../b",
+            "a/b",
+            "a",
+            "",
+            ".",
+            "./a",
+            "/sys/fs/cgroup/cpu/x",
+            "/sys/fs/cgroup/cpuacct",
+        ];
+        for p in paths {
+            for b in paths {
+                let (p, b) = (Path::new(p), Path::new(b));
+                assert_eq!(strip_dir(p, b), p.strip_prefix(b).ok(), "{p:?} {b:?}");
+            }
+        }
+    }
+
+    /// The /proc/self/cgroup text bound into a container without a cgroup
+    /// namespace: the container's directories, and the runtime's own
+    /// where rootless mode skipped a hierarchy.
+    #[test]
+    fn proc_self_text_names_the_containers_cgroups() {
+        let l = Layout::from_mountinfo(HYBRID);
+        let mut c = Cgroups::plan(&l, OWN, None, "ctr");
+        assert_eq!(
+            c.proc_self_text(&l, OWN),
+            "0::/user/session/ctr\n0:memory:/user/session/ctr\n0:cpuset:/ctr\n"
+        );
+        c.dirs.remove(1);
+        assert_eq!(
+            c.proc_self_text(&l, OWN),
+            "0::/user/session/ctr\n0:memory:/user/session\n0:cpuset:/ctr\n"
+        );
+        let l = Layout::from_mountinfo(
+            "1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
+        let own = "0::/kubepods/pod1/x\n";
+        let c = Cgroups::plan(&l, own, Some(Path::new("a/b")), "ctr");
+        assert_eq!(c.proc_self_text(&l, own), "0::/a/b\n");
+        assert_eq!(Cgroups::default().proc_self_text(&l, own), "0::/x\n");
     }
 
     #[test]
