@@ -333,7 +333,7 @@ fn spawn(
         state_dir,
         console_socket,
         caps: Sets::from_spec(process.capabilities().as_ref()),
-        cgroup_mounts: layout.mounts.clone(),
+        cgroup_mounts: &layout.mounts,
         mount_label: crate::linux::lsm::mount_label(linux.mount_label().as_deref()),
         idmapped,
         seccomp,
