@@ -44,7 +44,7 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 pub fn load(dir: &Path) -> Result<Bundle> {
-    let dir = std::fs::canonicalize(dir)
+    let dir = canonicalize(dir)
         .map_err(|e| Error::io("bundle", dir, e))
         .and_then(|d| {
             if d.is_dir() {
@@ -67,9 +67,31 @@ pub fn load(dir: &Path) -> Result<Bundle> {
         .as_ref()
         .ok_or_else(|| Error::invalid("config.json: root is required on Linux"))?;
     let rootfs = dir.join(root.path());
-    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io("rootfs", &rootfs, e))?;
+    let rootfs = canonicalize(&rootfs).map_err(|e| Error::io("rootfs", &rootfs, e))?;
     check_rootfs(&rootfs, root.path())?;
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// `std::fs::canonicalize`, which is realpath(3), into a buffer on the
+/// stack: std passes no buffer, and musl's realpath then returns a copy
+/// from its own malloc, which berth otherwise never calls (brk, a page
+/// mapped and unmapped, three page faults before the network namespace
+/// is started).
+fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: a NUL-terminated path and a buffer of PATH_MAX bytes, as
+    // realpath(3) requires of its second argument.
+    let r = unsafe { libc::realpath(c.as_ptr(), buf.as_mut_ptr().cast()) };
+    if r.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(
+        buf[..len].to_vec(),
+    )))
 }
 
 /// A config from memory, parsed, validated and normalized as [`load`] does
