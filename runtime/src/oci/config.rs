@@ -654,6 +654,21 @@ mod tests {
             "{err:.200}"
         );
         assert!(err.len() < 300, "the value is not repeated");
+        let err = from_slice(
+            MINIMAL
+                .replacen(
+                    '{',
+                    &format!(r#"{{"mounts":[{{"destination":"/a"}},{{"destination":"/b","source":"/{long}"}}],"#),
+                    1,
+                )
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("mounts[1].source is 200001 bytes long"),
+            "{err:.200}"
+        );
     }
 
     #[test]
