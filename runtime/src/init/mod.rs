@@ -141,6 +141,10 @@ pub struct Init<'a> {
     pub mount_label: Option<&'a str>,
     /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// The container's cgroups as /proc/self/cgroup shows them, for the
+    /// cgroup directories init bind-mounts; empty where it mounts
+    /// cgroupfs instead (a new cgroup namespace, no user namespace: see
+    /// container/create.rs).
     pub own_cgroups: String,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
