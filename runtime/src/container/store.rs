@@ -270,7 +270,7 @@ impl ContainerDir {
     /// One small write, no rename: a partial file only loses the record.
     pub fn save_pending(&self, cgroups: &crate::linux::cgroups::Cgroups) -> Result<()> {
         let path = self.path.join(CREATING_FILE);
-        let bytes = serde_json::to_vec(cgroups).expect("cgroups serialise");
+        let bytes = cgroups.to_json().expect("cgroups serialise");
         std::fs::write(&path, bytes).sys_path("write", &path)
     }
 

@@ -65,6 +65,7 @@
 //! also to whoever started the container: `start` through the exec fifo,
 //! `run` through the sync socket.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -132,7 +133,11 @@ pub struct Init<'a> {
     pub state_dir: Option<File>,
     pub console_socket: Option<OwnedFd>,
     pub caps: Sets,
-    pub cgroup_mounts: Vec<CgroupMount>,
+    /// Borrowed, not copied: what the parent frees after clone is written
+    /// to (a free-list link in each block), and every page written after
+    /// clone is copied for the writer; the layout's strings and vectors
+    /// were spread over several.
+    pub cgroup_mounts: &'a [CgroupMount],
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<Seccomp>,
     /// linux.mountLabel where SELinux is on (linux/lsm.rs), as the parent
@@ -141,6 +146,10 @@ pub struct Init<'a> {
     pub mount_label: Option<&'a str>,
     /// Idmapped bind mounts made by the parent, per `mounts[]` entry.
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// The container's cgroups as /proc/self/cgroup shows them, for the
+    /// cgroup directories init bind-mounts; empty where it mounts
+    /// cgroupfs instead (a new cgroup namespace, no user namespace: see
+    /// container/create.rs).
     pub own_cgroups: String,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -175,9 +184,9 @@ pub fn run(init: Init) -> ! {
 }
 
 /// What steps 1–11 leave for the steps after start.
-struct Prepared {
+struct Prepared<'a> {
     program: process::Program,
-    state: State,
+    state: Cow<'a, State>,
     /// The capabilities until the filter is on (seccomp::holding).
     held: Sets,
     /// `S` go 1: the parent (`run`) has started the container; no exec
@@ -185,7 +194,7 @@ struct Prepared {
     go: bool,
 }
 
-fn setup(init: &Init) -> Result<Prepared> {
+fn setup<'a>(init: &Init<'a>) -> Result<Prepared<'a>> {
     let spec = &init.bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let linux = spec.linux().as_ref().expect("validated");
@@ -202,7 +211,10 @@ fn setup(init: &Init) -> Result<Prepared> {
         init.v1_tasks.join()?;
     }
     // 2.
-    let mut state = init.state.clone();
+    // Copied only to take the pid the parent sends: the copy (the process,
+    // the hooks and the cgroups of the state, a hundred blocks) would be
+    // written into pages shared with the parent, each copied for init.
+    let mut state = Cow::Borrowed(init.state);
     if init.unprivileged_maps {
         // /proc/PID/uid_map of a non-dumpable process belongs to root: an
         // unprivileged parent (or newuidmap, which checks the owner) could
@@ -213,7 +225,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     }
     if init.wait_for_go {
         match sync::expect(&init.sync, b"G")? {
-            Msg::Go { pid } => state.pid = pid,
+            Msg::Go { pid } => state.to_mut().pid = pid,
             _ => unreachable!("expect checked the tag"),
         }
     }
@@ -241,7 +253,7 @@ fn setup(init: &Init) -> Result<Prepared> {
     // 4.
     let sys = Linux::default();
     let host = HostView {
-        cgroup_mounts: &init.cgroup_mounts,
+        cgroup_mounts: init.cgroup_mounts,
         own_cgroups: &init.own_cgroups,
         cgroup_ns: ns.has_new(LinuxNamespaceType::Cgroup),
         idmapped: &init.idmapped,

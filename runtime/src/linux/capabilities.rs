@@ -42,9 +42,18 @@ pub fn spec_capability(name: &str) -> Option<oci_spec::runtime::Capability> {
 
 /// A set from config.json as a 64-bit mask.
 fn mask(set: Option<&oci_spec::runtime::Capabilities>) -> u64 {
+    use std::fmt::Write;
+    // oci-spec displays a capability as its name without `CAP_`, in
+    // capitals (`AUDIT_CONTROL`): what from_name makes of it, written into
+    // one buffer rather than through three new strings per capability.
+    let mut name = String::with_capacity(32);
     set.into_iter()
         .flatten()
-        .filter_map(|c| from_name(&c.to_string()))
+        .filter_map(|c| {
+            name.clear();
+            let _ = write!(name, "CAP_{c}");
+            Capability::from_str(&name).ok()
+        })
         .fold(0, |m, c| m | (1u64 << c.index()))
 }
 
@@ -208,5 +217,23 @@ mod tests {
         assert_eq!(s.bounding, (1 << 5) | 1);
         assert_eq!(s.effective, 1 << 5);
         assert_eq!(s.ambient, 0);
+    }
+
+    /// Every capability both crates know is found from oci-spec's name,
+    /// as from_name finds it.
+    #[test]
+    fn every_known_capability_has_its_bit() {
+        let mut known = 0;
+        for cap in caps::all() {
+            let json = format!("\"{cap}\"");
+            let Ok(c) = serde_json::from_str::<oci_spec::runtime::Capability>(&json) else {
+                continue;
+            };
+            known += 1;
+            let set = std::iter::once(c).collect();
+            assert_eq!(mask(Some(&set)), 1u64 << cap.index(), "{cap}");
+            assert_eq!(from_name(&c.to_string()), Some(cap));
+        }
+        assert!(known >= 40, "{known}");
     }
 }

@@ -26,8 +26,10 @@ pub mod device_update;
 pub mod resources;
 pub mod stats;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -99,41 +101,134 @@ pub struct Cgroups {
     pub devices: Option<Vec<String>>,
 }
 
-/// The runtime's own path in hierarchy `m`, from /proc/self/cgroup text,
-/// relative to what the mount shows as its top.
-fn own_path(proc_self_cgroup: &str, m: &CgroupMount) -> PathBuf {
-    let path = proc_self_cgroup
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            let matches = if m.fstype == "cgroup2" {
-                ctrls.is_empty()
-            } else {
-                !ctrls.is_empty() && ctrls.split(',').collect::<Vec<_>>() == m.controllers
-            };
-            matches.then_some(path)
-        })
-        .unwrap_or("/");
-    let rel = Path::new(path)
-        .strip_prefix(&m.root)
-        .unwrap_or(Path::new(path));
-    rel.strip_prefix("/").unwrap_or(rel).to_path_buf()
+/// The runtime's own cgroups: /proc/self/cgroup's lines, split once
+/// (`controllers`, `path`), for every hierarchy to look itself up in.
+struct OwnCgroups<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> OwnCgroups<'a> {
+    fn parse(proc_self_cgroup: &'a str) -> OwnCgroups<'a> {
+        OwnCgroups(
+            proc_self_cgroup
+                .lines()
+                .filter_map(|l| l.split_once(':')?.1.split_once(':'))
+                .collect(),
+        )
+    }
+
+    /// The runtime's own path in hierarchy `m`, relative to what the
+    /// mount shows as its top.
+    fn path(&self, m: &CgroupMount) -> PathBuf {
+        let v2 = m.fstype == "cgroup2";
+        let path = self
+            .0
+            .iter()
+            .find(|(ctrls, _)| {
+                if v2 {
+                    ctrls.is_empty()
+                } else {
+                    !ctrls.is_empty() && joined_by_commas(ctrls, &m.controllers)
+                }
+            })
+            .map_or("/", |(_, path)| path);
+        let path = Path::new(path);
+        let rel = strip_dir(path, Path::new(&m.root)).unwrap_or(path);
+        strip_dir(rel, Path::new("/")).unwrap_or(rel).to_path_buf()
+    }
 }
 
-/// What an empty or relative cgroupsPath is below in hierarchy `m` (see
-/// the table above).
-fn relative_base(proc_self_cgroup: &str, m: &CgroupMount, layout: &Layout) -> PathBuf {
-    let own = own_path(proc_self_cgroup, m);
-    match own.parent() {
-        Some(parent) if layout.is_unified() => parent.to_path_buf(),
-        _ => own,
+/// `text.split(',')` equals `list` (whose items hold no comma: they were
+/// split at commas), compared without the split iterator, which cost
+/// ~200 instructions a line of /proc/self/cgroup for every hierarchy.
+fn joined_by_commas(text: &str, list: &[String]) -> bool {
+    let mut rest = text;
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            let Some(r) = rest.strip_prefix(',') else {
+                return false;
+            };
+            rest = r;
+        }
+        let Some(r) = rest.strip_prefix(item.as_str()) else {
+            return false;
+        };
+        rest = r;
     }
+    rest.is_empty() && !list.is_empty()
+}
+
+/// `path.strip_prefix(base)`, compared as bytes where both paths are
+/// clean (see [`is_clean`]): for those a prefix of components is a byte
+/// prefix that ends at a separator, and the answer is the same. Path's
+/// component walk cost create ~900 instructions a call, and planning the
+/// cgroups and their /proc/self/cgroup text made ~70 of them.
+fn strip_dir<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
+    strip_checked(checked(path), checked(base))
+}
+
+/// A path and whether it is clean, for [`strip_checked`].
+fn checked(p: &Path) -> (&Path, bool) {
+    (p, is_clean(p.as_os_str().as_bytes()))
+}
+
+/// [`strip_dir`] of paths whose cleanness is known.
+fn strip_checked<'a>(
+    (path, path_clean): (&'a Path, bool),
+    (base, base_clean): (&Path, bool),
+) -> Option<&'a Path> {
+    if !(path_clean && base_clean) {
+        return path.strip_prefix(base).ok();
+    }
+    let (p, b) = (path.as_os_str().as_bytes(), base.as_os_str().as_bytes());
+    let rest = match p.strip_prefix(b)? {
+        [] => &[][..],
+        [b'/', rest @ ..] => rest,
+        rest if b == b"/" => rest,
+        _ => return None,
+    };
+    Some(Path::new(OsStr::from_bytes(rest)))
+}
+
+/// Absolute, without an empty or `.` component (`//`, `/./`, a trailing
+/// `/`): how the kernel writes paths in /proc and how [`Cgroups::plan`]
+/// joins them.
+fn is_clean(p: &[u8]) -> bool {
+    let [b'/', rest @ ..] = p else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    // One pass, no slices compared: split() and windows() cost several
+    // times as much in berth's size-optimised build.
+    let (mut len, mut dot) = (0usize, false);
+    for &c in rest {
+        if c == b'/' {
+            if len == 0 || (len == 1 && dot) {
+                return false;
+            }
+            len = 0;
+        } else {
+            dot = len == 0 && c == b'.';
+            len += 1;
+        }
+    }
+    !(len == 0 || (len == 1 && dot))
 }
 
 impl Cgroups {
     /// Where the container's cgroups go (nothing is made yet).
     pub fn plan(layout: &Layout, own: &str, cgroups_path: Option<&Path>, id: &str) -> Cgroups {
+        let own = OwnCgroups::parse(own);
+        let unified = layout.is_unified();
+        // What an empty or relative cgroupsPath is below in hierarchy `m`
+        // (see the table above).
+        let relative_base = |m: &CgroupMount| {
+            let own = own.path(m);
+            match own.parent() {
+                Some(parent) if unified => parent.to_path_buf(),
+                _ => own,
+            }
+        };
         let dirs = layout
             .mounts
             .iter()
@@ -142,10 +237,8 @@ impl Cgroups {
                     Some(p) if p.is_absolute() => {
                         crate::linux::syscall::lexical(p.strip_prefix(&m.root).unwrap_or(p))
                     }
-                    Some(p) => {
-                        relative_base(own, m, layout).join(crate::linux::syscall::lexical(p))
-                    }
-                    None => relative_base(own, m, layout).join(id),
+                    Some(p) => relative_base(m).join(crate::linux::syscall::lexical(p)),
+                    None => relative_base(m).join(id),
                 };
                 Dir {
                     path: m.mount_point.join(rel),
@@ -404,23 +497,118 @@ impl Cgroups {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// What `serde_json::to_vec` makes of these cgroups, byte for byte
+    /// (a test holds it to that), written directly. create records them
+    /// before clone (creating.json), and serde_json's string escaping
+    /// cost ~40 instructions a byte there in berth's size-optimised build:
+    /// 58k for the 1.4 KB of a hybrid host's ten hierarchies. A unit
+    /// (systemd's driver) or a path that is not UTF-8 (which serde_json
+    /// refuses) go through serde_json.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let utf8 = self
+            .dirs
+            .iter()
+            .all(|d| d.path.to_str().is_some() && d.created.iter().all(|p| p.to_str().is_some()));
+        if self.unit.is_some() || !utf8 {
+            return serde_json::to_vec(self);
+        }
+        let mut out = Vec::with_capacity(256 + 160 * self.dirs.len());
+        out.extend_from_slice(b"{\"dirs\":[");
+        for (i, d) in self.dirs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"path\":");
+            json_str(&mut out, d.path.to_str().unwrap_or_default());
+            out.extend_from_slice(if d.v2 {
+                b",\"v2\":true,\"controllers\":"
+            } else {
+                b",\"v2\":false,\"controllers\":"
+            });
+            json_strs(&mut out, d.controllers.iter().map(String::as_str));
+            out.extend_from_slice(b",\"created\":");
+            json_strs(
+                &mut out,
+                d.created.iter().map(|p| p.to_str().unwrap_or_default()),
+            );
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(devices) = &self.devices {
+            out.extend_from_slice(b",\"devices\":");
+            json_strs(&mut out, devices.iter().map(String::as_str));
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+
     /// The container's cgroups as /proc/self/cgroup would show them, for
     /// bind-mounting them into a container without a cgroup namespace.
     pub fn proc_self_text(&self, layout: &Layout, own: &str) -> String {
-        layout
-            .mounts
-            .iter()
-            .map(|m| {
-                // A hierarchy rootless mode skipped keeps the runtime's own.
-                let rel = self
-                    .dirs
-                    .iter()
-                    .find_map(|d| d.path.strip_prefix(&m.mount_point).ok())
-                    .map_or_else(|| own_path(own, m), Path::to_path_buf);
-                format!("0:{}:/{}\n", m.controllers.join(","), rel.display())
-            })
-            .collect()
+        use std::fmt::Write;
+        let own = OwnCgroups::parse(own);
+        let dirs: Vec<_> = self.dirs.iter().map(|d| checked(&d.path)).collect();
+        let mut text = String::new();
+        for m in &layout.mounts {
+            let mount_point = checked(&m.mount_point);
+            // A hierarchy rootless mode skipped keeps the runtime's own.
+            let rel = dirs
+                .iter()
+                .find_map(|&d| strip_checked(d, mount_point))
+                .map_or_else(|| own.path(m), Path::to_path_buf);
+            let _ = writeln!(text, "0:{}:/{}", m.controllers.join(","), rel.display());
+        }
+        text
     }
+}
+
+/// A JSON array of strings, as serde_json writes it.
+fn json_strs<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
+    out.push(b'[');
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// A JSON string, escaped as serde_json escapes it: `"` and `\`, the
+/// control characters by their short escape where JSON has one and as
+/// `\u00xx` otherwise; everything else as it is.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        // Most bytes: one test before the match.
+        if c > b'\\' || (c >= 0x20 && c != b'"' && c != b'\\') {
+            continue;
+        }
+        let short = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        if short != 0 {
+            out.extend_from_slice(&[b'\\', short]);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&[HEX[(c >> 4) as usize], HEX[(c & 0xf) as usize]]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
 }
 
 /// The `tasks` files of the container's v1 directories, opened by the
@@ -783,6 +971,110 @@ mod tests {
         };
         let text = serde_json::to_string(&none).unwrap();
         assert_eq!(serde_json::from_str::<Cgroups>(&text).unwrap(), none);
+    }
+
+    #[test]
+    fn controllers_compare_as_a_split_would() {
+        let lists: [&[&str]; 4] = [&["cpu"], &["cpu", "cpuacct"], &["cpuacct", "cpu"], &[]];
+        for text in [
+            "cpu",
+            "cpu,cpuacct",
+            "cpuacct,cpu",
+            "cpu,",
+            ",cpu",
+            "cpuacct",
+            "",
+            "cpu,cpuacct,x",
+        ] {
+            for list in lists {
+                let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+                let split = !list.is_empty() && text.split(',').eq(list.iter().map(String::as_str));
+                assert_eq!(joined_by_commas(text, &list), split, "{text:?} {list:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn strip_dir_answers_as_path_strip_prefix() {
+        let paths = [
+            "/",
+            "/a",
+            "/a/b",
+            "/ab",
+            "/a/b/c",
+            "/a/",
+            "/a//b",
+            "/a/./b",
+            "/a/.",
+            "/a/../b",
+            "a/b",
+            "a",
+            "",
+            ".",
+            "./a",
+            "/sys/fs/cgroup/cpu/x",
+            "/sys/fs/cgroup/cpuacct",
+        ];
+        for p in paths {
+            for b in paths {
+                let (p, b) = (Path::new(p), Path::new(b));
+                assert_eq!(strip_dir(p, b), p.strip_prefix(b).ok(), "{p:?} {b:?}");
+            }
+        }
+    }
+
+    /// The /proc/self/cgroup text bound into a container without a cgroup
+    /// namespace: the container's directories, and the runtime's own
+    /// where rootless mode skipped a hierarchy.
+    #[test]
+    fn proc_self_text_names_the_containers_cgroups() {
+        let l = Layout::from_mountinfo(HYBRID);
+        let mut c = Cgroups::plan(&l, OWN, None, "ctr");
+        assert_eq!(
+            c.proc_self_text(&l, OWN),
+            "0::/user/session/ctr\n0:memory:/user/session/ctr\n0:cpuset:/ctr\n"
+        );
+        c.dirs.remove(1);
+        assert_eq!(
+            c.proc_self_text(&l, OWN),
+            "0::/user/session/ctr\n0:memory:/user/session\n0:cpuset:/ctr\n"
+        );
+        let l = Layout::from_mountinfo(
+            "1 0 0:1 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
+        let own = "0::/kubepods/pod1/x\n";
+        let c = Cgroups::plan(&l, own, Some(Path::new("a/b")), "ctr");
+        assert_eq!(c.proc_self_text(&l, own), "0::/a/b\n");
+        assert_eq!(Cgroups::default().proc_self_text(&l, own), "0::/x\n");
+    }
+
+    /// to_json writes what serde_json writes, escapes included, so that
+    /// a state or record read back with serde gives the same cgroups.
+    #[test]
+    fn cgroups_json_is_serde_jsons() {
+        let l = Layout::from_mountinfo(HYBRID);
+        let mut c = Cgroups::plan(&l, OWN, None, "ctr");
+        let check = |c: &Cgroups| {
+            let ours = c.to_json().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&serde_json::to_vec(c).unwrap())
+            );
+            assert_eq!(&serde_json::from_slice::<Cgroups>(&ours).unwrap(), c);
+        };
+        check(&c);
+        check(&Cgroups::default());
+        c.dirs[0].created = vec![c.dirs[0].path.clone(), "/sys/a".into()];
+        c.devices = Some(vec![]);
+        check(&c);
+        let odd: String = (0u8..0x80)
+            .map(char::from)
+            .chain("é\u{2028}€".chars())
+            .collect();
+        c.dirs[1].path = PathBuf::from(format!("/sys/fs/cgroup/{odd}\"q\\"));
+        c.dirs[1].controllers = vec![odd.clone(), String::new()];
+        c.devices = Some(vec!["allow c 1:3 rwm".into(), odd]);
+        check(&c);
     }
 
     #[test]
