@@ -86,6 +86,19 @@ pub fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     best
 }
 
+/// A cgroup mount's controllers, as its super options name them (a v1
+/// hierarchy's; cgroup2 has none there).
+fn controllers(fstype: &str, super_options: &str) -> Vec<String> {
+    if fstype != "cgroup" {
+        return Vec::new();
+    }
+    super_options
+        .split(',')
+        .filter(|o| CONTROLLERS.contains(o) || o.starts_with("name="))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The cgroup (v1 and v2) mounts below /sys/fs/cgroup.
 pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
     // Only cgroup lines are parsed, and only the fields a cgroup mount
@@ -133,15 +146,7 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
             continue;
         }
         out.push(CgroupMount {
-            controllers: if fstype == "cgroup" {
-                super_options
-                    .split(',')
-                    .filter(|o| CONTROLLERS.contains(o) || o.starts_with("name="))
-                    .map(str::to_string)
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            controllers: controllers(fstype, super_options),
             root: unescape(root).to_string_lossy().into_owned(),
             mount_point,
             fstype: fstype.to_string(),
@@ -270,15 +275,7 @@ mod tests {
                         && m.mount_point.starts_with("/sys/fs/cgroup")
                 })
                 .map(|m| CgroupMount {
-                    controllers: if m.fstype == "cgroup" {
-                        m.super_options
-                            .split(',')
-                            .filter(|o| CONTROLLERS.contains(o) || o.starts_with("name="))
-                            .map(str::to_string)
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
+                    controllers: controllers(&m.fstype, &m.super_options),
                     root: m.root.to_string_lossy().into_owned(),
                     mount_point: m.mount_point,
                     fstype: m.fstype,

@@ -110,12 +110,11 @@ pub fn switch_user(user: &User) -> Result<()> {
     let mut gids = user.additional_gids().clone().unwrap_or_default();
     gids.sort_unstable();
     gids.dedup();
-    let groups: Vec<Gid> = gids.into_iter().map(Gid::from_raw).collect();
-    match single_thread::setgroups(&groups) {
+    match single_thread::setgroups(&gids) {
         // A user namespace whose gid map an unprivileged user wrote has
         // setgroups denied: with no additional groups asked for, the
         // process keeps the ones it has (none that the namespace maps).
-        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() && setgroups_denied() => {}
         Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
             return Err(Error::invalid(
                 "process.user.additionalGids: setgroups is denied in this user namespace \
@@ -140,10 +139,9 @@ mod single_thread {
     use nix::errno::Errno;
     use nix::unistd::{Gid, Uid};
 
-    pub fn setgroups(groups: &[Gid]) -> nix::Result<()> {
-        let raw: Vec<libc::gid_t> = groups.iter().map(|g| g.as_raw()).collect();
-        // SAFETY: the kernel reads raw.len() gid_t values from the pointer.
-        let r = unsafe { libc::syscall(libc::SYS_setgroups, raw.len(), raw.as_ptr()) };
+    pub fn setgroups(groups: &[libc::gid_t]) -> nix::Result<()> {
+        // SAFETY: the kernel reads groups.len() gid_t values from the pointer.
+        let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
         Errno::result(r).map(drop)
     }
 

@@ -461,8 +461,16 @@ fn mount_cgroup(
             continue;
         };
         let at = tmpfs.path.join(name);
-        sys.mkdir(&at)?;
-        mount_hierarchy(sys, At::Made(&at), c, flags, host)?;
+        // The error names the destination: `at` is a /proc/self/fd path.
+        sys.mkdir(&at)
+            .and_then(|()| mount_hierarchy(sys, At::Made(&at), c, flags, host))
+            .with_context(|| {
+                format!(
+                    "{} ({})",
+                    dest.join(name).display(),
+                    c.mount_point.display()
+                )
+            })?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         sys.mount(
